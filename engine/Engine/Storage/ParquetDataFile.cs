@@ -1,0 +1,241 @@
+using Apache.Arrow;
+using ParquetSharp;
+using ParquetSharp.Arrow;
+
+namespace Engine.Storage;
+
+/// <summary>How Parquet files are read.</summary>
+public sealed record ParquetReadOptions
+{
+    /// <summary>Rows per record batch (Arrow's default).</summary>
+    public int BatchSize { get; init; } = 64 * 1024;
+
+    /// <summary>Decode the columns of a row group on several threads (Arrow's own pool).</summary>
+    public bool UseThreads { get; init; } = true;
+
+    /// <summary>
+    /// Fetch every column chunk of a row group up front, coalescing nearby ranges into fewer reads: what remote
+    /// object storage wants (few large ranged GETs); left off for local files, where it only costs memory.
+    /// </summary>
+    public bool? PreBuffer { get; init; }
+
+    public static ParquetReadOptions Default { get; } = new();
+}
+
+/// <summary>
+/// One Parquet file opened for reading through ParquetSharp's Arrow API: the footer is read on open, then row groups
+/// are streamed as Arrow record batches with column projection, so a file is never held whole in memory.
+/// Every failure becomes a <see cref="DataException"/> naming the file.
+/// </summary>
+public sealed class ParquetDataFile : IDisposable
+{
+    private readonly Stream? _stream;
+    private readonly FileReader _reader;
+
+    private ParquetDataFile(string location, Stream? stream, FileReader reader)
+    {
+        Location = location;
+        _stream = stream;
+        _reader = reader;
+        try
+        {
+            Schema = reader.Schema;
+            var metadata = reader.ParquetReader.FileMetaData;
+            RowCount = metadata.NumRows;
+            RowGroupCount = reader.NumRowGroups;
+        }
+        catch (Exception e) when (e is ParquetException or InvalidOperationException or NotSupportedException)
+        {
+            reader.Dispose();
+            stream?.Dispose();
+            throw new DataException(location, $"unreadable Parquet metadata ({FirstLine(e.Message)})", e);
+        }
+    }
+
+    /// <summary>The file as the user would write it.</summary>
+    public string Location { get; }
+
+    /// <summary>The Arrow schema stored in (or derived from) the file.</summary>
+    public Schema Schema { get; }
+
+    /// <summary>Rows in the file, from its footer.</summary>
+    public long RowCount { get; }
+
+    /// <summary>Row groups in the file.</summary>
+    public int RowGroupCount { get; }
+
+    /// <summary>Opens <paramref name="key"/> in <paramref name="store"/>: natively for local files, through a seekable stream otherwise.</summary>
+    public static ParquetDataFile Open(IObjectStore store, string key, ParquetReadOptions? options = null)
+    {
+        options ??= ParquetReadOptions.Default;
+        var location = store.Describe(key);
+        var local = store.TryGetLocalPath(key, out var path);
+        if (local && !File.Exists(path))
+        {
+            throw new DataException(location, "file not found");
+        }
+        var readerProperties = ReaderProperties.GetDefaultReaderProperties();
+        using var arrowProperties = ArrowReaderProperties.GetDefault();
+        arrowProperties.BatchSize = options.BatchSize;
+        arrowProperties.UseThreads = options.UseThreads;
+        arrowProperties.PreBuffer = options.PreBuffer ?? !local;
+        Stream? stream = null;
+        try
+        {
+            FileReader reader;
+            if (local)
+            {
+                reader = new FileReader(path, readerProperties, arrowProperties);
+            }
+            else
+            {
+                stream = store.OpenRead(key);
+                reader = new FileReader(stream, readerProperties, arrowProperties, leaveOpen: true);
+            }
+            return new ParquetDataFile(location, stream, reader);
+        }
+        catch (ParquetException e)
+        {
+            stream?.Dispose();
+            throw new DataException(location, DescribeOpenFailure(e), e);
+        }
+        finally
+        {
+            readerProperties.Dispose();
+        }
+    }
+
+    private static string DescribeOpenFailure(ParquetException e)
+    {
+        var message = FirstLine(e.Message);
+        if (message.Contains("magic bytes", StringComparison.OrdinalIgnoreCase))
+        {
+            return "not a Parquet file, or a truncated one (no Parquet footer at its end)";
+        }
+        if (message.Contains("size", StringComparison.OrdinalIgnoreCase) || message.Contains("Couldn't deserialize", StringComparison.OrdinalIgnoreCase))
+        {
+            return $"truncated or corrupt Parquet file ({message})";
+        }
+        return $"unreadable Parquet file ({message})";
+    }
+
+    internal static string FirstLine(string message)
+    {
+        var newline = message.IndexOf('\n', StringComparison.Ordinal);
+        return (newline < 0 ? message : message[..newline]).Trim();
+    }
+
+    /// <summary>
+    /// The indices of <paramref name="columns"/> in the file (for projection), checked against their declared types.
+    /// Throws <see cref="DataException"/> naming the file and column when one is missing or of the wrong type.
+    /// </summary>
+    public int[] ResolveColumns(IReadOnlyList<ColumnSpec> columns)
+    {
+        var indices = new int[columns.Count];
+        for (var i = 0; i < columns.Count; i++)
+        {
+            var spec = columns[i];
+            var index = Schema.GetFieldIndex(spec.Name, StringComparer.Ordinal);
+            if (index < 0)
+            {
+                throw new DataException(Location, $"missing column '{spec.Name}' (the file has: {string.Join(", ", Schema.FieldsList.Select(f => f.Name))})");
+            }
+            var stored = Schema.GetFieldByIndex(index).DataType;
+            if (!DataSchema.IsCompatible(stored, spec.Type))
+            {
+                throw new DataException(Location, $"column '{spec.Name}' is {DataSchema.DescribeArrow(stored)}, but the workspace declares it {DataSchema.Describe(spec.Type)}");
+            }
+            indices[i] = ParquetColumnIndex(index, spec.Name);
+        }
+        return indices;
+    }
+
+    /// <summary>The indices of top-level Arrow fields by name, without type checks.</summary>
+    public int[] ResolveColumns(IReadOnlyList<string> names)
+    {
+        var indices = new int[names.Count];
+        for (var i = 0; i < names.Count; i++)
+        {
+            var index = Schema.GetFieldIndex(names[i], StringComparer.Ordinal);
+            if (index < 0)
+            {
+                throw new DataException(Location, $"missing column '{names[i]}' (the file has: {string.Join(", ", Schema.FieldsList.Select(f => f.Name))})");
+            }
+            indices[i] = ParquetColumnIndex(index, names[i]);
+        }
+        return indices;
+    }
+
+    // Projection in the Arrow reader takes leaf (Parquet column) indices; flat schemas map one to one.
+    private int ParquetColumnIndex(int fieldIndex, string name)
+    {
+        var field = _reader.SchemaManifest.SchemaFields[fieldIndex];
+        if (field.ColumnIndex < 0)
+        {
+            throw new DataException(Location, $"column '{name}' is a nested type; only flat columns are supported");
+        }
+        return field.ColumnIndex;
+    }
+
+    /// <summary>Rows in one row group.</summary>
+    public long RowGroupRows(int rowGroup)
+    {
+        using var metadata = _reader.ParquetReader.RowGroup(rowGroup);
+        return metadata.MetaData.NumRows;
+    }
+
+    /// <summary>Streams one row group as record batches holding only <paramref name="columns"/> (all when null).</summary>
+    public IEnumerable<RecordBatch> ReadRowGroup(int rowGroup, int[]? columns = null) => Read([rowGroup], columns);
+
+    /// <summary>Streams the whole file, row group by row group.</summary>
+    public IEnumerable<RecordBatch> ReadAll(int[]? columns = null)
+    {
+        for (var rowGroup = 0; rowGroup < RowGroupCount; rowGroup++)
+        {
+            foreach (var batch in Read([rowGroup], columns))
+            {
+                yield return batch;
+            }
+        }
+    }
+
+    private IEnumerable<RecordBatch> Read(int[] rowGroups, int[]? columns)
+    {
+        Apache.Arrow.Ipc.IArrowArrayStream stream;
+        try
+        {
+            stream = _reader.GetRecordBatchReader(rowGroups, columns);
+        }
+        catch (ParquetException e)
+        {
+            throw new DataException(Location, $"unreadable row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
+        }
+        using (stream)
+        {
+            while (true)
+            {
+                RecordBatch? batch;
+                try
+                {
+                    // ParquetSharp's stream completes synchronously; there is nothing to await.
+                    batch = stream.ReadNextRecordBatchAsync().AsTask().GetAwaiter().GetResult();
+                }
+                catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException)
+                {
+                    throw new DataException(Location, $"truncated or corrupt data in row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
+                }
+                if (batch is null)
+                {
+                    yield break;
+                }
+                yield return batch;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _stream?.Dispose();
+    }
+}

@@ -1,0 +1,165 @@
+using Apache.Arrow;
+using ParquetSharp;
+using ParquetSharp.Arrow;
+
+namespace Engine.Storage;
+
+/// <summary>How Parquet datasets are written.</summary>
+public sealed record ParquetWriteOptions
+{
+    /// <summary>Rows per row group: large enough for efficient scans, small enough to stream (Arrow's default).</summary>
+    public long RowGroupRows { get; init; } = 1024 * 1024;
+
+    /// <summary>Rows per file before the writer starts the next <c>part-NNNNN.parquet</c>.</summary>
+    public long FileRows { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Page compression. Snappy decodes fastest, which is what a nightly scan wants.</summary>
+    public Compression Compression { get; init; } = Compression.Snappy;
+
+    /// <summary>
+    /// Columns written without dictionary encoding: high-cardinality ids (event ids, emails), where a dictionary
+    /// only adds a costly fallback on write and a slow dictionary decode on read.
+    /// </summary>
+    public IReadOnlySet<string> PlainColumns { get; init; } = new HashSet<string>();
+
+    public static ParquetWriteOptions Default { get; } = new();
+}
+
+/// <summary>
+/// Streams record batches into a Parquet dataset (one or more <c>part-NNNNN.parquet</c> files) that is published
+/// atomically by <see cref="CommitAsync"/>; disposing without committing leaves nothing behind.
+/// Memory stays bounded by one row group per open file.
+/// </summary>
+public sealed class ParquetDatasetWriter : IAsyncDisposable
+{
+    private readonly IDatasetWrite _write;
+    private readonly Schema _schema;
+    private readonly ParquetWriteOptions _options;
+    private readonly DatasetManifest _manifest = new();
+    private Stream? _stream;
+    private FileWriter? _file;
+    private DatasetManifestFile? _current;
+    private long _rowsInGroup;
+    private bool _committed;
+
+    private ParquetDatasetWriter(IDatasetWrite write, Schema schema, ParquetWriteOptions options, string location)
+    {
+        _write = write;
+        _schema = schema;
+        _options = options;
+        Location = location;
+    }
+
+    /// <summary>The dataset being written, as the user would write it.</summary>
+    public string Location { get; }
+
+    /// <summary>Rows written so far.</summary>
+    public long Rows => _manifest.Rows;
+
+    /// <summary>Starts writing the dataset at <paramref name="location"/> with the given schema.</summary>
+    public static async Task<ParquetDatasetWriter> CreateAsync(StorageLocation location, Schema schema, ParquetWriteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var write = await location.Store.BeginWriteAsync(location.Key, cancellationToken);
+        return new ParquetDatasetWriter(write, schema, options ?? ParquetWriteOptions.Default, location.ToString());
+    }
+
+    /// <summary>Appends a batch; its schema must equal the dataset's.</summary>
+    public void Write(RecordBatch batch)
+    {
+        ObjectDisposedException.ThrowIf(_committed, this);
+        var offset = 0;
+        while (offset < batch.Length)
+        {
+            if (_file is null || _current!.Rows >= _options.FileRows)
+            {
+                StartFile();
+            }
+            if (_rowsInGroup == 0 || _rowsInGroup >= _options.RowGroupRows)
+            {
+                _file!.NewBufferedRowGroup();
+                _rowsInGroup = 0;
+            }
+            var room = (int)Math.Min(_options.RowGroupRows - _rowsInGroup, _options.FileRows - _current!.Rows);
+            var take = Math.Min(room, batch.Length - offset);
+            if (offset == 0 && take == batch.Length)
+            {
+                _file!.WriteBufferedRecordBatch(batch);
+            }
+            else
+            {
+                using var slice = batch.Slice(offset, take);
+                _file!.WriteBufferedRecordBatch(slice);
+            }
+            offset += take;
+            _rowsInGroup += take;
+            _current.Rows += take;
+            _manifest.Rows += take;
+        }
+    }
+
+    private void StartFile()
+    {
+        FinishFile();
+        var path = $"part-{_manifest.Files.Count:D5}.parquet";
+        _current = new DatasetManifestFile { Path = path };
+        _manifest.Files.Add(_current);
+        _stream = _write.CreateFile(path);
+        using var builder = new WriterPropertiesBuilder()
+            .Compression(_options.Compression)
+            .CreatedBy("activation-engine")
+            .MaxRowGroupLength(_options.RowGroupRows);
+        foreach (var column in _options.PlainColumns)
+        {
+            builder.DisableDictionary(column);
+        }
+        using var properties = builder.Build();
+        using var arrowProperties = new ArrowWriterPropertiesBuilder().Build();
+        _file = new FileWriter(_stream, _schema, properties, arrowProperties, leaveOpen: true);
+        _rowsInGroup = 0;
+    }
+
+    private void FinishFile()
+    {
+        if (_file is null)
+        {
+            return;
+        }
+        _file.Close();
+        _file.Dispose();
+        _file = null;
+        _stream!.Flush();
+        _current!.Bytes = _stream.Position;
+        _stream.Dispose();
+        _stream = null;
+    }
+
+    /// <summary>Closes the last file and publishes the dataset. An empty dataset is written as one file with no rows.</summary>
+    public async Task CommitAsync(CancellationToken cancellationToken = default)
+    {
+        if (_file is null)
+        {
+            StartFile();
+        }
+        FinishFile();
+        await _write.CommitAsync(_manifest, cancellationToken);
+        _committed = true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_file is not null)
+        {
+            try
+            {
+                _file.Dispose();
+            }
+            catch (ParquetException)
+            {
+                // An abandoned file may fail to close cleanly; it is discarded with the uncommitted write anyway.
+            }
+            _file = null;
+        }
+        _stream?.Dispose();
+        await _write.DisposeAsync();
+    }
+}

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Diagnostics;
+
+/// <summary>
+/// The engine's log events, source-generated (no boxing, no formatting unless enabled). Event ids are grouped by
+/// stage: 1xxx runs, 2xxx ingest. Messages never carry raw personal identifiers.
+/// </summary>
+public static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "Run {RunId} started for workspace {Workspace} (as of {AsOf:O})")]
+    public static partial void RunStarted(ILogger logger, string runId, string workspace, DateTimeOffset asOf);
+
+    [LoggerMessage(1001, LogLevel.Information, "Run {RunId} {Status} in {Seconds:F1} s; manifest {Manifest}")]
+    public static partial void RunFinished(ILogger logger, string runId, string status, double seconds, string manifest);
+
+    [LoggerMessage(1002, LogLevel.Information, "Stage {Stage} started")]
+    public static partial void StageStarted(ILogger logger, string stage);
+
+    [LoggerMessage(1003, LogLevel.Information, "Stage {Stage} finished in {Seconds:F2} s: {Rows} rows")]
+    public static partial void StageFinished(ILogger logger, string stage, double seconds, long rows);
+
+    [LoggerMessage(1004, LogLevel.Error, "Stage {Stage} failed: {Message}")]
+    public static partial void StageFailed(ILogger logger, string stage, string message);
+
+    [LoggerMessage(2000, LogLevel.Information, "Source {Source}: {Files} file(s), {Bytes} bytes at {Location}")]
+    public static partial void SourceOpened(ILogger logger, string source, int files, long bytes, string location);
+
+    [LoggerMessage(2001, LogLevel.Debug, "Read {Rows} rows from {File}")]
+    public static partial void FileRead(ILogger logger, long rows, string file);
+}

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Engine.Diagnostics;
+using Engine.Ingest;
+using Engine.Storage;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Runs;
+
+/// <summary>What to run.</summary>
+public sealed record RunOptions
+{
+    /// <summary>The run id; by default the start time, <c>yyyyMMddTHHmmssZ</c>.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>The instant the run computes "now" as (time windows, recency); by default the start time.</summary>
+    public DateTimeOffset? AsOf { get; init; }
+}
+
+/// <summary>Progress of a run, for a progress display.</summary>
+public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
+
+/// <summary>The result of a run: its manifest and where it was written.</summary>
+public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest);
+
+/// <summary>
+/// Runs the pipeline's stages in order for one workspace and writes the run under
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest.
+/// </summary>
+public sealed partial class RunExecutor
+{
+    private readonly StorageResolver _storage;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    public RunExecutor(StorageResolver storage, ILogger logger, TimeProvider? time = null)
+    {
+        _storage = storage;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>The version recorded in manifests.</summary>
+    public static string EngineVersion { get; } =
+        typeof(RunExecutor).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    /// <summary>
+    /// Runs every stage. A stage failure is recorded in a manifest with status <c>failed</c> (so the run is visible
+    /// as failed, never as done) and rethrown.
+    /// </summary>
+    public async Task<RunResult> ExecuteAsync(Workspace workspace, RunOptions options, IProgress<RunProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var started = _time.GetUtcNow();
+        var runId = options.RunId ?? started.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        if (!RunIdPattern().IsMatch(runId))
+        {
+            throw new EngineException($"invalid run id '{runId}': use letters, digits, '.', '_' and '-' (at most 100)");
+        }
+        var asOf = options.AsOf ?? started;
+        var runLocation = _storage.Resolve(workspace.Output, workspace.Directory).Child($"runs/{runId}");
+        var manifestLocation = runLocation.Child(RunManifest.FileName);
+        var manifest = new RunManifest
+        {
+            RunId = runId,
+            Workspace = workspace.Name,
+            AsOf = asOf,
+            StartedAt = started,
+            EngineVersion = EngineVersion,
+        };
+        using var activity = EngineTelemetry.ActivitySource.StartActivity("engine.run");
+        activity?.SetTag("engine.run_id", runId);
+        Log.RunStarted(_logger, runId, workspace.Name, asOf);
+
+        IngestResult? ingest = null;
+        try
+        {
+            ingest = await RunStageAsync(manifest, "ingest", async () =>
+            {
+                var stage = new IngestStage(_storage, _logger);
+                var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest",
+                    $"{p.Source}: {p.FilesDone}/{p.FilesTotal} files, {p.RowsRead:N0} rows", p.FilesTotal == 0 ? 1 : (double)p.FilesDone / p.FilesTotal)));
+                var result = await stage.RunAsync(workspace, report, cancellationToken);
+                return (result, result.Rows, result.Rows, new Dictionary<string, long>
+                {
+                    ["sources"] = result.Sources.Count,
+                    ["files"] = result.Sources.Sum(s => s.Files.Count),
+                    ["bytes"] = result.Bytes,
+                });
+            });
+            foreach (var source in ingest.Sources)
+            {
+                manifest.Inputs.Add(new RunInput
+                {
+                    Source = source.Name,
+                    Location = source.Location,
+                    Format = source.Format,
+                    Files = source.Files.Count,
+                    Rows = source.Rows,
+                    Bytes = source.Bytes,
+                    MinTimestamp = source.MinTimestamp,
+                    MaxTimestamp = source.MaxTimestamp,
+                    NullCounts = new Dictionary<string, long>(source.NullCounts),
+                });
+            }
+            manifest.Status = RunStatus.Succeeded;
+        }
+        catch (Exception e) when (e is EngineException or OperationCanceledException)
+        {
+            manifest.Status = RunStatus.Failed;
+            manifest.Error = e.Message;
+            await WriteManifestAsync(manifest, manifestLocation, started, CancellationToken.None);
+            throw;
+        }
+        await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
+        return new RunResult(manifest, manifestLocation.ToString(), ingest);
+    }
+
+    private async Task<T> RunStageAsync<T>(RunManifest manifest, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
+    {
+        var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow() };
+        var clock = Stopwatch.StartNew();
+        Log.StageStarted(_logger, name);
+        using var activity = EngineTelemetry.ActivitySource.StartActivity($"engine.stage.{name}");
+        try
+        {
+            var (result, rowsIn, rowsOut, counts) = await stage();
+            record.RowsIn = rowsIn;
+            record.RowsOut = rowsOut;
+            record.Counts = counts;
+            return result;
+        }
+        catch (Exception e) when (e is EngineException or OperationCanceledException)
+        {
+            record.Status = RunStatus.Failed;
+            record.Message = e.Message;
+            Log.StageFailed(_logger, name, e.Message);
+            throw;
+        }
+        finally
+        {
+            record.DurationMs = clock.ElapsedMilliseconds;
+            manifest.Stages.Add(record);
+            EngineTelemetry.StageDuration.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", name));
+            if (record.Status == RunStatus.Succeeded)
+            {
+                Log.StageFinished(_logger, name, clock.Elapsed.TotalSeconds, record.RowsOut);
+            }
+        }
+    }
+
+    private async Task WriteManifestAsync(RunManifest manifest, StorageLocation location, DateTimeOffset started, CancellationToken cancellationToken)
+    {
+        manifest.FinishedAt = _time.GetUtcNow();
+        await location.Store.PutAsync(location.Key, manifest.ToUtf8Json(), cancellationToken);
+        Log.RunFinished(_logger, manifest.RunId, manifest.Status, (manifest.FinishedAt - started).TotalSeconds, location.ToString());
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    private static partial Regex RunIdPattern();
+}

@@ -1,0 +1,77 @@
+using Engine.Storage;
+
+namespace Engine.Workspaces;
+
+/// <summary>
+/// A workspace: the folder of configuration a user versions, like a dbt project. It holds <c>workspace.yaml</c>,
+/// one file per source under <c>sources/</c> and one file per segment under <c>segments/</c>. Secrets never live
+/// here: destinations read credentials from the environment.
+/// </summary>
+public sealed class Workspace
+{
+    /// <summary>The name of the workspace's root file.</summary>
+    public const string FileName = "workspace.yaml";
+
+    public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments)
+    {
+        Directory = directory;
+        Name = name;
+        Output = output;
+        Sources = sources;
+        Segments = segments;
+    }
+
+    /// <summary>The workspace folder (absolute).</summary>
+    public string Directory { get; }
+
+    /// <summary>The workspace's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Where runs are written: a path relative to the workspace, an absolute path, or an s3:// URI.</summary>
+    public string Output { get; }
+
+    /// <summary>The declared sources, in file-name order.</summary>
+    public IReadOnlyList<SourceDefinition> Sources { get; }
+
+    /// <summary>The declared segments, in file-name order.</summary>
+    public IReadOnlyList<SegmentDefinition> Segments { get; }
+}
+
+/// <summary>A dataset the engine reads: where it is, its format, its columns and which of them are identifiers.</summary>
+public sealed class SourceDefinition
+{
+    public required string Name { get; init; }
+
+    /// <summary>The file (relative to the workspace) this definition came from.</summary>
+    public required string File { get; init; }
+
+    public string Description { get; init; } = "";
+
+    /// <summary>Where the data is: a path relative to the workspace, an absolute path, or an s3:// URI.</summary>
+    public required string Location { get; init; }
+
+    public DataFormat Format { get; init; } = DataFormat.Parquet;
+
+    public required DataSchema Schema { get; init; }
+
+    /// <summary>Identifier columns and the identifier type each carries (column → type), e.g. user_id → customer_id.</summary>
+    public IReadOnlyDictionary<string, string> Identifiers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The column holding each row's event or update time, if any.</summary>
+    public string? TimestampColumn { get; init; }
+}
+
+/// <summary>An audience: a SQL boolean condition over the profile columns (evaluated by the segment stage).</summary>
+public sealed class SegmentDefinition
+{
+    public required string Name { get; init; }
+
+    public required string File { get; init; }
+
+    public required string Description { get; init; }
+
+    public required string Condition { get; init; }
+
+    /// <summary>Line of the condition in its file, so condition errors can point into it.</summary>
+    public int ConditionLine { get; init; }
+}

@@ -1,0 +1,47 @@
+# The two commands a newcomer runs: `make run` and `make test`. Both install what they need themselves.
+SHELL := /bin/bash
+DOTNET ?= dotnet
+CONFIG ?= Release
+PEOPLE ?= 20000
+DEMO ?= demo
+S3RVER_VERSION := 3.7.1
+
+.PHONY: all build run test bench bench-check tools clean
+
+all: build
+
+## build: compile everything and leave the command line runnable as bin/engine
+build:
+	$(DOTNET) build Engine.sln -c $(CONFIG) --nologo -v quiet
+	$(DOTNET) publish engine/Engine.Cli/Engine.Cli.csproj -c $(CONFIG) --no-build --nologo -v quiet -o artifacts/engine
+	@mkdir -p bin
+	@printf '#!/bin/sh\n# Launcher for the engine command line published by `make build`.\nexec "$$(dirname "$$(readlink -f "$$0")")/../artifacts/engine/Engine.Cli" "$$@"\n' > bin/engine
+	@chmod +x bin/engine
+	@echo "built: bin/engine"
+
+## run: the main job on the embedded default (a local folder): example workspace, generated data, every stage
+run: build
+	@test -f $(DEMO)/workspace.yaml || bin/engine init $(DEMO)
+	bin/engine generate --people $(PEOPLE) --seed 1 --out $(DEMO)/data
+	bin/engine validate --workspace $(DEMO)
+	bin/engine run --workspace $(DEMO)
+
+## tools: test dependencies that are not NuGet packages (the s3rver S3 protocol server, from npm)
+tools:
+	@test -x .tools/s3rver/node_modules/.bin/s3rver || npm install --silent --no-audit --no-fund --prefix .tools/s3rver s3rver@$(S3RVER_VERSION)
+
+## test: every test; ends with one line `N passed, N failed`
+test: tools
+	@bash scripts/test.sh
+
+## bench: BenchmarkDotNet benchmarks (generation rate, Parquet read throughput vs DuckDB, local and S3)
+bench: tools
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- $(ARGS)
+
+## bench-check: run each benchmark case once and verify its result (cheap enough for CI)
+bench-check: tools
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --check
+
+clean:
+	rm -rf artifacts bin $(DEMO)
+	$(DOTNET) clean Engine.sln -v quiet --nologo

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds and runs every test project, then prints one closing line that CI reads: `N passed, N failed`
+# (`, N skipped` when any). Exit code 0 only when the build succeeded and no test failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+config="${CONFIG:-Release}"
+results="$PWD/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+if ! dotnet build Engine.sln -c "$config" --nologo -v quiet; then
+    echo "build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+dotnet test --solution Engine.sln -c "$config" --no-build --results-directory "$results" --report-xunit-xml
+status=$?
+
+# Sum the xunit XML reports (one per test assembly).
+passed=0; failed=0; skipped=0; reports=0
+for report in "$results"/*.xml; do
+    [ -e "$report" ] || continue
+    reports=$((reports + 1))
+    while read -r p f s; do
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    done < <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* passed="([0-9]+)".*/\1/;t;s/.*/0/' | paste -d' ' - \
+                <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* failed="([0-9]+)".*/\1/;t;s/.*/0/') \
+                <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* skipped="([0-9]+)".*/\1/;t;s/.*/0/'))
+done
+
+if [ "$reports" -eq 0 ]; then
+    echo "no test reports were written"
+    failed=$((failed + 1))
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    # The runner failed without a failed test (a crash, a test host that died): count it, never hide it.
+    echo "the test runner exited with code $status"
+    failed=1
+fi
+
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ]

@@ -63,13 +63,16 @@ public static class EngineCommandLine
         }
         catch (EngineException e)
         {
-            await error.WriteLineAsync($"error: {e.Message}");
-            if (e is Workspaces.WorkspaceException { Errors.Count: > 1 } workspace)
+            if (e is Workspaces.WorkspaceException { Errors.Count: > 0 } workspace)
             {
-                foreach (var more in workspace.Errors.Skip(1))
+                foreach (var problem in workspace.Errors)
                 {
-                    await error.WriteLineAsync($"error: {more}");
+                    await error.WriteLineAsync($"error: {problem}");
                 }
+            }
+            else
+            {
+                await error.WriteLineAsync($"error: {e.Message}");
             }
             if (verbose)
             {

@@ -58,7 +58,7 @@ internal static class WorkspaceTemplate
     {
         var text = new StringBuilder();
         text.Append("name: ").Append(name).Append('\n');
-        text.Append("description: ").Append(description).Append('\n');
+        text.Append("description: \"").Append(description).Append("\"\n");
         text.Append("# A folder (hive-style partitions allowed) or s3://bucket/prefix; relative paths are taken from the workspace folder.\n");
         text.Append("location: ").Append(location).Append('\n');
         text.Append("format: parquet\n");

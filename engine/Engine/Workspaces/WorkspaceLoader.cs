@@ -120,6 +120,14 @@ public static partial class WorkspaceLoader
             errors.Add(new WorkspaceError(file, (int)e.Start.Line, (int)e.Start.Column, $"invalid YAML: {(paren >= 0 ? message[(paren + 3)..] : message)}"));
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this (without a position) when the file ends inside a flow collection.
+            var lines = text.Split('\n');
+            var last = lines.Length - (lines[^1].Length == 0 ? 1 : 0);
+            errors.Add(new WorkspaceError(file, Math.Max(last, 1), 1, "invalid YAML: the file ends inside an unclosed '[' or '{'"));
+            return null;
+        }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode mapping)
         {
             errors.Add(new WorkspaceError(file, 1, 1, "expected a mapping of keys to values"));

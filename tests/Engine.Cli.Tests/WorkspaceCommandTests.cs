@@ -1,0 +1,94 @@
+using Engine.TestKit;
+
+namespace Engine.Cli.Tests;
+
+/// <summary>`engine init` and `engine validate`.</summary>
+public class WorkspaceCommandTests
+{
+    [Fact]
+    public async Task Init_writes_a_workspace_that_validates()
+    {
+        using var dir = new TempDirectory("init");
+        var folder = dir.Combine("my-project");
+        var (code, output, error) = await CliHarness.RunAsync("init", folder);
+        Assert.True(code == 0, error);
+        Assert.Contains("sources/events.yaml", output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(folder, "segments", "loyal_members.yaml")));
+
+        (code, output, error) = await CliHarness.RunAsync("validate", "--workspace", folder);
+        Assert.True(code == 0, error);
+        Assert.Contains("Workspace 'my_project' is valid: 3 source(s), 2 segment(s).", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Init_refuses_to_overwrite_without_force()
+    {
+        using var dir = new TempDirectory("init");
+        Assert.Equal(0, (await CliHarness.RunAsync("init", dir.Path)).ExitCode);
+        var (code, _, error) = await CliHarness.RunAsync("init", dir.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("a workspace already exists", error, StringComparison.Ordinal);
+        Assert.Equal(0, (await CliHarness.RunAsync("init", dir.Path, "--force")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Init_points_sources_at_the_data_path()
+    {
+        using var dir = new TempDirectory("init");
+        Assert.Equal(0, (await CliHarness.RunAsync("init", dir.Path, "--data", "s3://lake/crm")).ExitCode);
+        var events = await File.ReadAllTextAsync(Path.Combine(dir.Path, "sources", "events.yaml"), TestContext.Current.CancellationToken);
+        Assert.Contains("location: s3://lake/crm/events", events, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Validate_reports_every_error_with_file_line_and_column()
+    {
+        using var ws = new SmallWorkspace("""
+            name: events
+            location: data/events
+            colums: {}
+            columns:
+              event_id: strng
+              ts: { type: timestamp, required: maybe }
+            identifiers:
+              emial: email
+            timestamp: ts
+
+            """);
+        var (code, output, error) = await CliHarness.RunAsync("validate", "--workspace", ws.Path);
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("error: sources/events.yaml:3:1: unknown key 'colums' (did you mean 'columns'?)", lines);
+        Assert.Contains("error: sources/events.yaml:5:13: unknown column type 'strng' (known: string, int64, double, boolean, timestamp, date)", lines);
+        Assert.Contains("error: sources/events.yaml:6:36: 'required' must be true or false, not 'maybe'", lines);
+        Assert.Contains("error: sources/events.yaml:8:3: identifier column 'emial' is not among the declared columns", lines);
+    }
+
+    [Fact]
+    public async Task Invalid_yaml_is_reported_at_its_line()
+    {
+        using var ws = new SmallWorkspace("name: events\nlocation: [unclosed\ncolumns:\n  a: string\n");
+        var (code, _, error) = await CliHarness.RunAsync("validate", "--workspace", ws.Path);
+        Assert.Equal(1, code);
+        Assert.Matches(@"^error: sources/events\.yaml:\d+:\d+: invalid YAML: ", error);
+    }
+
+    [Fact]
+    public async Task A_folder_without_workspace_yaml_is_not_a_workspace()
+    {
+        using var dir = new TempDirectory("empty");
+        var (code, _, error) = await CliHarness.RunAsync("validate", "--workspace", dir.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("workspace.yaml is missing", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_storage_scheme_is_a_validation_error()
+    {
+        using var ws = new SmallWorkspace(SmallDatasets.EventsSourceYaml.Replace("location: data/events", "location: gs://bucket/events", StringComparison.Ordinal));
+        var (code, _, error) = await CliHarness.RunAsync("validate", "--workspace", ws.Path);
+        Assert.Equal(1, code);
+        Assert.Contains("unsupported storage scheme 'gs://'", error, StringComparison.Ordinal);
+    }
+}

@@ -34,7 +34,14 @@ internal static class RunCommand
                             task = tasks[p.Stage] = ctx.AddTask(p.Stage, maxValue: 1);
                         }
                         task.Description = $"{p.Stage}: {Markup.Escape(p.Detail)}";
-                        task.Value = p.Fraction;
+                        if (p.Fraction < 0)
+                        {
+                            task.IsIndeterminate = true;
+                        }
+                        else
+                        {
+                            task.Value = p.Fraction;
+                        }
                     });
                     return await executor.ExecuteAsync(loaded, options, progress, cancellationToken);
                 });

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Apache.Arrow;
 using Engine.Diagnostics;
 using Engine.Storage;
@@ -53,71 +52,48 @@ public sealed class IngestStage
 
     private Task<SourceStats> ScanAsync(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
     {
-        var files = new FileStats[dataset.Files.Count];
-        var filesDone = 0;
-        long rowsDone = 0;
-        var failures = new ConcurrentQueue<Exception>();
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken };
-        Parallel.For(0, dataset.Files.Count, options, (i, state) =>
-        {
-            try
-            {
-                files[i] = ScanFile(source, dataset, dataset.Files[i]);
-                Log.FileRead(_logger, files[i].Rows, dataset.Location.Store.Describe(dataset.Files[i].Key));
-                var done = Interlocked.Increment(ref filesDone);
-                var rows = Interlocked.Add(ref rowsDone, files[i].Rows);
-                progress?.Report(new IngestProgress(source.Name, done, dataset.Files.Count, rows));
-            }
-            catch (Exception e) when (e is DataException or EngineException)
-            {
-                failures.Enqueue(e);
-                state.Stop();
-            }
-        });
-        if (!failures.IsEmpty)
-        {
-            // Report the first bad file in key order, so the message is the same on every run.
-            throw failures.OrderBy(e => (e as DataException)?.Location, StringComparer.Ordinal).First();
-        }
-        return Task.FromResult(SourceStats.Combine(source, dataset, files));
-    }
-
-    private static FileStats ScanFile(SourceDefinition source, Dataset dataset, DataFile file)
-    {
-        var store = dataset.Location.Store;
         var columns = source.Schema.Columns;
-        var stats = new FileStats(store.Describe(file.Key), file.Size, columns.Count);
         var timestampIndex = source.TimestampColumn is null ? -1 : IndexOf(columns, source.TimestampColumn);
-        if (dataset.Format == DataFormat.Csv)
-        {
-            using var csv = CsvDataFile.Open(store, file.Key, source.Schema);
-            foreach (var batch in csv.ReadAll())
+        var store = dataset.Location.Store;
+        long rowsDone = 0;
+        // Each worker keeps its own per-file statistics; they are merged below, so the scan needs no locks.
+        var perWorker = DatasetScan.Run(
+            dataset,
+            columns,
+            () => new Dictionary<int, FileStats>(),
+            (files, scan) =>
             {
-                using (batch)
+                if (!files.TryGetValue(scan.FileIndex, out var stats))
                 {
-                    stats.Add(batch, columns, timestampIndex, source);
+                    stats = files[scan.FileIndex] = new FileStats(scan.Location, dataset.Files[scan.FileIndex].Size, columns.Count);
                 }
+                stats.Add(scan.Batch, scan.FileRowOffset, columns, timestampIndex, source);
+                var rows = Interlocked.Add(ref rowsDone, scan.Batch.Length);
+                progress?.Report(new IngestProgress(source.Name, rows));
+            },
+            new ScanOptions { Parallelism = Parallelism },
+            cancellationToken);
+
+        var merged = new FileStats[dataset.Files.Count];
+        for (var i = 0; i < merged.Length; i++)
+        {
+            merged[i] = new FileStats(store.Describe(dataset.Files[i].Key), dataset.Files[i].Size, columns.Count);
+        }
+        foreach (var files in perWorker)
+        {
+            foreach (var (index, stats) in files)
+            {
+                merged[index].Merge(stats);
             }
         }
-        else
+        foreach (var file in merged)
         {
-            using var parquet = ParquetDataFile.Open(store, file.Key);
-            var indices = parquet.ResolveColumns(columns);
-            foreach (var batch in parquet.ReadAll(indices))
-            {
-                using (batch)
-                {
-                    stats.Add(batch, columns, timestampIndex, source);
-                }
-            }
-            if (stats.Rows != parquet.RowCount)
-            {
-                throw new DataException(stats.Location, $"the footer promises {parquet.RowCount} rows but {stats.Rows} were read: the file is corrupt");
-            }
+            Log.FileRead(_logger, file.Rows, file.Location);
         }
-        EngineTelemetry.RecordsRead.Add(stats.Rows, new KeyValuePair<string, object?>("source", source.Name));
-        EngineTelemetry.BytesRead.Add(file.Size, new KeyValuePair<string, object?>("source", source.Name));
-        return stats;
+        var result = SourceStats.Combine(source, dataset, merged);
+        EngineTelemetry.RecordsRead.Add(result.Rows, new KeyValuePair<string, object?>("source", source.Name));
+        EngineTelemetry.BytesRead.Add(result.Bytes, new KeyValuePair<string, object?>("source", source.Name));
+        return Task.FromResult(result);
     }
 
     private static int IndexOf(IReadOnlyList<ColumnSpec> columns, string name)
@@ -134,7 +110,7 @@ public sealed class IngestStage
 }
 
 /// <summary>Progress of the ingest stage.</summary>
-public readonly record struct IngestProgress(string Source, int FilesDone, int FilesTotal, long RowsRead);
+public readonly record struct IngestProgress(string Source, long RowsRead);
 
 /// <summary>What ingest found in every source.</summary>
 public sealed record IngestResult(IReadOnlyList<SourceStats> Sources)
@@ -209,7 +185,7 @@ public sealed class FileStats
 
     public long? MaxMicros { get; private set; }
 
-    internal void Add(RecordBatch batch, IReadOnlyList<ColumnSpec> columns, int timestampIndex, SourceDefinition source)
+    internal void Add(RecordBatch batch, long firstRow, IReadOnlyList<ColumnSpec> columns, int timestampIndex, SourceDefinition source)
     {
         for (var c = 0; c < columns.Count; c++)
         {
@@ -218,8 +194,7 @@ public sealed class FileStats
             NullCounts[c] += nulls;
             if (nulls > 0 && columns[c].Required)
             {
-                var row = FirstNull(array);
-                throw new DataException(Location, $"row index {Rows + row}: required column '{columns[c].Name}' is null (source '{source.Name}')");
+                throw new DataException(Location, $"row index {firstRow + FirstNull(array)}: required column '{columns[c].Name}' is null (source '{source.Name}')");
             }
         }
         if (timestampIndex >= 0)
@@ -227,6 +202,23 @@ public sealed class FileStats
             TrackTimeRange(batch.Column(timestampIndex));
         }
         Rows += batch.Length;
+    }
+
+    internal void Merge(FileStats other)
+    {
+        Rows += other.Rows;
+        for (var c = 0; c < NullCounts.Length; c++)
+        {
+            NullCounts[c] += other.NullCounts[c];
+        }
+        if (other.MinMicros is { } min)
+        {
+            MinMicros = MinMicros is { } m ? Math.Min(m, min) : min;
+        }
+        if (other.MaxMicros is { } max)
+        {
+            MaxMicros = MaxMicros is { } n ? Math.Max(n, max) : max;
+        }
     }
 
     private static int FirstNull(IArrowArray array)

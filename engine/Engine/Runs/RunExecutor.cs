@@ -20,6 +20,9 @@ public sealed record RunOptions
 }
 
 /// <summary>Progress of a run, for a progress display.</summary>
+/// <param name="Stage">The stage running.</param>
+/// <param name="Detail">What it is doing, for a progress line.</param>
+/// <param name="Fraction">Done so far, 0 to 1; negative when the stage cannot know its total.</param>
 public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
 
 /// <summary>The result of a run: its manifest and where it was written.</summary>
@@ -79,8 +82,7 @@ public sealed partial class RunExecutor
             ingest = await RunStageAsync(manifest, "ingest", async () =>
             {
                 var stage = new IngestStage(_storage, _logger);
-                var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest",
-                    $"{p.Source}: {p.FilesDone}/{p.FilesTotal} files, {p.RowsRead:N0} rows", p.FilesTotal == 0 ? 1 : (double)p.FilesDone / p.FilesTotal)));
+                var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest", $"{p.Source}: {p.RowsRead:N0} rows", -1)));
                 var result = await stage.RunAsync(workspace, report, cancellationToken);
                 return (result, result.Rows, result.Rows, new Dictionary<string, long>
                 {

@@ -1,1 +1,19 @@
-internal static class Program { private static int Main() => 0; }
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using Engine.Benchmarks;
+using Engine.Benchmarks.Infrastructure;
+
+// `--check` runs every case once and verifies its answer (cheap enough for CI); anything else goes to
+// BenchmarkDotNet (e.g. `--filter '*Read*'`). With no arguments every benchmark runs.
+if (args.Contains("--check"))
+{
+    return await CheckMode.RunAsync(args);
+}
+var config = DefaultConfig.Instance
+    .AddJob(Job.Default.WithWarmupCount(2).WithIterationCount(8).WithLaunchCount(1))
+    .AddColumn(ThroughputColumn.RowsPerSecond, ThroughputColumn.MegabytesPerSecond)
+    .WithOption(ConfigOptions.JoinSummary, false);
+var switcher = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly);
+var summaries = switcher.Run(args.Length == 0 ? ["--filter", "*"] : args, config);
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;

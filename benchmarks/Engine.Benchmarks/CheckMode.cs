@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Globalization;
+using DuckDB.NET.Data;
+using Engine.Benchmarks.Infrastructure;
+using Engine.Benchmarks.Storage;
+using Engine.Datasets;
+using Engine.Storage;
+
+namespace Engine.Benchmarks;
+
+/// <summary>
+/// <c>--check</c>: every benchmark case once, on a small input, with its answer verified against the peer
+/// (DuckDB) — so CI proves the benchmarks still measure correct work without paying for a full run.
+/// </summary>
+internal static class CheckMode
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var people = 20_000;
+        var index = Array.IndexOf(args, "--people");
+        if (index >= 0 && index + 1 < args.Length)
+        {
+            people = int.Parse(args[index + 1], CultureInfo.InvariantCulture);
+        }
+        var failures = 0;
+        var output = Path.Combine(Path.GetTempPath(), $"engine-bench-check-{Guid.NewGuid():N}");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var summary = await new SyntheticGenerator(new GeneratorOptions { People = people, Seed = 1 })
+                .GenerateAsync(new StorageLocation(new LocalObjectStore(output), ""));
+            var generateSeconds = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"generate      {people,10:N0} people  {summary.Events,12:N0} events  {generateSeconds,8:F2} s  {summary.Events / generateSeconds,14:N0} events/s");
+
+            var dataset = await Dataset.OpenAsync(new StorageLocation(new LocalObjectStore(output), "events"));
+            using var duck = new DuckDBConnection("Data Source=:memory:");
+            duck.Open();
+            var glob = Path.Combine(output, "events", "**", "*.parquet");
+            // Once each to warm caches, then timed.
+            ParquetReadBenchmarks.ReadWithDuckDb(duck, glob);
+            ParquetReadBenchmarks.ReadWithEngine(dataset);
+            clock.Restart();
+            var expected = ParquetReadBenchmarks.ReadWithDuckDb(duck, glob);
+            var duckSeconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            var actual = ParquetReadBenchmarks.ReadWithEngine(dataset);
+            var engineSeconds = clock.Elapsed.TotalSeconds;
+            var same = expected.Equals(actual);
+            failures += same ? 0 : 1;
+            Console.WriteLine($"read DuckDB   {expected.Rows,10:N0} rows    {duckSeconds,8:F3} s");
+            Console.WriteLine($"read engine   {actual.Rows,10:N0} rows    {engineSeconds,8:F3} s  ratio {engineSeconds / duckSeconds:F2}x  {(same ? "answers equal" : "ANSWERS DIFFER")}");
+            if (!same)
+            {
+                Console.WriteLine($"  DuckDB: {expected}");
+                Console.WriteLine($"  engine: {actual}");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+        Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
+        return failures == 0 ? 0 : 1;
+    }
+}

@@ -87,8 +87,8 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
             }
             else
             {
-                using var slice = batch.Slice(offset, take);
-                _file!.WriteBufferedRecordBatch(slice);
+                // Not disposed: an Arrow C# slice shares (and on dispose frees) the parent batch's buffers.
+                _file!.WriteBufferedRecordBatch(batch.Slice(offset, take));
             }
             offset += take;
             _rowsInGroup += take;

@@ -89,7 +89,7 @@ public sealed record S3StoreOptions
     /// <param name="profileRegion">The region of a named profile in the shared AWS files; by default read through the SDK.</param>
     public static S3StoreOptions FromEnvironment(Func<string, string?> variable, Func<string, string?>? profileRegion = null)
     {
-        string? Get(string name) => variable(name) is { Length: > 0 } value ? value.Trim() : null;
+        string? Get(string name) => variable(name)?.Trim() is { Length: > 0 } value ? value : null;
 
         Uri? endpoint = null;
         var endpointVariable = Get("AWS_ENDPOINT_URL_S3") is not null ? "AWS_ENDPOINT_URL_S3" : "AWS_ENDPOINT_URL";

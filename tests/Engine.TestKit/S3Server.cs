@@ -7,8 +7,10 @@ using Xunit;
 namespace Engine.TestKit;
 
 /// <summary>
-/// A real S3 protocol server for tests: the npm package <c>s3rver</c> started on 127.0.0.1 with a free port, signature
-/// checking on, a temporary data directory and a test bucket. Usable as an xunit assembly or collection fixture.
+/// A real S3 protocol server for tests: the npm package <c>s3rver</c> started on 127.0.0.1 with a free port, a
+/// temporary data directory and a test bucket. Usable as an xunit assembly or collection fixture.
+/// s3rver itself verifies only V2 signatures (for V4 it checks just that the access key exists), so it is started
+/// through <c>run-s3rver.js</c>, which verifies V4 signatures in front of it: a wrong secret is rejected as on AWS.
 /// </summary>
 /// <remarks>
 /// When <c>ENGINE_TEST_S3_BUCKET</c> is set the same tests run against that bucket instead (MinIO, R2, AWS):
@@ -95,15 +97,29 @@ public sealed partial class S3Server : IAsyncLifetime
 
     private async Task StartS3rverAsync()
     {
-        var script = await EnsureInstalledAsync();
+        var package = await EnsureInstalledAsync();
         _dataDirectory = new TempDirectory("s3rver");
+        var data = Directory.CreateDirectory(_dataDirectory.Combine("data")).FullName;
+        var wrapper = _dataDirectory.Combine("run-s3rver.js");
+        await using (var resource = typeof(S3Server).Assembly.GetManifestResourceStream("Engine.TestKit.run-s3rver.js")
+            ?? throw new InvalidOperationException("the run-s3rver.js resource is missing from the test kit"))
+        await using (var file = File.Create(wrapper))
+        {
+            await resource.CopyToAsync(file);
+        }
+
         var start = new ProcessStartInfo("node")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { script, "-d", _dataDirectory.Path, "-a", "127.0.0.1", "-p", "0", "--silent", "--configure-bucket", Bucket })
+        // s3rver's LIST continuation tokens use DES, which OpenSSL 3 (Node 17 and later) only has in its legacy provider.
+        if (await NodeMajorVersionAsync() >= 17)
+        {
+            start.ArgumentList.Add("--openssl-legacy-provider");
+        }
+        foreach (var argument in new[] { wrapper, package, data, "127.0.0.1", Bucket })
         {
             start.ArgumentList.Add(argument);
         }
@@ -201,22 +217,42 @@ public sealed partial class S3Server : IAsyncLifetime
         }
     }
 
-    /// <summary>The path of s3rver's command script, installing the pinned version first when it is missing.</summary>
+    private static async Task<int> NodeMajorVersionAsync()
+    {
+        var info = new ProcessStartInfo("node", "--version") { RedirectStandardOutput = true, UseShellExecute = false };
+        Process process;
+        try
+        {
+            process = Process.Start(info) ?? throw new InvalidOperationException("cannot start 'node'");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("cannot start 'node' (Node.js is needed for the s3rver test server): install Node.js 18 or later", e);
+        }
+        using (process)
+        {
+            var version = (await process.StandardOutput.ReadToEndAsync()).Trim().TrimStart('v');
+            await process.WaitForExitAsync();
+            var dot = version.IndexOf('.', StringComparison.Ordinal);
+            return int.TryParse(dot < 0 ? version : version[..dot], System.Globalization.CultureInfo.InvariantCulture, out var major) ? major : 0;
+        }
+    }
+
+    /// <summary>The folder of the s3rver package, installing the pinned version first when it is missing.</summary>
     private static async Task<string> EnsureInstalledAsync()
     {
         var prefix = Path.Combine(RepositoryRoot(), ".tools", "s3rver");
         var package = Path.Combine(prefix, "node_modules", "s3rver");
-        var script = Path.Combine(package, "bin", "s3rver.js");
         if (IsInstalled(package))
         {
-            return script;
+            return package;
         }
         Directory.CreateDirectory(prefix);
         // Test processes may start together: one installs, the others wait on the lock and then find it installed.
         await using var lockFile = await AcquireLockAsync(Path.Combine(prefix, ".install.lock"));
         if (IsInstalled(package))
         {
-            return script;
+            return package;
         }
         var npm = new ProcessStartInfo("npm")
         {
@@ -237,7 +273,7 @@ public sealed partial class S3Server : IAsyncLifetime
         {
             throw new InvalidOperationException($"npm install s3rver@{S3rverVersion} failed (exit code {process.ExitCode}):\n{await output}\n{await error}");
         }
-        return script;
+        return package;
     }
 
     private static bool IsInstalled(string package)

@@ -111,7 +111,8 @@ public sealed class S3ObjectStore : IObjectStore
         {
             config.ServiceURL = endpoint.ToString();
             config.AuthenticationRegion = options.Region;
-            // Compatible servers (s3rver, older MinIO, R2) reject or mangle the trailing checksums the SDK adds by default.
+            // Checksums only where the API requires them (DeleteObjects): servers other than AWS (older MinIO, R2) have
+            // rejected the CRC headers SDKs send by default since 2025. s3rver itself ignores them (measured).
             config.RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED;
             config.ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED;
         }
@@ -247,7 +248,8 @@ public sealed class S3ObjectStore : IObjectStore
         };
         if (_compatibleMode)
         {
-            // Plain signed bodies: s3rver stores aws-chunked framing verbatim instead of decoding it.
+            // Plain signed bodies: s3rver stores aws-chunked framing ("3;chunk-signature=…") verbatim as the object's
+            // content instead of decoding it (measured: every object came back larger and unreadable).
             request.UseChunkEncoding = false;
         }
         await CallAsync(key, (client, ct) => client.PutObjectAsync(request, ct), cancellationToken);

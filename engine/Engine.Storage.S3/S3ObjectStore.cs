@@ -45,9 +45,9 @@ public sealed class S3ObjectStore : IObjectStore
         {
             throw new EngineException("an S3 location needs a bucket name (s3://bucket/prefix)");
         }
-        if (options.ReadBlockSize <= 0 || options.MultipartPartSize < 1024 * 1024 || options.MultipartThreshold < options.MultipartPartSize)
+        if (options.ReadBlockSize <= 0 || options.DirectReadSize <= 0 || options.MultipartPartSize < 1024 * 1024 || options.MultipartThreshold < options.MultipartPartSize)
         {
-            throw new ArgumentException("read block size must be positive, multipart part size at least 1 MiB and no larger than the multipart threshold", nameof(options));
+            throw new ArgumentException("read block and direct read sizes must be positive, multipart part size at least 1 MiB and no larger than the multipart threshold", nameof(options));
         }
         Bucket = bucket;
         Options = options;
@@ -215,7 +215,7 @@ public sealed class S3ObjectStore : IObjectStore
     {
         var size = GetSizeAsync(key).GetAwaiter().GetResult()
             ?? throw new DataException(Describe(key), "object not found");
-        return new S3ReadStream(this, key, size, Options.ReadBlockSize);
+        return new S3ReadStream(this, key, size, Options.ReadBlockSize, Math.Min(Options.DirectReadSize, Options.ReadBlockSize));
     }
 
     public bool TryGetLocalPath(string key, out string path)

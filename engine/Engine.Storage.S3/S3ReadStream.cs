@@ -4,7 +4,8 @@ namespace Engine.Storage.S3;
 /// A seekable read-only view of one S3 object that turns reads into ranged GETs. The object is never downloaded up
 /// front: small reads fetch at least one block (read-ahead) and are served from a few cached blocks; the block that
 /// holds the object's end is kept apart, because Parquet reads its footer first and comes back to it.
-/// Reads as large as a block or larger (a pre-buffered column chunk) go straight into the caller's buffer.
+/// Large reads (pre-buffered column chunks, whose extent the Parquet reader knows) are fetched exactly, straight into
+/// the caller's buffer: reading ahead of them would only fetch bytes of columns that were not asked for.
 /// </summary>
 internal sealed class S3ReadStream : Stream
 {
@@ -14,6 +15,7 @@ internal sealed class S3ReadStream : Stream
     private readonly string _key;
     private readonly long _length;
     private readonly int _blockSize;
+    private readonly int _directReadSize;
     // Arrow's reader may call from several threads (pre-buffering, threaded decode); Seek+Read pairs are serialised
     // by its ReadAt, but this lock keeps the cache consistent whatever the caller does.
     private readonly Lock _lock = new();
@@ -23,8 +25,9 @@ internal sealed class S3ReadStream : Stream
     private long _position;
     private bool _disposed;
 
-    public S3ReadStream(S3ObjectStore store, string key, long length, int blockSize)
+    public S3ReadStream(S3ObjectStore store, string key, long length, int blockSize, int directReadSize)
     {
+        _directReadSize = directReadSize;
         _store = store;
         _key = key;
         _length = length;
@@ -97,7 +100,7 @@ internal sealed class S3ReadStream : Stream
                 if (copied == 0)
                 {
                     var wanted = (int)Math.Min(buffer.Length, _length - _position);
-                    if (wanted < _blockSize)
+                    if (wanted < _directReadSize)
                     {
                         LoadBlock(_position);
                         continue;

@@ -50,6 +50,12 @@ public sealed record S3StoreOptions
     /// <summary>The least a ranged GET fetches when a reader asks for fewer bytes (read-ahead, cached).</summary>
     public int ReadBlockSize { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// Reads at least this large are fetched exactly as asked, without read-ahead: they are pre-buffered column
+    /// chunks whose extent the Parquet reader already knows, so reading past them would fetch other columns' bytes.
+    /// </summary>
+    public int DirectReadSize { get; init; } = 256 * 1024;
+
     /// <summary>Files larger than this are uploaded in parts (multipart upload) instead of one PUT.</summary>
     public long MultipartThreshold { get; init; } = 64L * 1024 * 1024;
 

@@ -282,6 +282,49 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreConformance
     }
 
     [Fact]
+    public async Task A_failed_upload_fails_the_write_and_leaves_nothing_behind()
+    {
+        using var real = server.CreateStore();
+        var client = FaultyS3Client.Create(real.Client, (method, args) =>
+            method == nameof(Amazon.S3.IAmazonS3.PutObjectAsync) && args?[0] is Amazon.S3.Model.PutObjectRequest { Key: var key } && key.Contains("/part-00001-", StringComparison.Ordinal)
+                ? new Amazon.S3.AmazonS3Exception("injected") { ErrorCode = "InternalError", StatusCode = HttpStatusCode.InternalServerError }
+                : null);
+        using var store = new S3ObjectStore(server.Bucket, client, server.Options);
+        var location = new StorageLocation(store, Key("ds"));
+
+        // The second file's upload fails when the writer moves on to the third.
+        await using (var writer = await ParquetDatasetWriter.CreateAsync(location, TestTables.MixedSchema, new ParquetWriteOptions { FileRows = 10 }, Cancel))
+        {
+            using var batch = TestTables.Mixed(25);
+            var error = Assert.Throws<DataException>(() => writer.Write(batch));
+            Assert.Contains(store.Describe(Key("ds/part-00001-")), error.Message, StringComparison.Ordinal);
+        }
+        Assert.Empty(await store.ListAsync(Root, Cancel));
+    }
+
+    [Fact]
+    public async Task An_abandoned_writer_whose_last_upload_fails_still_leaves_nothing_behind()
+    {
+        using var real = server.CreateStore();
+        var client = FaultyS3Client.Create(real.Client, (method, args) =>
+            method == nameof(Amazon.S3.IAmazonS3.PutObjectAsync) && args?[0] is Amazon.S3.Model.PutObjectRequest { Key: var key } && key.Contains("/part-00001-", StringComparison.Ordinal)
+                ? new Amazon.S3.AmazonS3Exception("injected") { ErrorCode = "InternalError", StatusCode = HttpStatusCode.InternalServerError }
+                : null);
+        using var store = new S3ObjectStore(server.Bucket, client, server.Options);
+        var location = new StorageLocation(store, Key("ds"));
+
+        // One file uploaded, the second open when the writer is abandoned (its caller failed); closing it fails too.
+        var writer = await ParquetDatasetWriter.CreateAsync(location, TestTables.MixedSchema, new ParquetWriteOptions { FileRows = 10 }, Cancel);
+        using (var batch = TestTables.Mixed(15))
+        {
+            writer.Write(batch);
+        }
+        Assert.NotEmpty(await store.ListAsync(Root, Cancel));
+        await writer.DisposeAsync();
+        Assert.Empty(await store.ListAsync(Root, Cancel));
+    }
+
+    [Fact]
     public async Task A_dataset_cannot_be_written_at_the_bucket_root()
     {
         var error = await Assert.ThrowsAsync<EngineException>(() => Store.BeginWriteAsync("", Cancel));

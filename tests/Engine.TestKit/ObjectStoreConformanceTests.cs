@@ -82,7 +82,7 @@ public abstract class ObjectStoreConformanceTests : IAsyncLifetime
         Assert.Equal("uno!!", Encoding.UTF8.GetString((await Store.GetAsync(Key("a/one.bin"), Cancel))!));
 
         // Delete ignores missing keys.
-        await Store.DeleteAsync([Key("a/one.bin"), Key("a/nested/two.bin"), Key("a/never-existed.bin")], Cancel);
+        await Store.DeleteAsync([Key("a/one.bin"), Key("a/nested/two.bin"), Key("a/never-existed.bin"), Key("no-such-folder/x.bin")], Cancel);
         Assert.Equal([Key("a/empty.bin")], (await Store.ListAsync(Key("a"), Cancel)).Select(o => o.Key));
         Assert.Single(await Store.ListAsync(Key("ab"), Cancel));
         await Store.DeleteAsync([], Cancel);

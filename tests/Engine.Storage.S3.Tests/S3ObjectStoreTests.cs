@@ -325,6 +325,33 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreConformance
     }
 
     [Fact]
+    public async Task A_request_failing_in_the_middle_of_a_read_is_reported_as_such_not_as_corruption()
+    {
+        var location = At("ds");
+        using (var batch = TestTables.Wide(100_000, 4))
+        {
+            await TestTables.WriteDatasetAsync(location, batch);
+        }
+        var file = Assert.Single((await Dataset.OpenAsync(location, cancellationToken: Cancel)).Files);
+
+        using var real = server.CreateStore();
+        var failing = false;
+        var client = FaultyS3Client.Create(real.Client, (method, _) =>
+            failing && method == nameof(Amazon.S3.IAmazonS3.GetObjectAsync)
+                ? new Amazon.S3.AmazonS3Exception("injected") { ErrorCode = "AccessDenied", StatusCode = HttpStatusCode.Forbidden }
+                : null);
+        using var store = new S3ObjectStore(server.Bucket, client, server.Options);
+        using var data = ParquetDataFile.Open(store, file.Key);
+        failing = true;
+        var error = Assert.Throws<DataException>(() => data.ReadAll().ToList());
+        Report(error.Message);
+        Assert.StartsWith(store.Describe(file.Key), error.Message, StringComparison.Ordinal);
+        Assert.Contains("access denied", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("corrupt", error.Message, StringComparison.Ordinal);
+        Assert.Equal(error.Message.IndexOf(store.Describe(file.Key), StringComparison.Ordinal), error.Message.LastIndexOf(store.Describe(file.Key), StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_dataset_cannot_be_written_at_the_bucket_root()
     {
         var error = await Assert.ThrowsAsync<EngineException>(() => Store.BeginWriteAsync("", Cancel));

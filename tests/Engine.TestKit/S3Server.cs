@@ -119,7 +119,7 @@ public sealed partial class S3Server : IAsyncLifetime
         {
             start.ArgumentList.Add("--openssl-legacy-provider");
         }
-        foreach (var argument in new[] { wrapper, package, data, "127.0.0.1", Bucket })
+        foreach (var argument in new[] { wrapper, package, data, "127.0.0.1", Bucket, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             start.ArgumentList.Add(argument);
         }

@@ -6,13 +6,14 @@
 // middleware recomputes each V4 header signature with the account's secret and rejects mismatches with the same
 // SignatureDoesNotMatch error AWS S3 returns.
 //
-// usage: node run-s3rver.js <s3rver package dir> <data dir> <address> <bucket>
-// prints: "S3rver listening on <address>:<port>" once it accepts requests.
+// usage: node run-s3rver.js <s3rver package dir> <data dir> <address> <bucket> [parent pid]
+// prints: "S3rver listening on <address>:<port>" once it accepts requests; exits when the parent process is gone
+// (a test host that crashed cannot kill it).
 
 const crypto = require('crypto');
 const path = require('path');
 
-const [, , packageDir, directory, address, bucket] = process.argv;
+const [, , packageDir, directory, address, bucket, parentPid] = process.argv;
 const S3rver = require(packageDir);
 const S3Error = require(path.join(packageDir, 'lib', 'models', 'error'));
 const AWSAccount = require(path.join(packageDir, 'lib', 'models', 'account'));
@@ -112,6 +113,16 @@ server.middleware.unshift(async (ctx, next) => {
   verifySignatureV4(ctx.req);
   await next();
 });
+
+if (parentPid) {
+  setInterval(() => {
+    try {
+      process.kill(Number(parentPid), 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1000).unref();
+}
 
 server
   .run()

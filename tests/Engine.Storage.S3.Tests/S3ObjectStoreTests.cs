@@ -358,6 +358,22 @@ public sealed class S3ObjectStoreTests(S3Server server) : ObjectStoreConformance
         Assert.Contains("root of a bucket", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_s3_uri_resolved_by_the_storage_resolver_writes_and_reads_a_dataset()
+    {
+        using var resolver = new StorageResolver().Add(new S3ObjectStoreProvider(server.Options));
+        var location = resolver.Resolve($"s3://{server.Bucket}/{Key("events")}/");
+        Assert.Equal($"s3://{server.Bucket}/{Key("events")}", location.ToString());
+        using (var batch = TestTables.Mixed(64))
+        {
+            await TestTables.WriteDatasetAsync(location, batch, new ParquetWriteOptions { FileRows = 30 });
+        }
+        var dataset = await Dataset.OpenAsync(resolver.Resolve($"s3://{server.Bucket}/{Key("events")}"), cancellationToken: Cancel);
+        Assert.Equal(3, dataset.Files.Count);
+        Assert.All(dataset.Files, f => Assert.StartsWith($"{Key("events")}/part-", f.Key, StringComparison.Ordinal));
+        Assert.Equal(TestTables.MixedRows(64), await TestTables.ReadRowsAsync(location));
+    }
+
     // ---- a peer reads what was written -----------------------------------------------------------------------
 
     [Fact]

@@ -58,7 +58,9 @@ public sealed class Dataset
         }
 
         var objects = await store.ListAsync(prefix, cancellationToken);
-        var manifestKey = $"{prefix}/{DatasetManifest.FileName}";
+        // A dataset may sit at the store's root (prefix ""): its keys then have no leading folder.
+        var folder = prefix.Length == 0 ? "" : prefix + "/";
+        var manifestKey = folder + DatasetManifest.FileName;
         var manifestBytes = objects.Any(o => o.Key == manifestKey) ? await store.GetAsync(manifestKey, cancellationToken) : null;
         if (manifestBytes is not null)
         {
@@ -67,7 +69,7 @@ public sealed class Dataset
             var listed = new List<DataFile>(manifest.Files.Count);
             foreach (var file in manifest.Files)
             {
-                var key = $"{prefix}/{file.Path}";
+                var key = folder + file.Path;
                 if (!sizes.TryGetValue(key, out var fileSize))
                 {
                     throw new DataException(store.Describe(key), $"listed in {DatasetManifest.FileName} but missing: the dataset is damaged; write it again");
@@ -81,7 +83,7 @@ public sealed class Dataset
         var pending = false;
         foreach (var item in objects)
         {
-            var relative = item.Key[(prefix.Length + 1)..];
+            var relative = item.Key[folder.Length..];
             if (relative.StartsWith(DatasetManifest.PendingMarkerPrefix, StringComparison.Ordinal))
             {
                 pending = true;

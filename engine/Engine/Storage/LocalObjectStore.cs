@@ -96,7 +96,14 @@ public sealed class LocalObjectStore : IObjectStore
     {
         foreach (var key in keys)
         {
-            File.Delete(FullPath(key));
+            try
+            {
+                File.Delete(FullPath(key));
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // File.Delete ignores a missing file but not a missing folder; both mean "already gone".
+            }
         }
         return Task.CompletedTask;
     }

@@ -97,7 +97,7 @@ public sealed class ParquetDataFile : IDisposable
         catch (ParquetException e)
         {
             stream?.Dispose();
-            throw new DataException(location, DescribeOpenFailure(e), e);
+            throw new DataException(location, StorageProblem(e.Message, location) ?? DescribeOpenFailure(e), e);
         }
         finally
         {
@@ -117,6 +117,23 @@ public sealed class ParquetDataFile : IDisposable
             return $"truncated or corrupt Parquet file ({message})";
         }
         return $"unreadable Parquet file ({message})";
+    }
+
+    /// <summary>
+    /// The problem a store's stream reported from inside the native reader, or null. ParquetSharp passes a managed
+    /// stream's exception through as text, so a failed S3 request (access denied, timeout) would otherwise be reported
+    /// as a corrupt file.
+    /// </summary>
+    internal static string? StorageProblem(string message, string location)
+    {
+        var marker = typeof(DataException).FullName + ": ";
+        var at = message.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+        var problem = FirstLine(message[(at + marker.Length)..]);
+        return problem.StartsWith(location + ": ", StringComparison.Ordinal) ? problem[(location.Length + 2)..] : problem;
     }
 
     internal static string FirstLine(string message)
@@ -208,7 +225,9 @@ public sealed class ParquetDataFile : IDisposable
         }
         catch (ParquetException e)
         {
-            throw new DataException(Location, $"unreadable row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
+            throw new DataException(Location, StorageProblem(e.Message, Location) is { } problem
+                ? $"reading row group {rowGroups[0]} failed: {problem}"
+                : $"unreadable row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
         }
         using (stream)
         {
@@ -222,7 +241,9 @@ public sealed class ParquetDataFile : IDisposable
                 }
                 catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException)
                 {
-                    throw new DataException(Location, $"truncated or corrupt data in row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
+                    throw new DataException(Location, StorageProblem(e.Message, Location) is { } problem
+                        ? $"reading row group {rowGroups[0]} failed: {problem}"
+                        : $"truncated or corrupt data in row group {rowGroups[0]} ({FirstLine(e.Message)})", e);
                 }
                 if (batch is null)
                 {

@@ -159,7 +159,19 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
             }
             _file = null;
         }
-        _stream?.Dispose();
-        await _write.DisposeAsync();
+        try
+        {
+            // Closing a stream may upload it (S3), and the upload may fail: the file is discarded either way, and the
+            // write below must still run, or an abandoned write would leave its files and marker behind.
+            _stream?.Dispose();
+        }
+        catch (Exception e) when (e is IOException or EngineException)
+        {
+        }
+        finally
+        {
+            _stream = null;
+            await _write.DisposeAsync();
+        }
     }
 }

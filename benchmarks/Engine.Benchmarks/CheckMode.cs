@@ -54,6 +54,16 @@ internal static class CheckMode
                 Console.WriteLine($"  DuckDB: {expected}");
                 Console.WriteLine($"  engine: {actual}");
             }
+
+            await using var s3 = await S3Copy.CreateAsync(Path.Combine(output, "events"));
+            ParquetReadBenchmarks.ReadWithEngine(s3.Dataset);
+            s3.Store.ResetCounters();
+            clock.Restart();
+            var fromS3 = ParquetReadBenchmarks.ReadWithEngine(s3.Dataset);
+            var s3Seconds = clock.Elapsed.TotalSeconds;
+            var sameS3 = expected.Equals(fromS3);
+            failures += sameS3 ? 0 : 1;
+            Console.WriteLine($"read engine S3 {fromS3.Rows,9:N0} rows    {s3Seconds,8:F3} s  ratio {s3Seconds / duckSeconds:F2}x (vs DuckDB local)  {s3.Store.GetCount} GETs, {s3.Store.BytesFetched / 1048576.0:F1} of {s3.Dataset.TotalBytes / 1048576.0:F1} MB  {(sameS3 ? "answers equal" : "ANSWERS DIFFER")}");
         }
         finally
         {

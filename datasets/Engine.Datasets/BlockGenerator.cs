@@ -350,7 +350,8 @@ internal sealed class BlockGenerator
     private int NewPhone(int slot)
     {
         Span<byte> buffer = stackalloc byte[24];
-        var length = _country.Phone.WriteE164(_q + ((ulong)slot * (ulong)_context.People), buffer);
+        var number = _context.PhonePermutations[_country.Index][_q + ((ulong)slot * (ulong)_context.People)];
+        var length = _country.Phone.WriteE164(number, buffer);
         return _ids.Add(IdType.Phone, buffer[..length], _local, (byte)_country.Index);
     }
 
@@ -491,7 +492,7 @@ internal sealed class BlockGenerator
     private Device PickDevice() => _devices[_rng.Pick(_deviceCumulative.AsSpan(0, _deviceCount))];
 
     /// <summary>The cookie (anonymous id) a device carries on <paramref name="day"/>; personal cookies expire and are replaced.</summary>
-    private int CookieOf(Device device, double day)
+    private int CookieOf(Device device, int day, long ts)
     {
         if (device.Shared)
         {
@@ -514,7 +515,7 @@ internal sealed class BlockGenerator
             {
                 // A cookie-banner decision: about a third decline personalised ads.
                 _output.AddConsent(IdType.AnonymousId, device.Anonymous, 0, Words.ChannelAds, !_rng.Chance(0.3),
-                    _calendar.At(day), Words.SourceCookieBanner);
+                    ts, Words.SourceCookieBanner);
             }
         }
         return device.Anonymous;
@@ -1080,7 +1081,7 @@ internal sealed class BlockGenerator
                 var again = revoke + 1 + _rng.Exponential(60);
                 if (again < _calendar.Days)
                 {
-                    _output.AddConsent(IdType.Email, email, (byte)style, Words.ChannelEmail, true, _calendar.At(again), Words.SourcePreferenceCenter);
+                    _output.AddConsent(IdType.Email, email, (byte)style, Words.ChannelEmail, true, _calendar.AtUnclamped(again), Words.SourcePreferenceCenter);
                     _addresses.Add(new Address(email, again, double.PositiveInfinity, style));
                 }
             }
@@ -1172,7 +1173,7 @@ internal sealed class BlockGenerator
     {
         var device = PickDevice();
         var day = plan.Day;
-        var cookie = _rng.Chance(Realism.JunkAnonymousIdRate) ? Ref.Junk(_rng.Next(JunkValues.AnonymousId.Length)) : CookieOf(device, day);
+        var cookie = _rng.Chance(Realism.JunkAnonymousIdRate) ? Ref.Junk(_rng.Next(JunkValues.AnonymousId.Length)) : CookieOf(device, day, plan.Ts);
         var registered = _kind == PersonKind.Registered;
         var loggedIn = _signedUp && cookie >= 0 && device.LoggedIn == cookie;
         var t = plan.Ts;

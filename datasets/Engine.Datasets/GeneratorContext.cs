@@ -15,6 +15,7 @@ internal sealed class GeneratorContext
         Seed = options.Seed;
         Calendar = new Calendar(options.AsOf, options.Days);
         Permutation = new Permutation((ulong)options.People, options.Seed);
+        PhonePermutations = System.Array.ConvertAll(Vocabulary.Countries, c => new Permutation(c.Phone.Capacity, options.Seed + c.Index + 1));
         var keys = (ulong)options.Seed ^ 0xD1B54A32D192ED03UL;
         IdKey = Mix.SplitMix64(ref keys);
         AnonKey = Mix.SplitMix64(ref keys);
@@ -52,6 +53,9 @@ internal sealed class GeneratorContext
     public Calendar Calendar { get; }
 
     public Permutation Permutation { get; }
+
+    /// <summary>Per country, a permutation of its phone numbering capacity: unique numbers that look random at any scale.</summary>
+    public Permutation[] PhonePermutations { get; }
 
     public ulong IdKey { get; }
 

@@ -54,12 +54,14 @@ internal sealed class PhonePlan
     /// <summary>How many distinct numbers the plan can give out.</summary>
     public ulong Capacity => (ulong)_prefixes.Length * _subscriberSpace;
 
-    /// <summary>The E.164 form of number <paramref name="value"/> (&lt; <see cref="Capacity"/>); returns bytes written.</summary>
+    /// <summary>
+    /// The E.164 form of number <paramref name="value"/> (&lt; <see cref="Capacity"/>; callers pass it through a
+    /// permutation of the capacity so that numbers spread over all ranges); returns bytes written.
+    /// </summary>
     public int WriteE164(ulong value, Span<byte> destination)
     {
         var prefix = _prefixes[(int)(value % (ulong)_prefixes.Length)];
-        // An affine map with a multiplier coprime to 10 is a bijection on [0, 10^k): subscriber digits look random.
-        var subscriber = ((value / (ulong)_prefixes.Length * 7_919_337UL) + 3_141_592UL) % _subscriberSpace;
+        var subscriber = value / (ulong)_prefixes.Length;
         destination[0] = (byte)'+';
         var at = 1;
         CallingCode.CopyTo(destination[at..]);
@@ -97,7 +99,7 @@ internal sealed class PhonePlan
         "NL" => new("NL", "31", ["61", "62", "63", "64", "65", "68"], 7,
             ["0#-########", "0# ########", "0#########", "+31 # ########", "+31#########", "0031 # ########"]),
         "AU" => new("AU", "61", ["40", "41", "42", "43", "46"], 7,
-            ["0### ### ###", "0#########", "+61 ### ### ###", "+61#########", "0061 ### ### ###"]),
+            ["0### ### ###", "0#########", "+61 ### ### ###", "+61#########", "0011 61 ### ### ###"]),
         _ => throw new ArgumentOutOfRangeException(nameof(region), region, "no phone plan"),
     };
 

@@ -15,7 +15,7 @@ internal sealed class Calendar
         [0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.35, 0.6, 0.8, 0.9, 1.0, 1.05, 1.15, 1.1, 1.0, 1.0, 1.05, 1.15, 1.35, 1.6, 1.75, 1.6, 1.1, 0.6];
 
     // Monday .. Sunday: weekends browse more.
-    private static ReadOnlySpan<double> WeekdayWeights => [0.95, 0.92, 0.95, 1.0, 0.95, 1.05, 1.2];
+    private static ReadOnlySpan<double> WeekdayWeights => [0.95, 0.88, 0.92, 0.97, 0.93, 1.1, 1.3];
 
     private readonly double[] _hourCumulative;
     private readonly double[][] _weekDayCumulative;
@@ -142,13 +142,13 @@ internal sealed class Calendar
         }
         return (date.Month, date.Day) switch
         {
-            (12, <= 20) => (1.5, false),
+            (12, <= 20) => (1.6, false), // gift shopping
             (12, <= 25) => (0.8, false),
             (12, _) => (1.3, true), // boxing-day sales
             (1, <= 6) => (1.25, true),
             (1, _) => (0.95, false),
             (2, _) => (0.85, false),
-            (7, <= 14) => (1.25, true), // summer sale
+            (7, <= 7) => (1.15, true), // summer sale
             (8, _) => (0.9, false),
             (11, _) => (1.1, false),
             _ => (1.0, false),

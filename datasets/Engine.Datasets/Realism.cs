@@ -50,6 +50,15 @@ internal static class Realism
     /// <summary>Chance that a registered person logs in during a session on a device that is not logged in.</summary>
     public const double LoginChance = 0.35;
 
+    /// <summary>Chance a customer who is not logged in logs in to check out (the rest check out as a guest, typing an email).</summary>
+    public const double CheckoutLoginChance = 0.75;
+
+    /// <summary>Existing customers whose main device is still logged in when the window opens (events carry user_id with no login event).</summary>
+    public const double RememberedLoginChance = 0.6;
+
+    /// <summary>People with a plus-addressed account who sometimes log in with the plain address.</summary>
+    public const double PlainAddressLoginChance = 0.2;
+
     /// <summary>Chance a crawler session starts with a fresh cookie.</summary>
     public const double BotFreshCookieChance = 0.85;
 
@@ -180,6 +189,12 @@ internal static class Realism
     /// <summary>Trials that convert to a paid subscription (lower for price-sensitive people).</summary>
     public const double TrialConversion = 0.7;
 
+    /// <summary>Subscribers among existing customers whose subscription is already active when the window opens.</summary>
+    public const double ExistingSubscriberActiveShare = 0.6;
+
+    /// <summary>Weekly chance an active subscriber cancels for a reason behaviour does not show (a move, a budget cut): noise for churn models.</summary>
+    public const double RandomCancelWeeklyChance = 0.002;
+
     /// <summary>Length of a trial, days.</summary>
     public const int TrialDays = 14;
 
@@ -229,6 +244,9 @@ internal static class Realism
 
     /// <summary>Browser cookies with a cookie-banner decision recorded (stored against the anonymous id).</summary>
     public const double CookieBannerRecordChance = 0.15;
+
+    /// <summary>Cookie-banner decisions that decline personalised ads (recorded as revoked).</summary>
+    public const double CookieBannerDeclineShare = 0.3;
 
     /// <summary>Mean days until an unprompted revocation (most never revoke within the window).</summary>
     public const double RevokeMeanDays = 900;

@@ -32,6 +32,9 @@ internal sealed class Calendar
         Traffic = new double[days];
         Sale = new bool[days];
         var first = asOf.UtcDateTime.AddDays(-days).Date;
+        // Day d starts at midnight UTC, so hours of the day mean what they say even when AsOf is not at midnight
+        // (times before the window's start or at its end are clamped into it).
+        DayOrigin = (first.Ticks - DateTime.UnixEpoch.Ticks) / 10;
         var campaigns = new List<(int Day, byte[] Id)>();
         for (var d = 0; d < days; d++)
         {
@@ -85,6 +88,9 @@ internal sealed class Calendar
 
     public long EndMicros { get; }
 
+    /// <summary>Midnight (UTC) of day 0, at or before <see cref="StartMicros"/>.</summary>
+    public long DayOrigin { get; }
+
     /// <summary>Traffic multiplier per day (about 1 on an ordinary day).</summary>
     public double[] Traffic { get; }
 
@@ -111,18 +117,19 @@ internal sealed class Calendar
     public long TimeOn(int day, ref Rng rng)
     {
         var hour = rng.Pick(_hourCumulative);
-        return StartMicros + (day * MicrosPerDay) + (hour * 3_600_000_000L) + (long)(rng.NextDouble() * 3_600_000_000L);
+        var t = DayOrigin + (day * MicrosPerDay) + (hour * 3_600_000_000L) + (long)(rng.NextDouble() * 3_600_000_000L);
+        return Math.Clamp(t, StartMicros, EndMicros - 1);
     }
 
     /// <summary>The timestamp of a fractional day, clamped into the window.</summary>
     public long At(double day)
     {
-        var t = StartMicros + (long)(day * MicrosPerDay);
+        var t = DayOrigin + (long)(day * MicrosPerDay);
         return Math.Clamp(t, StartMicros, EndMicros - 1);
     }
 
     /// <summary>The timestamp of a fractional day, not clamped (CRM and consent history may predate the window).</summary>
-    public long AtUnclamped(double day) => Math.Min(StartMicros + (long)(day * MicrosPerDay), EndMicros - 1);
+    public long AtUnclamped(double day) => Math.Min(DayOrigin + (long)(day * MicrosPerDay), EndMicros - 1);
 
     /// <summary>Whether <paramref name="day"/> (fractional) is in a sale period.</summary>
     public bool IsSale(double day) => day >= 0 && day < Days && Sale[(int)day];

@@ -93,7 +93,7 @@ public static class GeneratedDatasets
     /// values shared by several people); <c>linkable_id</c> (unique across the data set, NULL where
     /// <c>person_id</c> is) names the connected component of the identifier within its person's own co-occurrence
     /// graph: two identifiers are linked when they appear on the same event or profile row, junk and shared values
-    /// left out. It is what a perfect resolver could merge; <c>person_id</c> is what is true.
+    /// left out (a consent row carries a single identifier, so it adds identifiers but no links). It is what a perfect resolver could merge; <c>person_id</c> is what is true.
     /// <c>kind</c> is <c>person</c>, <c>bot</c> (crawlers: they have their own <c>person_id</c>, and since each
     /// crawler session drops its cookie their anonymous ids are mostly singletons), <c>shared</c> or <c>junk</c>.
     /// </summary>

@@ -41,6 +41,12 @@ public sealed class GeneratedData : IAsyncLifetime
     {
         var connection = new DuckDBConnection("Data Source=:memory:");
         connection.Open();
+        using (var timeZone = connection.CreateCommand())
+        {
+            // Day-of-week and date checks are about UTC, whatever the machine's zone.
+            timeZone.CommandText = "SET TimeZone = 'UTC'";
+            timeZone.ExecuteNonQuery();
+        }
         foreach (var name in new[] { GeneratedDatasets.EventsFolder, GeneratedDatasets.ProfilesFolder, GeneratedDatasets.ConsentFolder, GeneratedDatasets.TruthFolder })
         {
             using var command = connection.CreateCommand();

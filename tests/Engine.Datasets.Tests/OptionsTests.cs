@@ -44,6 +44,24 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public async Task A_custom_window_bounds_every_timestamp()
+    {
+        using var directory = new TempDirectory("gen-window");
+        using var resolver = new StorageResolver();
+        var asOf = new DateTimeOffset(2026, 3, 15, 13, 30, 0, TimeSpan.FromHours(2));
+        var options = new GeneratorOptions { People = 400, Seed = 8, Days = 30, AsOf = asOf };
+        var summary = await new SyntheticGenerator(options).GenerateAsync(resolver.Resolve(directory.Path), null, TestContext.Current.CancellationToken);
+        using var duck = GeneratedData.OpenDuckDb(directory.Path);
+        var start = asOf.AddDays(-30).UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        var end = asOf.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(summary.Events, GeneratedData.Scalar(duck, $"SELECT count(*) FROM events WHERE ts >= TIMESTAMPTZ '{start}Z' AND ts < TIMESTAMPTZ '{end}Z'"));
+        Assert.Equal(0, GeneratedData.Scalar(duck, $"SELECT count(*) FROM profiles WHERE updated_at >= TIMESTAMPTZ '{end}Z'"));
+        // Hours follow the daily curve in UTC: evenings are busier than small hours.
+        Assert.True(GeneratedData.Scalar(duck, "SELECT count(*) FROM events WHERE type = 'page_view' AND hour(ts) = 20")
+            > GeneratedData.Scalar(duck, "SELECT count(*) FROM events WHERE type = 'page_view' AND hour(ts) = 4"));
+    }
+
+    [Fact]
     public async Task Cancellation_publishes_nothing()
     {
         using var directory = new TempDirectory("gen-cancel");

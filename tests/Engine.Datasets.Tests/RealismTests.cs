@@ -21,6 +21,16 @@ public sealed class RealismTests(GeneratedData data)
     }
 
     [Fact]
+    public void Nearly_everyone_is_in_the_truth()
+    {
+        // Only people whose every trace is a shared or junk value (one visit on the family tablet) are missing.
+        var people = data.Scalar("SELECT count(DISTINCT person_id) FROM truth");
+        Assert.InRange(people, GeneratedData.Options.People * 98 / 100, GeneratedData.Options.People);
+        Assert.Equal(1, data.Scalar("SELECT min(person_id) FROM truth"));
+        Assert.InRange(data.Scalar("SELECT max(person_id) FROM truth"), GeneratedData.Options.People - 5, GeneratedData.Options.People);
+    }
+
+    [Fact]
     public void Some_people_browse_and_never_identify()
     {
         var share = Share(

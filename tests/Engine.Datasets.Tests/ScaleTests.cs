@@ -6,7 +6,7 @@ namespace Engine.Datasets.Tests;
 
 /// <summary>
 /// Throughput at a realistic size, run on demand only (tests check behaviour, not time):
-/// <c>dotnet test --project tests/Engine.Datasets.Tests -- --filter-method "*Generates_100k_people*" --explicit only</c>.
+/// <c>dotnet build -c Release tests/Engine.Datasets.Tests</c>, then <c>tests/Engine.Datasets.Tests/bin/Release/net10.0/linux-x64/Engine.Datasets.Tests -method "*Generates_100k_people*" -explicit only -diagnostics</c>.
 /// </summary>
 public sealed class ScaleTests
 {

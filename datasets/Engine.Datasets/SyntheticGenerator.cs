@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Engine.Storage;
+
+namespace Engine.Datasets;
+
+/// <summary>
+/// Writes a synthetic customer base (see <see cref="GeneratedDatasets"/> for the contract): web and app events,
+/// CRM profiles with history and duplicates, consent over time, and the ground truth of who is who.
+/// </summary>
+/// <remarks>
+/// <para>People are simulated in fixed-size blocks, each from its own random stream seeded by (seed, block), so the
+/// output is a pure function of the options: the same options give byte-identical files whatever the parallelism.
+/// Blocks are generated in parallel (at most 2 × <see cref="GeneratorOptions.Parallelism"/> in flight) and written in
+/// block order; their column buffers are then reused, so memory stays bounded by a few blocks plus the Parquet
+/// writers' open row groups, whatever the number of people.</para>
+/// <para>What the data contains (the realism model) is described on <see cref="BlockGenerator"/> and its knobs in
+/// <see cref="Realism"/>. Crawler bots are people of their own (truth kind <c>bot</c>, with a person_id), never
+/// identified; junk placeholder values and values shared by several people have a NULL person_id.</para>
+/// </remarks>
+public sealed class SyntheticGenerator
+{
+    private readonly GeneratorOptions _options;
+
+    /// <summary>Checks the options; throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid one.</summary>
+    public SyntheticGenerator(GeneratorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>
+    /// Generates the data set into <c>events/</c>, <c>profiles/</c>, <c>consent/</c> and <c>truth/</c> under
+    /// <paramref name="output"/>. Each dataset is published atomically when complete; on failure or cancellation
+    /// nothing new is published.
+    /// </summary>
+    public async Task<GenerationSummary> GenerateAsync(StorageLocation output, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var context = new GeneratorContext(_options);
+        var blockSize = _options.BlockSize;
+        var blocks = (_options.People + blockSize - 1) / blockSize;
+        var inFlight = Math.Max(2, 2 * _options.Parallelism);
+
+        await using var events = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.EventsFolder), context.EventsSchema, GeneratedDatasets.EventsWriteOptions, cancellationToken);
+        await using var profiles = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.ProfilesFolder), context.ProfilesSchema, GeneratedDatasets.ProfilesWriteOptions, cancellationToken);
+        await using var consent = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.ConsentFolder), context.ConsentSchema, GeneratedDatasets.ConsentWriteOptions, cancellationToken);
+        await using var truth = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.TruthFolder), context.TruthSchema, GeneratedDatasets.TruthWriteOptions, cancellationToken);
+
+        // Junk values belong to nobody and recur in every block: their truth rows are written once, first.
+        var junk = new BatchBuffers(context.TruthSchema);
+        IdentifierTable.WriteJunkTruth(junk);
+        truth.Write(junk.Build());
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pool = new ConcurrentBag<BlockOutput>();
+        using var slots = new SemaphoreSlim(inFlight);
+        using var cores = new SemaphoreSlim(_options.Parallelism);
+        var pending = Channel.CreateUnbounded<Task<BlockOutput>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+        // The producer starts blocks in order, at most inFlight ahead of the writer; workers take a free core each.
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                for (long block = 0; block < blocks; block++)
+                {
+                    await slots.WaitAsync(stop.Token);
+                    var index = block;
+                    var task = Task.Run(async () =>
+                    {
+                        await cores.WaitAsync(stop.Token);
+                        try
+                        {
+                            var buffers = pool.TryTake(out var reused) ? reused : new BlockOutput(context);
+                            buffers.Generator.Generate(index);
+                            return buffers;
+                        }
+                        finally
+                        {
+                            cores.Release();
+                        }
+                    }, stop.Token);
+                    await pending.Writer.WriteAsync(task, stop.Token);
+                }
+                pending.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                pending.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+
+        long peopleDone = 0, eventRows = 0, profileRows = 0, consentRows = 0, truthRows = junk.Rows;
+        try
+        {
+            await foreach (var task in pending.Reader.ReadAllAsync(stop.Token))
+            {
+                var block = await task;
+                var batches = block.Build();
+                events.Write(batches[0]);
+                profiles.Write(batches[1]);
+                consent.Write(batches[2]);
+                truth.Write(batches[3]);
+                peopleDone += block.People;
+                eventRows += batches[0].Length;
+                profileRows += batches[1].Length;
+                consentRows += batches[2].Length;
+                truthRows += batches[3].Length;
+                pool.Add(block);
+                slots.Release();
+                progress?.Report(new GenerationProgress(peopleDone, _options.People, eventRows));
+            }
+        }
+        finally
+        {
+            // On failure, stop the producer and let running blocks finish before the writers are disposed.
+            await stop.CancelAsync();
+            try
+            {
+                await producer;
+                while (pending.Reader.TryRead(out var task))
+                {
+                    await task.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+
+        await events.CommitAsync(cancellationToken);
+        await profiles.CommitAsync(cancellationToken);
+        await consent.CommitAsync(cancellationToken);
+        await truth.CommitAsync(cancellationToken);
+        return new GenerationSummary(_options.People, eventRows, profileRows, consentRows, truthRows, clock.Elapsed);
+    }
+}

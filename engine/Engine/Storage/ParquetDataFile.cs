@@ -19,7 +19,24 @@ public sealed record ParquetReadOptions
     /// </summary>
     public bool? PreBuffer { get; init; }
 
+    /// <summary>Which string columns are read as Arrow dictionary arrays instead of plain string arrays.</summary>
+    public DictionaryReading Dictionaries { get; init; } = DictionaryReading.WhenEncoded;
+
     public static ParquetReadOptions Default { get; } = new();
+}
+
+/// <summary>How dictionary-encoded string columns are read.</summary>
+public enum DictionaryReading
+{
+    /// <summary>
+    /// A string column whose every chunk is dictionary-encoded (and never fell back to plain pages) is read as a
+    /// <see cref="DictionaryArray"/>: low-cardinality columns (event type, country) then cost an index per row
+    /// instead of a copied string, and later stages compare indices. High-cardinality columns stay plain strings.
+    /// </summary>
+    WhenEncoded,
+
+    /// <summary>Every string column is read as a plain <see cref="StringArray"/>.</summary>
+    Never,
 }
 
 /// <summary>
@@ -82,15 +99,26 @@ public sealed class ParquetDataFile : IDisposable
         Stream? stream = null;
         try
         {
-            FileReader reader;
-            if (local)
-            {
-                reader = new FileReader(path, readerProperties, arrowProperties);
-            }
-            else
+            if (!local)
             {
                 stream = store.OpenRead(key);
-                reader = new FileReader(stream, readerProperties, arrowProperties, leaveOpen: true);
+            }
+            var reader = local
+                ? new FileReader(path, readerProperties, arrowProperties)
+                : new FileReader(stream!, readerProperties, arrowProperties, leaveOpen: true);
+            if (options.Dictionaries == DictionaryReading.WhenEncoded && DictionaryColumns(reader) is { Count: > 0 } dictionaries)
+            {
+                // Which columns to read as dictionaries is only known from the footer, and Arrow takes it at open:
+                // open again (the footer is cached on S3; locally it is one small read).
+                reader.Dispose();
+                foreach (var column in dictionaries)
+                {
+                    arrowProperties.SetReadDictionary(column, true);
+                }
+                stream?.Seek(0, SeekOrigin.Begin);
+                reader = local
+                    ? new FileReader(path, readerProperties, arrowProperties)
+                    : new FileReader(stream!, readerProperties, arrowProperties, leaveOpen: true);
             }
             return new ParquetDataFile(location, stream, reader);
         }
@@ -103,6 +131,43 @@ public sealed class ParquetDataFile : IDisposable
         {
             readerProperties.Dispose();
         }
+    }
+
+    /// <summary>
+    /// String (BYTE_ARRAY) columns whose every chunk is dictionary-encoded at under 4 uncompressed bytes per value.
+    /// The encodings list cannot tell a chunk that fell back to plain pages from a pure dictionary chunk, but sizes
+    /// can: a plain string costs at least its 4-byte length prefix, an index far less. Reading a fallen-back
+    /// high-cardinality column as a dictionary would rebuild a huge dictionary, several times slower than plain.
+    /// </summary>
+    private static List<int> DictionaryColumns(FileReader reader)
+    {
+        var result = new List<int>();
+        var metadata = reader.ParquetReader.FileMetaData;
+        var rowGroups = metadata.NumRowGroups;
+        if (rowGroups == 0)
+        {
+            return result;
+        }
+        for (var column = 0; column < metadata.NumColumns; column++)
+        {
+            if (metadata.Schema.Column(column).PhysicalType != PhysicalType.ByteArray)
+            {
+                continue;
+            }
+            var dictionary = true;
+            for (var g = 0; g < rowGroups && dictionary; g++)
+            {
+                using var rowGroup = reader.ParquetReader.RowGroup(g);
+                using var chunk = rowGroup.MetaData.GetColumnChunkMetaData(column);
+                var encoded = System.Array.Exists(chunk.Encodings, e => e is Encoding.RleDictionary or Encoding.PlainDictionary);
+                dictionary = encoded && chunk.NumValues > 0 && chunk.TotalUncompressedSize < 4 * chunk.NumValues;
+            }
+            if (dictionary)
+            {
+                result.Add(column);
+            }
+        }
+        return result;
     }
 
     private static string DescribeOpenFailure(ParquetException e)

@@ -54,7 +54,7 @@ internal static class GenerateCommand
             table.AddRow(GeneratedDatasets.TruthFolder, $"{summary.TruthRows:N0}", target.Child(GeneratedDatasets.TruthFolder).ToString());
             context.Results.Write(table);
             var seconds = Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
-            context.Results.WriteLine($"Generated {summary.People:N0} people (seed {options.Seed}, {options.Days} days to {options.AsOf:yyyy-MM-dd}) in {seconds:F1} s: {summary.Events / seconds:N0} events/s");
+            context.Output.WriteLine($"Generated {summary.People:N0} people (seed {options.Seed}, {options.Days} days to {options.AsOf:yyyy-MM-dd}) in {seconds:F1} s: {summary.Events / seconds:N0} events/s");
             return EngineCommandLine.Success;
         });
         return command;

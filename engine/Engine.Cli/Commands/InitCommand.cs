@@ -37,15 +37,15 @@ internal static class InitCommand
                 written.Add(relative);
             }
             var dataPath = Storage.StorageResolver.IsUri(dataLocation) ? dataLocation : Path.GetFullPath(dataLocation, folder);
-            context.Results.WriteLine($"Wrote workspace '{name}' to {folder}:");
+            context.Output.WriteLine($"Wrote workspace '{name}' to {folder}:");
             foreach (var file in written)
             {
-                context.Results.WriteLine($"  {file}");
+                context.Output.WriteLine($"  {file}");
             }
-            context.Results.WriteLine("Next:");
-            context.Results.WriteLine($"  engine generate --people 10000 --seed 1 --out {dataPath}");
-            context.Results.WriteLine($"  engine validate --workspace {folder}");
-            context.Results.WriteLine($"  engine run --workspace {folder}");
+            context.Output.WriteLine("Next:");
+            context.Output.WriteLine($"  engine generate --people 10000 --seed 1 --out {dataPath}");
+            context.Output.WriteLine($"  engine validate --workspace {folder}");
+            context.Output.WriteLine($"  engine run --workspace {folder}");
             return EngineCommandLine.Success;
         });
         return command;

@@ -50,13 +50,13 @@ internal static class RunCommand
             {
                 result = await executor.ExecuteAsync(loaded, options, null, cancellationToken);
             }
-            Print(context.Results, result);
+            Print(context.Results, context.Output, result);
             return EngineCommandLine.Success;
         });
         return command;
     }
 
-    private static void Print(IAnsiConsole console, RunResult result)
+    private static void Print(IAnsiConsole console, TextWriter output, RunResult result)
     {
         var manifest = result.Manifest;
         var stages = new Table().AddColumns("stage", "status", "rows", "seconds");
@@ -78,6 +78,6 @@ internal static class RunCommand
                 input.MaxTimestamp?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) ?? "");
         }
         console.Write(inputs);
-        console.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
+        output.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
     }
 }

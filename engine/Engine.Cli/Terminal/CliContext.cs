@@ -21,6 +21,11 @@ internal sealed class CliContext : IDisposable
             ColorSystem = ColorSystemSupport.Detect,
             Interactive = InteractionSupport.No,
         });
+        if (!ReferenceEquals(output, Console.Out) || Console.IsOutputRedirected)
+        {
+            // Not a terminal: do not wrap tables at Spectre's default 80 columns.
+            Results.Profile.Width = 200;
+        }
         Progress = interactive
             ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error), Ansi = AnsiSupport.Detect, Interactive = InteractionSupport.Yes })
             : null;

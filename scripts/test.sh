@@ -18,16 +18,18 @@ fi
 dotnet test --solution Engine.sln -c "$config" --no-build --results-directory "$results" --report-xunit-xml
 status=$?
 
-# Sum the xunit XML reports (one per test assembly).
+# Sum the xunit XML reports (one per test assembly). Tests not run (explicit ones) count as skipped; assembly-level
+# errors (a fixture that could not start) count as failures, never as silence.
 passed=0; failed=0; skipped=0; reports=0
+attribute() { local value; value=$(sed -nE "s/.* $1=\"([0-9]+)\".*/\1/p" <<<"$2"); echo "${value:-0}"; }
 for report in "$results"/*.xml; do
     [ -e "$report" ] || continue
     reports=$((reports + 1))
-    while read -r p f s; do
-        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-    done < <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* passed="([0-9]+)".*/\1/;t;s/.*/0/' | paste -d' ' - \
-                <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* failed="([0-9]+)".*/\1/;t;s/.*/0/') \
-                <(grep -o '<assembly [^>]*>' "$report" | sed -E 's/.* skipped="([0-9]+)".*/\1/;t;s/.*/0/'))
+    while read -r assembly; do
+        passed=$((passed + $(attribute passed "$assembly")))
+        failed=$((failed + $(attribute failed "$assembly") + $(attribute errors "$assembly")))
+        skipped=$((skipped + $(attribute skipped "$assembly") + $(attribute not-run "$assembly")))
+    done < <(grep -o '<assembly [^>]*>' "$report")
 done
 
 if [ "$reports" -eq 0 ]; then

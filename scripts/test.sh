@@ -18,6 +18,15 @@ fi
 dotnet test --solution Engine.sln -c "$config" --no-build --results-directory "$results" --report-xunit-xml
 status=$?
 
+# The benchmarks' check mode: every benchmark case once on a small input, its answer verified against DuckDB,
+# so a benchmark that stops measuring correct work fails here. Counted as one test.
+echo "benchmark check:"
+if dotnet run -c "$config" --no-build --project benchmarks/Engine.Benchmarks -- --check; then
+    bench_passed=1; bench_failed=0
+else
+    bench_passed=0; bench_failed=1
+fi
+
 # Sum the xunit XML reports (one per test assembly). Tests not run (explicit ones) count as skipped; assembly-level
 # errors (a fixture that could not start) count as failures, never as silence.
 passed=0; failed=0; skipped=0; reports=0
@@ -31,6 +40,8 @@ for report in "$results"/*.xml; do
         skipped=$((skipped + $(attribute skipped "$assembly") + $(attribute not-run "$assembly")))
     done < <(grep -o '<assembly [^>]*>' "$report")
 done
+
+passed=$((passed + bench_passed)); failed=$((failed + bench_failed))
 
 if [ "$reports" -eq 0 ]; then
     echo "no test reports were written"

@@ -42,7 +42,8 @@ public sealed class IngestStage
                 throw new DataException(e.Location, $"{StripLocation(e)} (source '{source.Name}', {source.File})", e);
             }
             Log.SourceOpened(_logger, source.Name, dataset.Files.Count, dataset.TotalBytes, location.ToString());
-            sources.Add(await ScanAsync(source, dataset, progress, cancellationToken));
+            // The scan runs on its own worker threads and blocks this one until every row group is read.
+            sources.Add(Scan(source, dataset, progress, cancellationToken));
         }
         return new IngestResult(sources);
     }
@@ -50,7 +51,7 @@ public sealed class IngestStage
     private static string StripLocation(DataException e)
         => e.Message.StartsWith(e.Location + ": ", StringComparison.Ordinal) ? e.Message[(e.Location.Length + 2)..] : e.Message;
 
-    private Task<SourceStats> ScanAsync(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
+    private SourceStats Scan(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
     {
         var columns = source.Schema.Columns;
         var timestampIndex = source.TimestampColumn is null ? -1 : IndexOf(columns, source.TimestampColumn);
@@ -93,7 +94,7 @@ public sealed class IngestStage
         var result = SourceStats.Combine(source, dataset, merged);
         EngineTelemetry.RecordsRead.Add(result.Rows, new KeyValuePair<string, object?>("source", source.Name));
         EngineTelemetry.BytesRead.Add(result.Bytes, new KeyValuePair<string, object?>("source", source.Name));
-        return Task.FromResult(result);
+        return result;
     }
 
     private static int IndexOf(IReadOnlyList<ColumnSpec> columns, string name)

@@ -27,7 +27,8 @@ public sealed record ScanOptions
 
 /// <summary>
 /// Reads chosen columns of every file of a dataset, in parallel by row group (Parquet) or by file (CSV), checking
-/// each file against the declared column types first. The unit of work is a row group, so one large file keeps
+/// each file against the declared column types first. A declared column that is a hive partition key of a file's
+/// path (<c>country=DE/</c>) is taken from the path (see <see cref="PartitionColumns"/>). The unit of work is a row group, so one large file keeps
 /// every core busy; each worker keeps its own open file and its own consumer state, so consumers need no locks.
 /// </summary>
 public static class DatasetScan
@@ -61,6 +62,7 @@ public static class DatasetScan
             ParquetDataFile? open = null;
             var openIndex = -1;
             int[] projection = [];
+            PartitionColumns? partitions = null;
             try
             {
                 while (!stop.IsCancellationRequested && queue.TryDequeue(out var item))
@@ -71,15 +73,14 @@ public static class DatasetScan
                         var location = store.Describe(file.Key);
                         if (dataset.Format == DataFormat.Csv)
                         {
-                            using var csv = CsvDataFile.Open(store, file.Key, new DataSchema(columns), options.Csv);
+                            var csvPartitions = PartitionColumns.For(file, columns, location);
+                            using var csv = CsvDataFile.Open(store, file.Key, new DataSchema(csvPartitions.Stored), options.Csv);
                             long offset = 0;
                             foreach (var batch in csv.ReadAll())
                             {
-                                using (batch)
-                                {
-                                    consume(state, new ScanBatch(batch, item.FileIndex, location, offset));
-                                    offset += batch.Length;
-                                }
+                                using var whole = csvPartitions.Any ? csvPartitions.Compose(batch) : batch;
+                                consume(state, new ScanBatch(whole, item.FileIndex, location, offset));
+                                offset += whole.Length;
                             }
                             continue;
                         }
@@ -89,16 +90,16 @@ public static class DatasetScan
                             open = null;
                             open = ParquetDataFile.Open(store, file.Key, options.Parquet);
                             openIndex = item.FileIndex;
-                            projection = open.ResolveColumns(columns);
+                            partitions = PartitionColumns.For(file, columns, location);
+                            projection = open.ResolveColumns(partitions.Stored);
                         }
                         var rowOffset = item.FirstRow;
                         foreach (var batch in open!.ReadRowGroup(item.RowGroup, projection))
                         {
-                            using (batch)
-                            {
-                                consume(state, new ScanBatch(batch, item.FileIndex, location, rowOffset));
-                                rowOffset += batch.Length;
-                            }
+                            // A composed batch owns the read batch's arrays: dispose only the one handed out.
+                            using var whole = partitions!.Any ? partitions.Compose(batch) : batch;
+                            consume(state, new ScanBatch(whole, item.FileIndex, location, rowOffset));
+                            rowOffset += whole.Length;
                         }
                     }
                     catch (Exception e) when (e is EngineException or IOException)
@@ -160,7 +161,7 @@ public static class DatasetScan
             try
             {
                 using var file = ParquetDataFile.Open(dataset.Location.Store, dataset.Files[i].Key, options.Parquet);
-                file.ResolveColumns(columns);
+                file.ResolveColumns(PartitionColumns.For(dataset.Files[i], columns, file.Location).Stored);
                 var rows = new long[file.RowGroupCount];
                 for (var g = 0; g < rows.Length; g++)
                 {

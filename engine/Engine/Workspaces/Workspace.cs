@@ -1,10 +1,11 @@
+using Engine.Identity;
 using Engine.Storage;
 
 namespace Engine.Workspaces;
 
 /// <summary>
 /// A workspace: the folder of configuration a user versions, like a dbt project. It holds <c>workspace.yaml</c>,
-/// one file per source under <c>sources/</c> and one file per segment under <c>segments/</c>. Secrets never live
+/// one file per source under <c>sources/</c>, optionally <c>identity.yaml</c> (the identity rules), and one file per segment under <c>segments/</c>. Secrets never live
 /// here: destinations read credentials from the environment.
 /// </summary>
 public sealed class Workspace
@@ -12,8 +13,9 @@ public sealed class Workspace
     /// <summary>The name of the workspace's root file.</summary>
     public const string FileName = "workspace.yaml";
 
-    public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments)
+    public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments, IdentityRules? identity = null)
     {
+        Identity = identity ?? IdentityRules.Default;
         Directory = directory;
         Name = name;
         Output = output;
@@ -35,6 +37,9 @@ public sealed class Workspace
 
     /// <summary>The declared segments, in file-name order.</summary>
     public IReadOnlyList<SegmentDefinition> Segments { get; }
+
+    /// <summary>The identity rules of <c>identity.yaml</c>, or <see cref="IdentityRules.Default"/> when the workspace has none.</summary>
+    public IdentityRules Identity { get; }
 }
 
 /// <summary>A dataset the engine reads: where it is, its format, its columns and which of them are identifiers.</summary>
@@ -56,6 +61,9 @@ public sealed class SourceDefinition
 
     /// <summary>Identifier columns and the identifier type each carries (column → type), e.g. user_id → customer_id.</summary>
     public IReadOnlyDictionary<string, string> Identifiers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Composite identifier types and the columns each is built from, in order (type → columns), e.g. name_postcode → [first_name, last_name, postcode].</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> CompositeIdentifiers { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
     /// <summary>The column holding each row's event or update time, if any.</summary>
     public string? TimestampColumn { get; init; }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Engine.Identity;
 using Engine.Storage;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -12,7 +13,7 @@ namespace Engine.Workspaces;
 public static partial class WorkspaceLoader
 {
     private static readonly string[] WorkspaceKeys = ["name", "description", "output", "version"];
-    private static readonly string[] SourceKeys = ["name", "description", "location", "format", "columns", "identifiers", "timestamp"];
+    private static readonly string[] SourceKeys = ["name", "description", "location", "format", "columns", "identifiers", "composite_identifiers", "timestamp"];
     private static readonly string[] ColumnKeys = ["type", "required", "description"];
     private static readonly string[] SegmentKeys = ["name", "description", "condition", "tags"];
 
@@ -46,10 +47,13 @@ public static partial class WorkspaceLoader
             }
         }
 
+        var rulesFromFile = File.Exists(Path.Combine(full, IdentityRules.FileName));
+        var identity = ReadIdentity(full, errors);
+
         var sources = new List<SourceDefinition>();
         foreach (var file in YamlFiles(full, "sources"))
         {
-            if (Parse(full, file, errors) is { } node && ReadSource(node, file, errors) is { } source)
+            if (Parse(full, file, errors) is { } node && ReadSource(node, file, identity, rulesFromFile, errors) is { } source)
             {
                 if (sources.Find(s => s.Name == source.Name) is { } other)
                 {
@@ -79,7 +83,7 @@ public static partial class WorkspaceLoader
         {
             throw new WorkspaceException(errors);
         }
-        return new Workspace(full, name, output, sources, segments);
+        return new Workspace(full, name, output, sources, segments, identity);
     }
 
     private static IEnumerable<string> YamlFiles(string root, string folder)
@@ -136,7 +140,7 @@ public static partial class WorkspaceLoader
         return mapping;
     }
 
-    private static SourceDefinition? ReadSource(YamlMappingNode node, string file, List<WorkspaceError> errors)
+    private static SourceDefinition? ReadSource(YamlMappingNode node, string file, IdentityRules? rules, bool rulesFromFile, List<WorkspaceError> errors)
     {
         var before = errors.Count;
         var reader = new MappingReader(node, file, errors);
@@ -211,11 +215,38 @@ public static partial class WorkspaceLoader
                     errors.Add(At(file, valueNode, $"identifier column '{column}': expected an identifier type name such as email, phone, customer_id or anonymous_id"));
                     continue;
                 }
+                CheckSourceIdentifierType((YamlScalarNode)valueNode, rules, composite: false, rulesFromFile, file, errors);
                 if (CheckColumn(column, keyNode, columns, file, errors, "identifier column") is { } spec && spec.Type != ColumnType.String)
                 {
                     errors.Add(At(file, keyNode, $"identifier column '{column}' is declared {DataSchema.Describe(spec.Type)}; identifiers must be string columns"));
                 }
                 identifiers[column] = identifierType;
+            }
+        }
+
+        var composites = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (reader.Mapping("composite_identifiers") is { } compositesNode)
+        {
+            foreach (var (keyNode, valueNode) in compositesNode.Children)
+            {
+                var typeNode = (YamlScalarNode)keyNode;
+                CheckSourceIdentifierType(typeNode, rules, composite: true, rulesFromFile, file, errors);
+                if (valueNode is not YamlSequenceNode { Children.Count: >= 2 } partsNode)
+                {
+                    errors.Add(At(file, valueNode, $"composite identifier '{typeNode.Value}': expected a list of two or more columns, such as [first_name, last_name, postcode]"));
+                    continue;
+                }
+                var parts = new List<string>();
+                foreach (var partNode in StringList(partsNode, file, errors))
+                {
+                    var part = partNode.Value ?? "";
+                    if (CheckColumn(part, partNode, columns, file, errors, $"composite identifier '{typeNode.Value}' part") is { } spec && spec.Type != ColumnType.String)
+                    {
+                        errors.Add(At(file, partNode, $"composite identifier '{typeNode.Value}' part '{part}' is declared {DataSchema.Describe(spec.Type)}; parts must be string columns"));
+                    }
+                    parts.Add(part);
+                }
+                composites[typeNode.Value ?? ""] = parts;
             }
         }
 
@@ -242,6 +273,7 @@ public static partial class WorkspaceLoader
             Format = format,
             Schema = new DataSchema(columns),
             Identifiers = identifiers,
+            CompositeIdentifiers = composites,
             TimestampColumn = timestamp,
         };
     }

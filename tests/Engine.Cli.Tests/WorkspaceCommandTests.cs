@@ -1,4 +1,6 @@
+using Engine.Identity;
 using Engine.TestKit;
+using Engine.Workspaces;
 
 namespace Engine.Cli.Tests;
 
@@ -18,6 +20,31 @@ public class WorkspaceCommandTests
         (code, output, error) = await CliHarness.RunAsync("validate", "--workspace", folder);
         Assert.True(code == 0, error);
         Assert.Contains("Workspace 'my_project' is valid: 3 source(s), 2 segment(s).", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Init_spells_out_the_default_identity_rules()
+    {
+        using var dir = new TempDirectory("init");
+        Assert.Equal(0, (await CliHarness.RunAsync("init", dir.Path)).ExitCode);
+        Assert.True(File.Exists(Path.Combine(dir.Path, IdentityRules.FileName)));
+        var rules = WorkspaceLoader.Load(dir.Path).Identity;
+        var defaults = IdentityRules.Default;
+        Assert.Equal(defaults.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)), rules.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)));
+        Assert.True(rules.Find("email")!.Blocklist.IsBlocked("test@test.com"u8));
+
+        // The commented examples are valid when uncommented.
+        var path = Path.Combine(dir.Path, IdentityRules.FileName);
+        var text = await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken);
+        text = text.Replace("  # name_postcode:", "  name_postcode:", StringComparison.Ordinal)
+            .Replace("  # email: [", "  email: [", StringComparison.Ordinal)
+            .Replace("  # patterns:", "  patterns:", StringComparison.Ordinal);
+        await File.WriteAllTextAsync(path, text, TestContext.Current.CancellationToken);
+        rules = WorkspaceLoader.Load(dir.Path).Identity;
+        Assert.Equal(NormalizerKind.Composite, rules.Find("name_postcode")!.Kind);
+        Assert.True(rules.Find("email")!.Blocklist.IsBlocked("orders@example-shop.com"u8));
+        Assert.True(rules.Find("email")!.Blocklist.IsBlocked("ann@example-shop.com"u8));
+        Assert.False(rules.Find("email")!.Blocklist.IsBlocked("ann@example-shopxcom"u8));
     }
 
     [Fact]

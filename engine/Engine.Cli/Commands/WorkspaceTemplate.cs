@@ -6,7 +6,8 @@ namespace Engine.Cli.Commands;
 
 /// <summary>
 /// The example workspace <c>engine init</c> writes: sources mapped to what <c>engine generate</c> writes (the
-/// contract in DESIGN.md), identifier columns typed as email, phone, customer_id and anonymous_id, and two segments.
+/// contract in DESIGN.md), identifier columns typed as email, phone, customer_id and anonymous_id, the identity
+/// rules with their defaults spelled out, and two segments.
 /// </summary>
 internal static class WorkspaceTemplate
 {
@@ -25,6 +26,34 @@ internal static class WorkspaceTemplate
                 version: 1
                 # Where runs are written: a folder relative to this one, an absolute path, or s3://bucket/prefix.
                 output: output
+
+                """),
+            ("identity.yaml", """
+                # Identity rules: which identifier types link records into one person, and how.
+                # Types are listed in priority order, highest first: when two profiles conflict, the
+                # higher-priority identifier wins. Sources map their columns to these names.
+                identifier_types:
+                  # The CRM's key (the events' user_id too). One per person: two customer ids are two people.
+                  customer_id: { normalizer: id, limit: 1 }
+                  # Trimmed and lower-cased. strip_plus_tags (ann+news@x.com -> ann@x.com) and gmail_dots
+                  # (a.nn@gmail.com -> ann@gmail.com) link more addresses, but also some that are not the same
+                  # person; they are off here. A person rarely has more than a few addresses.
+                  email: { normalizer: email, limit: 5, strip_plus_tags: false, gmail_dots: false }
+                  # E.164 through libphonenumber; numbers written without a country code are read in default_region.
+                  phone: { normalizer: phone, limit: 3, default_region: US }
+                  # Cookies and device ids: many per person. One linked to more than 3 customer ids, emails or
+                  # phones is a shared device (a family tablet, a shop kiosk): reported, not used to link.
+                  anonymous_id: { normalizer: id, shared_after: 3 }
+                  # A composite type is built from several columns that a source lists under
+                  # composite_identifiers, e.g. name_postcode: [first_name, last_name, postcode]:
+                  # name_postcode: { normalizer: composite, limit: 1 }
+                blocklist:
+                  # Built-in placeholders never link anything: null, unknown, n/a, test@test.com, 0000000000,
+                  # the all-zero UUID and similar. Add your own values (exact, case-insensitive) or
+                  # regular-expression patterns per type, e.g. your company's own addresses.
+                  defaults: true
+                  # email: ["orders@example-shop.com"]
+                  # patterns: { email: ["@example-shop\\.com$"] }
 
                 """),
             (".gitignore", "output/\ndata/\n"),

@@ -53,20 +53,7 @@ public sealed class IdentityRulesAgreementTests(GeneratedData data)
             }
             var type = rules.Find(typeName)!;
             var input = Encoding.UTF8.GetBytes(value);
-            NormalizeStatus status;
-            int written;
-            if (type.Normalizer is PhoneNormalizer phone)
-            {
-                status = phone.Normalize(input, country, destination, out written);
-                if (status == NormalizeStatus.Ok && type.Blocklist.IsBlocked(destination.AsSpan(0, written)))
-                {
-                    status = NormalizeStatus.Blocked;
-                }
-            }
-            else
-            {
-                status = type.Canonicalize(input, destination, out written);
-            }
+            var status = type.Canonicalize(input, country, destination, out var written);
 
             var canonical = Encoding.UTF8.GetString(destination, 0, written);
             if (status == NormalizeStatus.Ok)

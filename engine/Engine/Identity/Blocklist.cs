@@ -24,20 +24,20 @@ public sealed class Blocklist
     /// <summary>Builds a blocklist; values are stored lower-cased, patterns compiled (an invalid pattern throws <see cref="ArgumentException"/>).</summary>
     public Blocklist(IEnumerable<string> values, IEnumerable<string> patterns)
     {
+        Values = [.. values];
+        Patterns = [.. patterns];
         _exact = new HashSet<byte[]>(ByteArrayComparer.Instance);
-        foreach (var value in values)
+        foreach (var value in Values)
         {
             _exact.Add(Encoding.UTF8.GetBytes(AsciiLower(value)));
         }
         _lookup = _exact.GetAlternateLookup<ReadOnlySpan<byte>>();
         var compiled = new List<Regex>();
-        foreach (var pattern in patterns)
+        foreach (var pattern in Patterns)
         {
             compiled.Add(new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, PatternTimeout));
         }
         _patterns = [.. compiled];
-        Values = [.. values];
-        Patterns = [.. patterns];
     }
 
     /// <summary>A blocklist that blocks nothing.</summary>

@@ -18,7 +18,7 @@ public enum NormalizeStatus
     /// <summary>The destination was too small; size it with <see cref="IdentifierNormalizers.MaxOutputBytes"/>.</summary>
     TooLong,
 
-    /// <summary>The canonical form is on the type's blocklist (returned by <see cref="IdentifierType.Canonicalize"/> only).</summary>
+    /// <summary>The canonical form is on the type's blocklist (returned by <c>IdentifierType.Canonicalize</c> only).</summary>
     Blocked,
 }
 

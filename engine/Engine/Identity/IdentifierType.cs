@@ -69,5 +69,22 @@ public sealed class IdentifierType
         return status;
     }
 
+    /// <summary>
+    /// Like <see cref="Canonicalize(ReadOnlySpan{byte}, Span{byte}, out int)"/>, reading phone numbers written
+    /// without a country code in <paramref name="region"/> (for example the customer's country) instead of the
+    /// configured default region; other normalisers ignore it.
+    /// </summary>
+    public NormalizeStatus Canonicalize(ReadOnlySpan<byte> utf8, string? region, Span<byte> destination, out int written)
+    {
+        var status = Normalizer is PhoneNormalizer phone
+            ? phone.Normalize(utf8, region, destination, out written)
+            : Normalizer.Normalize(utf8, destination, out written);
+        if (status == NormalizeStatus.Ok && Blocklist.IsBlocked(destination[..written]))
+        {
+            return NormalizeStatus.Blocked;
+        }
+        return status;
+    }
+
     public override string ToString() => Name;
 }

@@ -98,6 +98,23 @@ public class BlocklistTests
     }
 
     [Fact]
+    public void A_limit_or_threshold_of_zero_is_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), 0, null, Blocklist.Empty));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), null, 0, Blocklist.Empty));
+    }
+
+    [Fact]
+    public void A_phone_is_read_in_the_region_given_for_it()
+    {
+        var phone = IdentityRules.Default.Find("phone")!;
+        var destination = new byte[64];
+        Assert.Equal(NormalizeStatus.Ok, phone.Canonicalize("0151 12345678"u8, "DE", destination, out var written));
+        Assert.Equal("+4915112345678", Encoding.UTF8.GetString(destination, 0, written));
+        Assert.Equal(NormalizeStatus.Blocked, phone.Canonicalize("0000 0000000"u8, "DE", destination, out _));
+    }
+
+    [Fact]
     public void An_invalid_pattern_throws_with_the_regex_error()
         => Assert.ThrowsAny<ArgumentException>(() => new Blocklist([], ["(unclosed"]));
 }

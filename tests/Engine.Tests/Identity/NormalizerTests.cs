@@ -90,6 +90,30 @@ public class NormalizerTests
     }
 
     [Fact]
+    public void Every_regions_example_mobile_in_any_format_gives_its_E164_and_E164_gives_itself()
+    {
+        var util = PhoneNumbers.PhoneNumberUtil.GetInstance();
+        var checkedRegions = 0;
+        foreach (var region in util.GetSupportedRegions())
+        {
+            var example = util.GetExampleNumberForType(region, PhoneNumbers.PhoneNumberType.MOBILE);
+            if (example is null)
+            {
+                continue;
+            }
+            var e164 = util.Format(example, PhoneNumbers.PhoneNumberFormat.E164);
+            var normalizer = new PhoneNormalizer(region);
+            foreach (var format in new[] { PhoneNumbers.PhoneNumberFormat.NATIONAL, PhoneNumbers.PhoneNumberFormat.INTERNATIONAL, PhoneNumbers.PhoneNumberFormat.E164 })
+            {
+                Assert.Equal((NormalizeStatus.Ok, e164), Run(normalizer, $"  {util.Format(example, format)} "));
+            }
+            Assert.Equal((NormalizeStatus.Ok, e164), Run(new PhoneNormalizer("US"), e164));
+            checkedRegions++;
+        }
+        Assert.True(checkedRegions > 200);
+    }
+
+    [Fact]
     public void A_per_value_region_overrides_the_default()
     {
         var input = "07911 123456"u8;

@@ -141,6 +141,11 @@ public static partial class WorkspaceLoader
         {
             errors.Add(At(file, keyNode, $"identifier type name '{name}' must be letters, digits and underscores, starting with a letter"));
         }
+        else if (name is "defaults" or "patterns")
+        {
+            // The blocklist section uses these two names for its own settings.
+            errors.Add(At(file, keyNode, $"'{name}' is reserved (the blocklist uses it); choose another identifier type name"));
+        }
 
         // `email: email` is short for `email: { normalizer: email }`.
         YamlScalarNode? normalizerNode;
@@ -164,7 +169,7 @@ public static partial class WorkspaceLoader
         NormalizerKind? kind = null;
         if (normalizerNode is not null)
         {
-            kind = normalizerNode.Value?.Trim() switch
+            kind = normalizerNode.Value?.Trim().ToLowerInvariant() switch
             {
                 "id" => NormalizerKind.Id,
                 "email" => NormalizerKind.Email,

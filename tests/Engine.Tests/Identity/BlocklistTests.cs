@@ -98,6 +98,38 @@ public class BlocklistTests
     }
 
     [Fact]
+    public void Email_and_id_paths_do_not_allocate_per_value()
+    {
+        var rules = IdentityRules.Default;
+        var email = rules.Find("email")!;
+        var customer = rules.Find("customer_id")!;
+        var anonymous = rules.Find("anonymous_id")!;
+        var emails = new[] { " Ann.Lee@Example.org ", "bob@shop.de", "TEST@TEST.COM", "null" }.Select(Encoding.UTF8.GetBytes).ToArray();
+        var ids = new[] { " C-1001 ", "NULL", "00000000-0000-0000-0000-000000000000", "3f2b8c1e-1111-4000-8000-000000000001" }.Select(Encoding.UTF8.GetBytes).ToArray();
+        var destination = new byte[256];
+        var sink = 0;
+        void Pass()
+        {
+            foreach (var value in emails)
+            {
+                sink += (int)email.Canonicalize(value, destination, out _);
+            }
+            foreach (var value in ids)
+            {
+                sink += (int)customer.Canonicalize(value, destination, out _) + (int)anonymous.Canonicalize(value, destination, out _);
+            }
+        }
+        Pass(); // warm up: first calls may initialise statics and compile regexes.
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            Pass();
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(sink > 0);
+    }
+
+    [Fact]
     public void A_limit_or_threshold_of_zero_is_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), 0, null, Blocklist.Empty));

@@ -196,6 +196,17 @@ public class IdentityRulesLoadingTests
     }
 
     [Fact]
+    public void Type_names_must_be_names_and_not_the_blocklist_settings()
+    {
+        Assert.Equal(
+        [
+            "identity.yaml:3:3: identifier type name '2fa' must be letters, digits and underscores, starting with a letter",
+            "identity.yaml:4:3: 'patterns' is reserved (the blocklist uses it); choose another identifier type name",
+            "identity.yaml:5:9: identifier type 'card': expected a normalizer name or a mapping with 'normalizer'",
+        ], Errors("identifier_types:\n  customer_id: ID\n  2fa: id\n  patterns: id\n  card: [id]\n"));
+    }
+
+    [Fact]
     public void Loaded_rules_normalise_like_the_defaults()
     {
         using var dir = Workspace(Good);

@@ -55,6 +55,13 @@ public sealed class EmailNormalizer : IIdentifierNormalizer
             return NormalizeStatus.Invalid;
         }
         var lower = Encoding.UTF8.GetString(value).ToLowerInvariant();
+        foreach (var c in lower)
+        {
+            if (char.IsWhiteSpace(c))
+            {
+                return NormalizeStatus.Invalid; // white space inside an address (the ends are trimmed already)
+            }
+        }
         if (!IdentifierNormalizers.TryEncode(lower, destination, out var length))
         {
             return NormalizeStatus.TooLong;

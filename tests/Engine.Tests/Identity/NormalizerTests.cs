@@ -53,6 +53,7 @@ public class NormalizerTests
     [InlineData("@example.com", NormalizeStatus.Invalid)]
     [InlineData("ann@", NormalizeStatus.Invalid)]
     [InlineData("ann lee@example.com", NormalizeStatus.Invalid)]
+    [InlineData("änn\u00A0lee@example.com", NormalizeStatus.Invalid)]
     public void Malformed_emails_are_invalid_or_empty(string raw, NormalizeStatus expected)
         => Assert.Equal(expected, Run(new EmailNormalizer(true, true), raw).Status);
 

@@ -30,8 +30,8 @@ internal static class WorkspaceTemplate
                 """),
             ("identity.yaml", """
                 # Identity rules: which identifier types link records into one person, and how.
-                # Types are listed in priority order, highest first: when two profiles conflict, the
-                # higher-priority identifier wins. Sources map their columns to these names.
+                # Types are listed in priority order, highest first: identity resolution trusts higher-priority
+                # identifiers more when deciding what to link. Sources map their columns to these names.
                 identifier_types:
                   # The CRM's key (the events' user_id too). One per person: two customer ids are two people.
                   customer_id: { normalizer: id, limit: 1 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Identity;
 
@@ -65,8 +66,12 @@ public sealed class StitchResult
 /// </remarks>
 public static class Stitcher
 {
-    // How many edges ahead the union loop prefetches parent entries: about one memory latency of work.
-    private const int PrefetchDistance = 16;
+    // Two-stage software pipeline over the edges: at PrefetchDistance ahead the endpoints' parent entries are
+    // prefetched; at half that distance, by which time they have arrived, the parents are read and the next hop
+    // (usually the root, whose entry and limit counts the union will touch) is prefetched. Random dependent reads
+    // cost 160-340 ns here, so one stage alone leaves the root hop exposed.
+    private const int PrefetchDistance = 32;
+    private const int SecondStage = PrefetchDistance / 2;
 
     /// <summary>
     /// Stitches <paramref name="nodeTypes"/>.Length identifiers (node i has type <paramref name="nodeTypes"/>[i]) along
@@ -89,10 +94,11 @@ public static class Stitcher
         }
         // Per type: its dense priority level and, for limited types, its slot among the limited ones.
         Span<int> level = stackalloc int[256];
+        Span<int> rankOfLevel = stackalloc int[256];
         Span<int> slotOf = stackalloc int[256];
         var limits = new int[policies.Length];
         var limitedTypes = new byte[policies.Length];
-        var levels = DenseLevels(policies, level);
+        var levels = DenseLevels(policies, level, rankOfLevel);
         var k = 0;
         for (var t = 0; t < policies.Length; t++)
         {
@@ -130,17 +136,8 @@ public static class Stitcher
         }
         else
         {
-            var ordered = ArrayPool<ulong>.Shared.Rent(edges.Length);
-            try
-            {
-                var span = OrderByPriority(edges, nodeTypes, level, levels, ordered);
-                distinct = span.Length;
-                (unions, refused) = UnionWithLimits(unionFind, span, nodeTypes, slotOf, limits.AsSpan(0, k), limitedTypes, policies);
-            }
-            finally
-            {
-                ArrayPool<ulong>.Shared.Return(ordered);
-            }
+            (distinct, unions, refused) = StitchWithLimits(
+                unionFind, edges, nodeTypes, level[..policies.Length], rankOfLevel[..levels], slotOf[..policies.Length], limits.AsSpan(0, k), limitedTypes);
         }
 
         var clusterOf = new int[n];
@@ -159,29 +156,117 @@ public static class Stitcher
                 unionFind.Prefetch(EdgeSet.First(ahead));
                 unionFind.Prefetch(EdgeSet.Second(ahead));
             }
+            if (i + SecondStage < edges.Length)
+            {
+                var ahead = edges[i + SecondStage];
+                unionFind.PrefetchParent(EdgeSet.First(ahead));
+                unionFind.PrefetchParent(EdgeSet.Second(ahead));
+            }
             var e = edges[i];
             unions += unionFind.Union(EdgeSet.First(e), EdgeSet.Second(e)) ? 1 : 0;
         }
         return unions;
     }
 
-    private static (int Unions, RefusedEdge[] Refused) UnionWithLimits(
-        UnionFind unionFind, ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> slotOf,
-        ReadOnlySpan<int> limits, byte[] limitedTypes, ReadOnlySpan<IdentifierTypePolicy> policies)
+    /// <summary>
+    /// Orders the distinct edges by (priority level, packed value) — a radix sort by packed value unless they come
+    /// sorted, then a stable counting sort by level — and unites them level by level under the limits.
+    /// </summary>
+    private static (int Distinct, int Unions, RefusedEdge[] Refused) StitchWithLimits(
+        UnionFind unionFind, ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level,
+        ReadOnlySpan<int> rankOfLevel, ReadOnlySpan<int> slotOf, ReadOnlySpan<int> limits, byte[] limitedTypes)
     {
-        var k = limits.Length;
-        // counts[root * k + j]: identifiers of the j-th limited type in root's cluster. Never above its limit (a union
-        // that would exceed it is refused), so 16 bits suffice; only meaningful at roots.
-        var counts = new ushort[(long)nodeTypes.Length * k];
-        for (var i = 0; i < nodeTypes.Length; i++)
+        ulong[]? sortedArray = null, orderedArray = null;
+        byte[]? edgeLevelArray = null;
+        try
         {
-            var slot = slotOf[nodeTypes[i]];
-            if (slot >= 0)
+            var sorted = edges;
+            if (!IsStrictlyAscending(edges))
             {
-                counts[(long)i * k + slot] = 1;
+                sortedArray = ArrayPool<ulong>.Shared.Rent(edges.Length);
+                var span = sortedArray.AsSpan(0, edges.Length);
+                edges.CopyTo(span);
+                EdgeSet.Sort(span);
+                sorted = span[..Unique(span)];
+            }
+            var levels = rankOfLevel.Length;
+            Span<int> start = stackalloc int[levels + 1];
+            start.Clear();
+            var ordered = sorted;
+            if (levels <= 1)
+            {
+                start[^1] = sorted.Length;
+            }
+            else
+            {
+                // Each edge's level computed once (one random read of each endpoint's type), then a stable scatter.
+                edgeLevelArray = ArrayPool<byte>.Shared.Rent(sorted.Length);
+                var edgeLevel = edgeLevelArray.AsSpan(0, sorted.Length);
+                for (var i = 0; i < sorted.Length; i++)
+                {
+                    var e = sorted[i];
+                    var l = Math.Max(level[nodeTypes[EdgeSet.First(e)]], level[nodeTypes[EdgeSet.Second(e)]]);
+                    edgeLevel[i] = (byte)l;
+                    start[l + 1]++;
+                }
+                for (var l = 1; l <= levels; l++)
+                {
+                    start[l] += start[l - 1];
+                }
+                orderedArray = ArrayPool<ulong>.Shared.Rent(sorted.Length);
+                var output = orderedArray.AsSpan(0, sorted.Length);
+                Span<int> next = stackalloc int[levels];
+                start[..levels].CopyTo(next);
+                for (var i = 0; i < sorted.Length; i++)
+                {
+                    output[next[edgeLevel[i]]++] = sorted[i];
+                }
+                ordered = output;
+            }
+
+            var k = limits.Length;
+            // counts[root * k + j]: identifiers of the j-th limited type in root's cluster. Never above its limit (a
+            // union that would exceed it is refused), so 16 bits suffice; only meaningful at roots.
+            var counts = new ushort[(long)nodeTypes.Length * k];
+            for (var i = 0; i < nodeTypes.Length; i++)
+            {
+                var slot = slotOf[nodeTypes[i]];
+                if (slot >= 0)
+                {
+                    counts[(long)i * k + slot] = 1;
+                }
+            }
+            var refused = new List<RefusedEdge>();
+            var unions = 0;
+            for (var l = 0; l < levels; l++)
+            {
+                unions += UniteLevel(unionFind, ordered[start[l]..start[l + 1]], rankOfLevel[l], counts, limits, limitedTypes, refused);
+            }
+            return (sorted.Length, unions, refused.ToArray());
+        }
+        finally
+        {
+            if (sortedArray is not null)
+            {
+                ArrayPool<ulong>.Shared.Return(sortedArray);
+            }
+            if (orderedArray is not null)
+            {
+                ArrayPool<ulong>.Shared.Return(orderedArray);
+            }
+            if (edgeLevelArray is not null)
+            {
+                ArrayPool<byte>.Shared.Return(edgeLevelArray);
             }
         }
-        var refused = new List<RefusedEdge>();
+    }
+
+    /// <summary>Unites the edges of one priority level in order, refusing any union that would break a limit.</summary>
+    private static int UniteLevel(
+        UnionFind unionFind, ReadOnlySpan<ulong> edges, int rank, ushort[] counts, ReadOnlySpan<int> limits,
+        byte[] limitedTypes, List<RefusedEdge> refused)
+    {
+        var k = limits.Length;
         var unions = 0;
         for (var i = 0; i < edges.Length; i++)
         {
@@ -191,6 +276,15 @@ public static class Stitcher
                 unionFind.Prefetch(EdgeSet.First(ahead));
                 unionFind.Prefetch(EdgeSet.Second(ahead));
             }
+            if (i + SecondStage < edges.Length)
+            {
+                // The parents have arrived: prefetch the next hop and its limit counts (at a root, the ones read below).
+                var ahead = edges[i + SecondStage];
+                var pa = unionFind.PrefetchParent(EdgeSet.First(ahead));
+                var pb = unionFind.PrefetchParent(EdgeSet.Second(ahead));
+                Prefetch(counts, pa * k);
+                Prefetch(counts, pb * k);
+            }
             var e = edges[i];
             var ra = unionFind.Find(EdgeSet.First(e));
             var rb = unionFind.Find(EdgeSet.Second(e));
@@ -198,8 +292,8 @@ public static class Stitcher
             {
                 continue;
             }
-            var ca = counts.AsSpan((int)((long)ra * k), k);
-            var cb = counts.AsSpan((int)((long)rb * k), k);
+            var ca = counts.AsSpan(ra * k, k);
+            var cb = counts.AsSpan(rb * k, k);
             var broken = -1;
             for (var j = 0; j < k; j++)
             {
@@ -211,9 +305,7 @@ public static class Stitcher
             }
             if (broken >= 0)
             {
-                int a = EdgeSet.First(e), b = EdgeSet.Second(e);
-                var rank = Math.Max(policies[nodeTypes[a]].Rank, policies[nodeTypes[b]].Rank);
-                refused.Add(new RefusedEdge(a, b, rank, limitedTypes[broken]));
+                refused.Add(new RefusedEdge(EdgeSet.First(e), EdgeSet.Second(e), rank, limitedTypes[broken]));
                 continue;
             }
             var root = unionFind.LinkRoots(ra, rb);
@@ -225,51 +317,22 @@ public static class Stitcher
             }
             unions++;
         }
-        return (unions, refused.ToArray());
+        return unions;
     }
 
-    /// <summary>
-    /// Writes the distinct edges into <paramref name="buffer"/> ordered by (priority level, packed value): a radix
-    /// sort by packed value, then a stable counting sort by level. Returns the ordered span.
-    /// </summary>
-    private static ReadOnlySpan<ulong> OrderByPriority(
-        ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level, int levels, ulong[] buffer)
+    private static unsafe void Prefetch(ushort[] array, int index)
     {
-        var sorted = buffer.AsSpan(0, edges.Length);
-        edges.CopyTo(sorted);
-        if (!IsStrictlyAscending(sorted))
+        if (Sse.IsSupported)
         {
-            EdgeSet.Sort(sorted);
-            sorted = sorted[..Unique(sorted)];
+            fixed (ushort* p = &array[index])
+            {
+                Sse.Prefetch0(p);
+            }
         }
-        if (levels <= 1)
-        {
-            return sorted;
-        }
-        Span<int> start = stackalloc int[levels + 1];
-        start.Clear();
-        foreach (var e in sorted)
-        {
-            start[EdgeLevel(e, nodeTypes, level) + 1]++;
-        }
-        for (var i = 1; i <= levels; i++)
-        {
-            start[i] += start[i - 1];
-        }
-        var output = new ulong[sorted.Length];
-        foreach (var e in sorted)
-        {
-            output[start[EdgeLevel(e, nodeTypes, level)]++] = e;
-        }
-        output.CopyTo(sorted);
-        return sorted;
     }
-
-    private static int EdgeLevel(ulong e, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level) =>
-        Math.Max(level[nodeTypes[EdgeSet.First(e)]], level[nodeTypes[EdgeSet.Second(e)]]);
 
     /// <summary>Maps each type's rank to a dense level 0 … levels-1 (equal ranks share a level); returns levels.</summary>
-    private static int DenseLevels(ReadOnlySpan<IdentifierTypePolicy> policies, Span<int> level)
+    private static int DenseLevels(ReadOnlySpan<IdentifierTypePolicy> policies, Span<int> level, Span<int> rankOfLevel)
     {
         Span<int> ranks = stackalloc int[policies.Length];
         for (var t = 0; t < policies.Length; t++)
@@ -286,6 +349,7 @@ public static class Stitcher
             }
         }
         var unique = ranks[..distinct];
+        unique.CopyTo(rankOfLevel);
         for (var t = 0; t < policies.Length; t++)
         {
             level[t] = unique.BinarySearch(policies[t].Rank);

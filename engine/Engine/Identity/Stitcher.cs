@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Identity;
@@ -23,9 +24,9 @@ public readonly record struct RefusedEdge(int First, int Second, int Rank, byte 
 public sealed class StitchResult
 {
     private readonly int[] _clusterOf;
-    private readonly RefusedEdge[] _refused;
+    private readonly List<RefusedEdge> _refused;
 
-    internal StitchResult(int[] clusterOf, int clusterCount, RefusedEdge[] refused, int edges, int unions)
+    internal StitchResult(int[] clusterOf, int clusterCount, List<RefusedEdge> refused, int edges, int unions)
     {
         _clusterOf = clusterOf;
         ClusterCount = clusterCount;
@@ -41,7 +42,7 @@ public sealed class StitchResult
     public int ClusterCount { get; }
 
     /// <summary>Refused edges in the order they were processed (priority, then packed edge value).</summary>
-    public ReadOnlySpan<RefusedEdge> Refused => _refused;
+    public ReadOnlySpan<RefusedEdge> Refused => CollectionsMarshal.AsSpan(_refused);
 
     /// <summary>Distinct edges processed.</summary>
     public int Edges { get; }
@@ -126,7 +127,7 @@ public static class Stitcher
         }
 
         int distinct, unions;
-        RefusedEdge[] refused;
+        List<RefusedEdge> refused;
         if (k == 0)
         {
             // No limits: the partition is the connected components, which no order or repeat can change; skip sorting.
@@ -172,7 +173,7 @@ public static class Stitcher
     /// Orders the distinct edges by (priority level, packed value) — a radix sort by packed value unless they come
     /// sorted, then a stable counting sort by level — and unites them level by level under the limits.
     /// </summary>
-    private static (int Distinct, int Unions, RefusedEdge[] Refused) StitchWithLimits(
+    private static (int Distinct, int Unions, List<RefusedEdge> Refused) StitchWithLimits(
         UnionFind unionFind, ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level,
         ReadOnlySpan<int> rankOfLevel, ReadOnlySpan<int> slotOf, ReadOnlySpan<int> limits, byte[] limitedTypes)
     {
@@ -242,7 +243,7 @@ public static class Stitcher
             {
                 unions += UniteLevel(unionFind, ordered[start[l]..start[l + 1]], rankOfLevel[l], counts, limits, limitedTypes, refused);
             }
-            return (sorted.Length, unions, refused.ToArray());
+            return (sorted.Length, unions, refused); // no copy: the result exposes the list's span
         }
         finally
         {

@@ -120,9 +120,10 @@ public static class Stitcher
         var unionFind = new UnionFind(n);
         foreach (var e in edges)
         {
-            if (EdgeSet.Second(e) >= n)
+            // Unsigned: an id of 2^31 or more must not pass as negative; and the smaller id must come first, as Pack puts it.
+            if ((uint)EdgeSet.Second(e) >= (uint)n || EdgeSet.First(e) >= EdgeSet.Second(e))
             {
-                ThrowEdgeOutOfRange(e, n);
+                ThrowBadEdge(e, n);
             }
         }
 
@@ -420,6 +421,6 @@ public static class Stitcher
         throw new ArgumentException($"The limit of identifier type {type} is {limit}; it must be between 1 and 65,535.");
 
     [DoesNotReturn]
-    private static void ThrowEdgeOutOfRange(ulong edge, int nodes) =>
-        throw new ArgumentException($"Edge ({EdgeSet.First(edge)}, {EdgeSet.Second(edge)}) names an identifier beyond the {nodes} given.");
+    private static void ThrowBadEdge(ulong edge, int nodes) =>
+        throw new ArgumentException($"Edge ({EdgeSet.First(edge)}, {(uint)EdgeSet.Second(edge)}) is not a packed edge between two of the {nodes} identifiers given (EdgeSet.Pack, no self-edges).");
 }

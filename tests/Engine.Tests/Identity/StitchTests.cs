@@ -243,6 +243,9 @@ public sealed class StitchTests
         byte[] types = [Customer, Email];
         Assert.Throws<ArgumentException>(() => Stitcher.Run([5], [], SegmentLike));
         Assert.Throws<ArgumentException>(() => Stitcher.Run(types, [EdgeSet.Pack(0, 2)], SegmentLike));
+        Assert.Throws<ArgumentException>(() => Stitcher.Run(types, [EdgeSet.Pack(1, 1)], SegmentLike));
+        Assert.Throws<ArgumentException>(() => Stitcher.Run(types, [(1UL << 32) | 0], SegmentLike));
+        Assert.Throws<ArgumentException>(() => Stitcher.Run(types, [uint.MaxValue], SegmentLike));
         Assert.Throws<ArgumentException>(() => Stitcher.Run(types, [], [new(0, 0), new(1, null)]));
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using DuckDB.NET.Data;
+using Engine.Benchmarks.Identity;
 using Engine.Benchmarks.Infrastructure;
 using Engine.Benchmarks.Storage;
 using Engine.Datasets;
@@ -23,6 +24,18 @@ internal static class CheckMode
             people = int.Parse(args[index + 1], CultureInfo.InvariantCulture);
         }
         var failures = 0;
+        var graphNodes = 1_000_000;
+        index = Array.IndexOf(args, "--graph-nodes");
+        if (index >= 0 && index + 1 < args.Length)
+        {
+            graphNodes = int.Parse(args[index + 1], CultureInfo.InvariantCulture);
+        }
+        failures += IdentityCheck.Run(graphNodes);
+        if (args.Contains("--identity-only"))
+        {
+            Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
+            return failures == 0 ? 0 : 1;
+        }
         var output = Path.Combine(Path.GetTempPath(), $"engine-bench-check-{Guid.NewGuid():N}");
         try
         {

@@ -147,17 +147,23 @@ public static class Stitcher
         return new StitchResult(clusterOf, clusters, refused, distinct, unions);
     }
 
+    /// <summary>First prefetch stage: the endpoints' parent slots of the edge at <paramref name="index"/>, if any.</summary>
+    private static void PrefetchEndpoints(UnionFind unionFind, ReadOnlySpan<ulong> edges, int index)
+    {
+        if (index < edges.Length)
+        {
+            var ahead = edges[index];
+            unionFind.Prefetch(EdgeSet.First(ahead));
+            unionFind.Prefetch(EdgeSet.Second(ahead));
+        }
+    }
+
     private static int UnionAll(UnionFind unionFind, ReadOnlySpan<ulong> edges)
     {
         var unions = 0;
         for (var i = 0; i < edges.Length; i++)
         {
-            if (i + PrefetchDistance < edges.Length)
-            {
-                var ahead = edges[i + PrefetchDistance];
-                unionFind.Prefetch(EdgeSet.First(ahead));
-                unionFind.Prefetch(EdgeSet.Second(ahead));
-            }
+            PrefetchEndpoints(unionFind, edges, i + PrefetchDistance);
             if (i + SecondStage < edges.Length)
             {
                 var ahead = edges[i + SecondStage];
@@ -272,12 +278,7 @@ public static class Stitcher
         var unions = 0;
         for (var i = 0; i < edges.Length; i++)
         {
-            if (i + PrefetchDistance < edges.Length)
-            {
-                var ahead = edges[i + PrefetchDistance];
-                unionFind.Prefetch(EdgeSet.First(ahead));
-                unionFind.Prefetch(EdgeSet.Second(ahead));
-            }
+            PrefetchEndpoints(unionFind, edges, i + PrefetchDistance);
             if (i + SecondStage < edges.Length)
             {
                 // The parents have arrived: prefetch the next hop and its limit counts (at a root, the ones read below).

@@ -14,13 +14,17 @@ internal static class RunCommand
         var workspace = ValidateCommand.WorkspaceOption();
         var runId = new Option<string?>("--run-id") { Description = "The run id (default: the start time, yyyyMMddTHHmmssZ)" };
         var asOf = new Option<DateTimeOffset?>("--as-of") { Description = "The instant the run treats as now (default: the start time)", CustomParser = EngineCommandLine.ParseInstant };
-        var command = new Command("run", "Run the pipeline for a workspace (stages so far: ingest)") { workspace, runId, asOf };
+        var fullRefresh = new Option<bool>("--full-refresh")
+        {
+            Description = "Rebuild the identity graph from all history (so corrected rules can split old merges) instead of adding only new files to the previous run's graph",
+        };
+        var command = new Command("run", "Run the pipeline for a workspace (stages so far: ingest, identity)") { workspace, runId, asOf, fullRefresh };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var context = EngineCommandLine.Context(parse);
             var loaded = WorkspaceLoader.Load(parse.GetValue(workspace)!);
             var executor = new RunExecutor(context.Storage, context.Logger("engine.run"));
-            var options = new RunOptions { RunId = parse.GetValue(runId), AsOf = parse.GetValue(asOf) };
+            var options = new RunOptions { RunId = parse.GetValue(runId), AsOf = parse.GetValue(asOf), FullRefresh = parse.GetValue(fullRefresh) };
             RunResult result;
             if (context.Progress is { } terminal)
             {
@@ -78,6 +82,21 @@ internal static class RunCommand
                 input.MaxTimestamp?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) ?? "");
         }
         console.Write(inputs);
+        if (manifest.Identity is { } identity)
+        {
+            var table = new Table().AddColumns("identity", "value");
+            string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+            table.AddRow("mode", Markup.Escape($"{identity.Mode} ({identity.ModeReason})"));
+            table.AddRow("identifiers", Markup.Escape($"{N(identity.Identifiers)} ({N(identity.NewIdentifiers)} new)"));
+            table.AddRow("links", N(identity.Edges));
+            table.AddRow("profiles", Markup.Escape($"{N(identity.Profiles)} ({N(identity.ProfilesKept)} kept, {N(identity.ProfilesCreated)} new, {N(identity.ProfilesMerged)} merged, {N(identity.ProfilesSplit)} split)"));
+            table.AddRow("largest profile", Markup.Escape($"{N(identity.LargestProfile)} identifiers"));
+            table.AddRow("links refused", Markup.Escape(identity.LinksRefused.Count == 0 ? "0" : string.Join(", ", identity.LinksRefused.Select(p => $"{p.Key} {N(p.Value)}"))));
+            table.AddRow("shared values", Markup.Escape(identity.SharedValues.Count == 0 ? "0" : string.Join(", ", identity.SharedValues.Select(p => $"{p.Key} {N(p.Value)}"))));
+            var blocked = identity.ValuesSkipped.Where(p => p.Value.ContainsKey("blocked")).Select(p => $"{p.Key} {N(p.Value["blocked"])}").ToList();
+            table.AddRow("blocklisted values", Markup.Escape(blocked.Count == 0 ? "0" : string.Join(", ", blocked)));
+            console.Write(table);
+        }
         output.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
     }
 }

@@ -4,7 +4,7 @@ namespace Engine.Diagnostics;
 
 /// <summary>
 /// The engine's log events, source-generated (no boxing, no formatting unless enabled). Event ids are grouped by
-/// stage: 1xxx runs, 2xxx ingest. Messages never carry raw personal identifiers.
+/// stage: 1xxx runs, 2xxx ingest, 3xxx identity. Messages never carry raw personal identifiers.
 /// </summary>
 public static partial class Log
 {
@@ -28,4 +28,13 @@ public static partial class Log
 
     [LoggerMessage(2001, LogLevel.Debug, "Read {Rows} rows from {File}")]
     public static partial void FileRead(ILogger logger, long rows, string file);
+
+    [LoggerMessage(3000, LogLevel.Information, "Identity: {Mode} ({Reason})")]
+    public static partial void IdentityMode(ILogger logger, string mode, string reason);
+
+    [LoggerMessage(3001, LogLevel.Information, "Identity: source {Source}: {Files} file(s), {Rows} rows")]
+    public static partial void IdentitySourceRead(ILogger logger, string source, int files, long rows);
+
+    [LoggerMessage(3002, LogLevel.Information, "Identity: {Identifiers} identifiers, {Edges} links, {Profiles} profiles (largest {Largest} identifiers)")]
+    public static partial void IdentityFinished(ILogger logger, long identifiers, long edges, long profiles, long largest);
 }

@@ -51,8 +51,16 @@ public sealed class IdentityGraphBuilder
     private int[] _dictionaryIds = [];
     private int[][] _columnIds = [];
 
-    public IdentityGraphBuilder(IdentityRules rules, int expectedIdentifiers = 0)
+    private readonly CanonicalValueLog? _values;
+
+    /// <summary>
+    /// Creates a builder for <paramref name="rules"/>. With <paramref name="values"/>, the canonical value of every new
+    /// identifier is appended to it as its id is assigned, so the values can be written out later in id order
+    /// without being kept in memory.
+    /// </summary>
+    public IdentityGraphBuilder(IdentityRules rules, int expectedIdentifiers = 0, CanonicalValueLog? values = null)
     {
+        _values = values;
         ArgumentNullException.ThrowIfNull(rules);
         if (rules.Types.Count > 256)
         {
@@ -333,7 +341,7 @@ public sealed class IdentityGraphBuilder
     }
 
     /// <summary>The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null.</summary>
-    private static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value)
+    internal static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value)
     {
         value = default;
         if (array.IsNull(row))
@@ -384,8 +392,35 @@ public sealed class IdentityGraphBuilder
         {
             return -1 - (int)status;
         }
-        return _table.GetOrAdd(IdentifierKey.Compute(typeId, _destination.AsSpan(0, written)), typeId);
+        return Add(typeId, _destination.AsSpan(0, written));
     }
+
+    private int Add(byte typeId, ReadOnlySpan<byte> canonical)
+    {
+        var before = _table.Count;
+        var id = _table.GetOrAdd(IdentifierKey.Compute(typeId, canonical), typeId);
+        if (id == before)
+        {
+            _values?.Append(canonical);
+        }
+        return id;
+    }
+
+    /// <summary>
+    /// Adds an identifier whose value is already canonical (an earlier run's output, re-read by an incremental run)
+    /// and returns its id. No normalisation or blocklist check: the value passed them when it was first seen.
+    /// </summary>
+    public int AddCanonical(byte typeId, ReadOnlySpan<byte> canonical)
+    {
+        if (typeId >= _rules.Types.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(typeId), typeId, "no identifier type has this id");
+        }
+        return Add(typeId, canonical);
+    }
+
+    /// <summary>Adds the edge between two identifier ids (an earlier run's link, for an incremental run).</summary>
+    public void AddEdge(int a, int b) => _edges.Add(a, b);
 
     /// <summary>Counts a skipped value (encoded as -1 - status) and returns -1.</summary>
     private int Count(byte typeId, int encoded)
@@ -397,18 +432,18 @@ public sealed class IdentityGraphBuilder
     /// <summary>Deduplicates the edges and returns the graph (spans over the builder's storage).</summary>
     public IdentityGraph Build() => new(_edges.Deduplicate(), _table.Types);
 
-    /// <summary>The stitching policy of each type of the rules: rank = priority index, limit = the type's limit.</summary>
+    /// <summary>The stitching policy of each type of the rules: rank = priority index, its limit and shared-value threshold.</summary>
     public IdentifierTypePolicy[] Policies()
     {
         var policies = new IdentifierTypePolicy[_rules.Types.Count];
         for (var t = 0; t < policies.Length; t++)
         {
-            policies[t] = new IdentifierTypePolicy(t, _rules.Types[t].Limit);
+            policies[t] = new IdentifierTypePolicy(t, _rules.Types[t].Limit, _rules.Types[t].SharedAfter);
         }
         return policies;
     }
 
-    /// <summary>Builds the graph and stitches it with the rules' priorities and limits.</summary>
+    /// <summary>Builds the graph and stitches it with the rules' priorities, limits and shared-value thresholds.</summary>
     public StitchResult Stitch()
     {
         var graph = Build();
@@ -421,7 +456,18 @@ public sealed class IdentityGraphBuilder
     /// afterwards (re-keying each worker's ids into one table), is a later step.
     /// </summary>
     public static void FromDataset(Dataset dataset, SourceDefinition source, IdentityRules rules, IdentityGraphBuilder target)
+        => FromDataset(dataset, source, rules, target, ScanOptions.Default, null, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="FromDataset(Dataset, SourceDefinition, IdentityRules, IdentityGraphBuilder)"/> with the source's scan
+    /// options (CSV settings; parallelism is always 1, ids being assigned in file and row order so that the same input
+    /// gives the same graph), reporting the rows read so far after each batch.
+    /// </summary>
+    public static void FromDataset(
+        Dataset dataset, SourceDefinition source, IdentityRules rules, IdentityGraphBuilder target, ScanOptions options,
+        Action<long>? rowsRead, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(rules);
@@ -466,11 +512,18 @@ public sealed class IdentityGraphBuilder
         {
             return;
         }
+        long rows = 0;
         DatasetScan.Run(
             dataset,
             specs,
             () => target,
-            (builder, scan) => builder.AddBatch(scan.Batch, identifierColumns, composites),
-            ScanOptions.Default with { Parallelism = 1 });
+            (builder, scan) =>
+            {
+                builder.AddBatch(scan.Batch, identifierColumns, composites);
+                rows += scan.Batch.Length;
+                rowsRead?.Invoke(rows);
+            },
+            options with { Parallelism = 1 },
+            cancellationToken);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
@@ -8,7 +9,11 @@ namespace Engine.Identity;
 /// <summary>How one identifier type takes part in stitching.</summary>
 /// <param name="Rank">Priority: 0 is the most trusted; a larger number is a lower priority. Types may share a rank.</param>
 /// <param name="Limit">The most identifiers of this type one profile may hold (1 … 65,535), or null for no limit.</param>
-public readonly record struct IdentifierTypePolicy(int Rank, int? Limit);
+/// <param name="SharedAfter">
+/// A value of this type linked to more than this many distinct clusters of higher-priority identifiers (as stitched
+/// when this type's links come up) is shared: none of its links is used. Null: never shared.
+/// </param>
+public readonly record struct IdentifierTypePolicy(int Rank, int? Limit, int? SharedAfter = null);
 
 /// <summary>
 /// An edge that stitching refused because joining its two clusters would have put more than
@@ -20,14 +25,17 @@ public readonly record struct IdentifierTypePolicy(int Rank, int? Limit);
 /// <param name="LimitedType">The type whose limit the union would have broken (the lowest such type id).</param>
 public readonly record struct RefusedEdge(int First, int Second, int Rank, byte LimitedType);
 
-/// <summary>The outcome of <see cref="Stitcher.Run"/>.</summary>
+/// <summary>The outcome of <see cref="Stitcher.Run(ReadOnlySpan{byte}, ReadOnlySpan{ulong}, ReadOnlySpan{IdentifierTypePolicy})"/>.</summary>
 public sealed class StitchResult
 {
     private readonly int[] _clusterOf;
     private readonly List<RefusedEdge> _refused;
+    private readonly ulong[] _shared;
 
-    internal StitchResult(int[] clusterOf, int clusterCount, List<RefusedEdge> refused, int edges, int unions)
+    internal StitchResult(int[] clusterOf, int clusterCount, List<RefusedEdge> refused, int edges, int unions, ulong[] shared, long[] sharedPerType)
     {
+        _shared = shared;
+        SharedPerType = sharedPerType;
         _clusterOf = clusterOf;
         ClusterCount = clusterCount;
         _refused = refused;
@@ -43,6 +51,18 @@ public sealed class StitchResult
 
     /// <summary>Refused edges in the order they were processed (priority, then packed edge value).</summary>
     public ReadOnlySpan<RefusedEdge> Refused => CollectionsMarshal.AsSpan(_refused);
+
+    /// <summary>
+    /// The shared values, a bitset over identifier ids (bit i of word i / 64); empty when no type is guarded. No link
+    /// touching a shared value was used, except links pinned by an earlier run.
+    /// </summary>
+    public ReadOnlySpan<ulong> Shared => _shared;
+
+    /// <summary>Whether identifier <paramref name="id"/> was found shared.</summary>
+    public bool IsShared(int id) => _shared.Length > 0 && (_shared[id >> 6] & (1UL << (id & 63))) != 0;
+
+    /// <summary>Shared values found, per type id.</summary>
+    public IReadOnlyList<long> SharedPerType { get; }
 
     /// <summary>Distinct edges processed.</summary>
     public int Edges { get; }
@@ -80,6 +100,14 @@ public static class Stitcher
     /// <paramref name="policies"/>[t] describing type t.
     /// </summary>
     public static StitchResult Run(ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<ulong> edges, ReadOnlySpan<IdentifierTypePolicy> policies)
+        => Run(nodeTypes, edges, policies, []);
+
+    /// <summary>
+    /// Like <see cref="Run(ReadOnlySpan{byte}, ReadOnlySpan{ulong}, ReadOnlySpan{IdentifierTypePolicy})"/>, after first
+    /// uniting <paramref name="pinned"/> unconditionally: the links an earlier run accepted, which an incremental run
+    /// keeps (they met the same limits then), so that new edges are judged against the clusters they made.
+    /// </summary>
+    public static StitchResult Run(ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<ulong> edges, ReadOnlySpan<IdentifierTypePolicy> policies, ReadOnlySpan<ulong> pinned)
     {
         var n = nodeTypes.Length;
         if (policies.Length > 256)
@@ -101,8 +129,20 @@ public static class Stitcher
         var limitedTypes = new byte[policies.Length];
         var levels = DenseLevels(policies, level, rankOfLevel);
         var k = 0;
+        var sharedAfter = new int[policies.Length];
+        var guarded = false;
         for (var t = 0; t < policies.Length; t++)
         {
+            if (policies[t].SharedAfter is { } after)
+            {
+                if (after < 1)
+                {
+                    ThrowBadSharedAfter(t, after);
+                }
+                // A type on the top level has no higher-priority type to count: it can never be shared.
+                sharedAfter[t] = level[t] > 0 ? after : 0;
+                guarded |= level[t] > 0;
+            }
             slotOf[t] = -1;
             if (policies[t].Limit is { } limit)
             {
@@ -118,18 +158,15 @@ public static class Stitcher
         }
 
         var unionFind = new UnionFind(n);
-        foreach (var e in edges)
-        {
-            // Unsigned: an id of 2^31 or more must not pass as negative; and the smaller id must come first, as Pack puts it.
-            if ((uint)EdgeSet.Second(e) >= (uint)n || EdgeSet.First(e) >= EdgeSet.Second(e))
-            {
-                ThrowBadEdge(e, n);
-            }
-        }
+        CheckEdges(edges, n);
+        CheckEdges(pinned, n);
+        var pinnedUnions = UnionAll(unionFind, pinned);
 
         int distinct, unions;
         List<RefusedEdge> refused;
-        if (k == 0)
+        var shared = guarded ? new ulong[(n + 63) / 64] : [];
+        var sharedPerType = new long[policies.Length];
+        if (k == 0 && !guarded)
         {
             // No limits: the partition is the connected components, which no order or repeat can change; skip sorting.
             unions = UnionAll(unionFind, edges);
@@ -138,13 +175,26 @@ public static class Stitcher
         }
         else
         {
-            (distinct, unions, refused) = StitchWithLimits(
-                unionFind, edges, nodeTypes, level[..policies.Length], rankOfLevel[..levels], slotOf[..policies.Length], limits.AsSpan(0, k), limitedTypes);
+            (distinct, unions, refused) = StitchInOrder(
+                unionFind, edges, nodeTypes, level[..policies.Length], rankOfLevel[..levels], slotOf[..policies.Length], limits.AsSpan(0, k), limitedTypes,
+                sharedAfter, shared, sharedPerType);
         }
 
         var clusterOf = new int[n];
         var clusters = unionFind.Label(clusterOf);
-        return new StitchResult(clusterOf, clusters, refused, distinct, unions);
+        return new StitchResult(clusterOf, clusters, refused, distinct, unions + pinnedUnions, shared, sharedPerType);
+    }
+
+    private static void CheckEdges(ReadOnlySpan<ulong> edges, int n)
+    {
+        foreach (var e in edges)
+        {
+            // Unsigned: an id of 2^31 or more must not pass as negative; and the smaller id must come first, as Pack puts it.
+            if ((uint)EdgeSet.Second(e) >= (uint)n || EdgeSet.First(e) >= EdgeSet.Second(e))
+            {
+                ThrowBadEdge(e, n);
+            }
+        }
     }
 
     /// <summary>First prefetch stage: the endpoints' parent slots of the edge at <paramref name="index"/>, if any.</summary>
@@ -178,11 +228,14 @@ public static class Stitcher
 
     /// <summary>
     /// Orders the distinct edges by (priority level, packed value) — a radix sort by packed value unless they come
-    /// sorted, then a stable counting sort by level — and unites them level by level under the limits.
+    /// sorted, then a stable counting sort by level — and unites them level by level under the limits. Before each
+    /// level, the values of guarded types on that level are checked for sharing against the clusters the higher
+    /// levels made (see <see cref="DetectShared"/>).
     /// </summary>
-    private static (int Distinct, int Unions, List<RefusedEdge> Refused) StitchWithLimits(
+    private static (int Distinct, int Unions, List<RefusedEdge> Refused) StitchInOrder(
         UnionFind unionFind, ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level,
-        ReadOnlySpan<int> rankOfLevel, ReadOnlySpan<int> slotOf, ReadOnlySpan<int> limits, byte[] limitedTypes)
+        ReadOnlySpan<int> rankOfLevel, ReadOnlySpan<int> slotOf, ReadOnlySpan<int> limits, byte[] limitedTypes,
+        int[] sharedAfter, ulong[] shared, long[] sharedPerType)
     {
         ulong[]? sortedArray = null, orderedArray = null;
         byte[]? edgeLevelArray = null;
@@ -241,14 +294,23 @@ public static class Stitcher
                 var slot = slotOf[nodeTypes[i]];
                 if (slot >= 0)
                 {
-                    counts[(long)i * k + slot] = 1;
+                    // Pinned unions came first: count each identifier at its root (saturating; pinned clusters met the
+                    // limits when they were made, so this only guards against a corrupt previous graph).
+                    var root = unionFind.Find(i);
+                    ref var count = ref counts[(long)root * k + slot];
+                    count = (ushort)Math.Min(count + 1, ushort.MaxValue);
                 }
             }
             var refused = new List<RefusedEdge>();
             var unions = 0;
             for (var l = 0; l < levels; l++)
             {
-                unions += UniteLevel(unionFind, ordered[start[l]..start[l + 1]], rankOfLevel[l], counts, limits, limitedTypes, refused);
+                var levelEdges = ordered[start[l]..start[l + 1]];
+                if (shared.Length > 0)
+                {
+                    DetectShared(unionFind, levelEdges, nodeTypes, level, l, sharedAfter, shared, sharedPerType);
+                }
+                unions += UniteLevel(unionFind, levelEdges, rankOfLevel[l], counts, limits, limitedTypes, refused, shared);
             }
             return (sorted.Length, unions, refused); // no copy: the result exposes the list's span
         }
@@ -269,10 +331,83 @@ public static class Stitcher
         }
     }
 
-    /// <summary>Unites the edges of one priority level in order, refusing any union that would break a limit.</summary>
+    /// <summary>
+    /// Marks the shared values among the guarded types on level <paramref name="l"/>: a value is shared when its links
+    /// on this level reach more than its type's threshold of distinct clusters of higher-priority identifiers. Counting
+    /// clusters rather than values is what tells a family address (two customers, two people) from a duplicate CRM
+    /// record (two customer ids that higher-priority links, such as name and postcode, already made one person), and a
+    /// household tablet (several people) from one person's cookie seen with their customer id and their email.
+    /// </summary>
+    private static void DetectShared(
+        UnionFind unionFind, ReadOnlySpan<ulong> edges, ReadOnlySpan<byte> nodeTypes, ReadOnlySpan<int> level, int l,
+        int[] sharedAfter, ulong[] shared, long[] sharedPerType)
+    {
+        var any = false;
+        for (var t = 0; t < sharedAfter.Length; t++)
+        {
+            any |= sharedAfter[t] > 0 && level[t] == l;
+        }
+        if (!any)
+        {
+            return;
+        }
+        // (value, root of a higher-priority neighbour) pairs, sorted, then distinct roots counted per value.
+        var rented = ArrayPool<ulong>.Shared.Rent(Math.Max(1, edges.Length));
+        try
+        {
+            var pairs = rented.AsSpan(0, edges.Length);
+            var count = 0;
+            foreach (var e in edges)
+            {
+                var a = EdgeSet.First(e);
+                var b = EdgeSet.Second(e);
+                int ta = nodeTypes[a], tb = nodeTypes[b];
+                if (sharedAfter[ta] > 0 && level[ta] == l && level[tb] < l)
+                {
+                    pairs[count++] = ((ulong)(uint)a << 32) | (uint)unionFind.Find(b);
+                }
+                else if (sharedAfter[tb] > 0 && level[tb] == l && level[ta] < l)
+                {
+                    pairs[count++] = ((ulong)(uint)b << 32) | (uint)unionFind.Find(a);
+                }
+            }
+            pairs = pairs[..count];
+            EdgeSet.Sort(pairs);
+            var i = 0;
+            while (i < pairs.Length)
+            {
+                var value = (int)(pairs[i] >> 32);
+                var distinct = 0;
+                var last = ulong.MaxValue;
+                for (; i < pairs.Length && (int)(pairs[i] >> 32) == value; i++)
+                {
+                    if (pairs[i] != last)
+                    {
+                        distinct++;
+                        last = pairs[i];
+                    }
+                }
+                var type = nodeTypes[value];
+                if (distinct > sharedAfter[type])
+                {
+                    shared[value >> 6] |= 1UL << (value & 63);
+                    sharedPerType[type]++;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// Unites the edges of one priority level in order, refusing any union that would break a limit and skipping
+    /// edges that touch a shared value.
+    /// </summary>
     private static int UniteLevel(
         UnionFind unionFind, ReadOnlySpan<ulong> edges, int rank, ushort[] counts, ReadOnlySpan<int> limits,
-        byte[] limitedTypes, List<RefusedEdge> refused)
+        byte[] limitedTypes, List<RefusedEdge> refused, ulong[] shared)
     {
         var k = limits.Length;
         var unions = 0;
@@ -285,10 +420,17 @@ public static class Stitcher
                 var ahead = edges[i + SecondStage];
                 var pa = unionFind.PrefetchParent(EdgeSet.First(ahead));
                 var pb = unionFind.PrefetchParent(EdgeSet.Second(ahead));
-                Prefetch(counts, pa * k);
-                Prefetch(counts, pb * k);
+                if (k > 0)
+                {
+                    Prefetch(counts, pa * k);
+                    Prefetch(counts, pb * k);
+                }
             }
             var e = edges[i];
+            if (shared.Length > 0 && (IsSet(shared, EdgeSet.First(e)) || IsSet(shared, EdgeSet.Second(e))))
+            {
+                continue;
+            }
             var ra = unionFind.Find(EdgeSet.First(e));
             var rb = unionFind.Find(EdgeSet.Second(e));
             if (ra == rb)
@@ -420,6 +562,13 @@ public static class Stitcher
     [DoesNotReturn]
     private static void ThrowBadLimit(int type, int limit) =>
         throw new ArgumentException($"The limit of identifier type {type} is {limit}; it must be between 1 and 65,535.");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsSet(ulong[] bits, int i) => (bits[i >> 6] & (1UL << (i & 63))) != 0;
+
+    [DoesNotReturn]
+    private static void ThrowBadSharedAfter(int type, int after) =>
+        throw new ArgumentException($"The shared-value threshold of identifier type {type} is {after}; it must be at least 1.");
 
     [DoesNotReturn]
     private static void ThrowBadEdge(ulong edge, int nodes) =>

@@ -72,7 +72,7 @@ public sealed class IngestStage
                 var rows = Interlocked.Add(ref rowsDone, scan.Batch.Length);
                 progress?.Report(new IngestProgress(source.Name, rows));
             },
-            new ScanOptions { Parallelism = Parallelism },
+            source.ScanOptions(Parallelism),
             cancellationToken);
 
         var merged = new FileStats[dataset.Files.Count];

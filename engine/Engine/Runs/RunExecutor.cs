@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Engine.Diagnostics;
+using Engine.Identity;
 using Engine.Ingest;
 using Engine.Storage;
 using Engine.Workspaces;
@@ -17,6 +18,12 @@ public sealed record RunOptions
 
     /// <summary>The instant the run computes "now" as (time windows, recency); by default the start time.</summary>
     public DateTimeOffset? AsOf { get; init; }
+
+    /// <summary>Rebuild the identity graph from all history instead of adding only new files to the previous run's graph.</summary>
+    public bool FullRefresh { get; init; }
+
+    /// <summary>A local folder for scratch files; the system temp folder by default.</summary>
+    public string? ScratchDirectory { get; init; }
 }
 
 /// <summary>Progress of a run, for a progress display.</summary>
@@ -26,11 +33,11 @@ public sealed record RunOptions
 public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
 
 /// <summary>The result of a run: its manifest and where it was written.</summary>
-public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest);
+public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null);
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
-/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest.
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity.
 /// </summary>
 public sealed partial class RunExecutor
 {
@@ -62,7 +69,8 @@ public sealed partial class RunExecutor
             throw new EngineException($"invalid run id '{runId}': use letters, digits, '.', '_' and '-' (at most 100)");
         }
         var asOf = options.AsOf ?? started;
-        var runLocation = _storage.Resolve(workspace.Output, workspace.Directory).Child($"runs/{runId}");
+        var runsLocation = _storage.Resolve(workspace.Output, workspace.Directory).Child("runs");
+        var runLocation = runsLocation.Child(runId);
         var manifestLocation = runLocation.Child(RunManifest.FileName);
         var manifest = new RunManifest
         {
@@ -77,6 +85,7 @@ public sealed partial class RunExecutor
         Log.RunStarted(_logger, runId, workspace.Name, asOf);
 
         IngestResult? ingest = null;
+        IdentityResult? identity = null;
         try
         {
             ingest = await RunStageAsync(manifest, "ingest", async () =>
@@ -106,6 +115,27 @@ public sealed partial class RunExecutor
                     NullCounts = new Dictionary<string, long>(source.NullCounts),
                 });
             }
+            identity = await RunStageAsync(manifest, "identity", async () =>
+            {
+                var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "identity", cancellationToken);
+                var stage = new IdentityStage(_storage, _logger);
+                var report = new Progress<IdentityProgress>(p => progress?.Report(new RunProgress("identity", $"{p.Step}: {p.Done:N0}", -1)));
+                var result = await stage.RunAsync(
+                    workspace, runId, runLocation.Child(IdentityStage.Folder),
+                    previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
+                    new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory },
+                    report, cancellationToken);
+                manifest.Identity = result.Report;
+                return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>
+                {
+                    ["identifiers"] = result.Report.Identifiers,
+                    ["edges"] = result.Report.Edges,
+                    ["profiles"] = result.Report.Profiles,
+                    ["largest_profile"] = result.Report.LargestProfile,
+                    ["links_refused"] = result.Report.LinksRefused.Values.Sum(),
+                    ["shared_values"] = result.Report.SharedValues.Values.Sum(),
+                });
+            });
             manifest.Status = RunStatus.Succeeded;
         }
         catch (Exception e) when (e is EngineException or OperationCanceledException)
@@ -116,7 +146,7 @@ public sealed partial class RunExecutor
             throw;
         }
         await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
-        return new RunResult(manifest, manifestLocation.ToString(), ingest);
+        return new RunResult(manifest, manifestLocation.ToString(), ingest, identity);
     }
 
     private async Task<T> RunStageAsync<T>(RunManifest manifest, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)

@@ -23,6 +23,9 @@ public sealed class RunManifest
     [JsonPropertyName("inputs")] public List<RunInput> Inputs { get; set; } = [];
     [JsonPropertyName("stages")] public List<StageRecord> Stages { get; set; } = [];
 
+    /// <summary>The identity stage's figures (graph, profiles, refusals, histogram); absent when the stage did not run.</summary>
+    [JsonPropertyName("identity")] public Identity.IdentityReport? Identity { get; set; }
+
     public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, RunJsonContext.Default.RunManifest);
 
     public static RunManifest Parse(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.RunManifest)

@@ -29,6 +29,20 @@ public sealed record CsvReadOptions
     /// </summary>
     public bool HasHeader { get; init; } = true;
 
+    /// <summary>
+    /// For a file without a header: the names of its fields, in order (a source's declared columns). With them, a read
+    /// of only some of the columns still finds each at its own position. Null: the columns the file is opened with are
+    /// its fields, in order. Must be null when the file has a header.
+    /// </summary>
+    public IReadOnlyList<string>? ColumnNames { get; init; }
+
+    /// <summary>
+    /// Lines skipped at the start of the file, before the header (or before the first data line when there is none):
+    /// for files that open with a title, notes or a header that does not fit the data. These are physical lines (LF,
+    /// CRLF or a lone CR end one; quotes are not looked at). Errors still name the file's own line numbers.
+    /// </summary>
+    public int SkipLines { get; init; }
+
     /// <summary>The quote character; inside quotes it is escaped by doubling it (RFC 4180), and newlines are data.</summary>
     public char Quote { get; init; } = '"';
 
@@ -111,7 +125,9 @@ public sealed class CsvDataFile : IDisposable
         var header = new string[_fieldCount];
         for (var i = 0; i < header.Length; i++)
         {
-            header[i] = options.HasHeader ? reader.GetName(i) : "";
+            header[i] = options.HasHeader ? reader.GetName(i)
+                : options.ColumnNames is { } names && i < names.Count ? names[i]
+                : "";
         }
         Header = header;
         _ordinals = options.HasHeader ? MapHeader(schema, header) : MapPositions(schema);
@@ -126,7 +142,10 @@ public sealed class CsvDataFile : IDisposable
     /// <summary>The Arrow schema of the batches <see cref="ReadAll"/> yields without a projection.</summary>
     public Schema Schema { get; }
 
-    /// <summary>The column names in the file's header (empty names when the file has none).</summary>
+    /// <summary>
+    /// The column names in the file's header; without one, <see cref="CsvReadOptions.ColumnNames"/> (empty names when
+    /// those are not given either).
+    /// </summary>
     public IReadOnlyList<string> Header { get; }
 
     /// <summary>Data rows read so far (a CSV file's row count is known only once it has been read).</summary>
@@ -147,6 +166,14 @@ public sealed class CsvDataFile : IDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxRecordLength, $"the longest record allowed must be at least {MinRecordLength} characters");
         }
+        if (options.SkipLines < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.SkipLines, "the lines to skip cannot be negative");
+        }
+        if (options.HasHeader && options.ColumnNames is not null)
+        {
+            throw new ArgumentException("column names are for files without a header (a header names the columns itself)", nameof(options));
+        }
         var location = store.Describe(key);
         var stream = store.OpenRead(key);
         CsvDataReader? reader = null;
@@ -154,6 +181,25 @@ public sealed class CsvDataFile : IDisposable
         try
         {
             var text = new StreamReader(stream, options.Encoding, detectEncodingFromByteOrderMarks: true, StreamBufferBytes, leaveOpen: false);
+            var skip = options.SkipLines;
+            if (skip > 0)
+            {
+                int skipped;
+                try
+                {
+                    skipped = SkipLines(text, skip);
+                }
+                catch (DecoderFallbackException e)
+                {
+                    throw InvalidText(store, key, location, options, 1, e);
+                }
+                if (skipped < skip)
+                {
+                    throw new DataException(location, $"the file has {skipped} line{(skipped == 1 ? "" : "s")}, fewer than the {skip} to skip");
+                }
+            }
+            // The first line the parser sees, as the file numbers it.
+            var first = skip + 1L;
             var csvOptions = new CsvDataReaderOptions
             {
                 HasHeaders = options.HasHeader,
@@ -181,28 +227,32 @@ public sealed class CsvDataFile : IDisposable
             }
             catch (CsvMissingHeadersException e)
             {
-                throw new DataException(location, "empty file: expected a header line naming the columns", e);
+                throw new DataException(location, skip == 0
+                    ? "empty file: expected a header line naming the columns"
+                    : $"nothing after the {Lines(skip)} skipped: expected a header line naming the columns", e);
             }
             catch (CsvFormatException e)
             {
-                throw new DataException($"{location}:1", DescribeFormatError(e, options, header: null), e);
+                throw new DataException($"{location}:{first}", DescribeFormatError(e, options, header: null), e);
             }
             catch (DecoderFallbackException e)
             {
-                throw InvalidText(store, key, location, options, 1, e);
+                throw InvalidText(store, key, location, options, first, e);
             }
             if (reader.FieldCount == 0)
             {
-                throw new DataException(location, "empty file: no rows");
+                throw new DataException(location, skip == 0 ? "empty file: no rows" : $"no rows after the {Lines(skip)} skipped");
             }
-            long headerLines = 0;
+            long headerLines = skip;
             if (options.HasHeader)
             {
                 if (reader.FieldCount == 1 && reader.GetName(0).Length == 0)
                 {
-                    throw new DataException($"{location}:1", "the first line is empty: expected a header line naming the columns");
+                    throw new DataException($"{location}:{first}", skip == 0
+                        ? "the first line is empty: expected a header line naming the columns"
+                        : $"the line after the {Lines(skip)} skipped is empty: expected a header line naming the columns");
                 }
-                headerLines = 1;
+                headerLines++;
                 for (var i = 0; i < reader.FieldCount; i++)
                 {
                     headerLines += CountLineBreaks(reader.GetName(i));
@@ -222,6 +272,23 @@ public sealed class CsvDataFile : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Reads past <paramref name="count"/> lines and returns how many there were (fewer at the end of the file).
+    /// ReadLine, unlike Peek, waits for more bytes after a CR at a buffer's end, so a CRLF split across two network
+    /// reads still counts as one line break.
+    /// </summary>
+    private static int SkipLines(StreamReader text, int count)
+    {
+        var skipped = 0;
+        while (skipped < count && text.ReadLine() is not null)
+        {
+            skipped++;
+        }
+        return skipped;
+    }
+
+    private static string Lines(int count) => count == 1 ? "1 line" : $"{count} lines";
 
     private int[] MapHeader(DataSchema schema, string[] header)
     {
@@ -266,16 +333,30 @@ public sealed class CsvDataFile : IDisposable
 
     private int[] MapPositions(DataSchema schema)
     {
-        if (_fieldCount != schema.Columns.Count)
+        var names = _options.ColumnNames;
+        var expected = names?.Count ?? schema.Columns.Count;
+        if (_fieldCount != expected)
         {
-            throw new DataException($"{Location}:1", $"expected {schema.Columns.Count} fields (the declared columns, in order: the file has no header), found {_fieldCount}");
+            throw new DataException($"{Location}:{_options.SkipLines + 1}", $"expected {expected} fields (the declared columns, in order: the file has no header), found {_fieldCount}");
         }
         var ordinals = new int[schema.Columns.Count];
         for (var c = 0; c < ordinals.Length; c++)
         {
-            ordinals[c] = c;
+            ordinals[c] = names is null ? c : IndexOfName(names, schema.Columns[c].Name);
         }
         return ordinals;
+    }
+
+    private int IndexOfName(IReadOnlyList<string> names, string name)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (string.Equals(names[i], name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+        throw new EngineException($"{Location}: column '{name}' is not among the file's column names ({string.Join(", ", names)})");
     }
 
     private static string DescribeHeader(string[] header)

@@ -41,6 +41,9 @@ public sealed class Dataset
     /// <summary>Total bytes of its files.</summary>
     public long TotalBytes => Files.Sum(f => f.Size);
 
+    /// <summary>The same dataset restricted to <paramref name="files"/> (a subset of <see cref="Files"/>), e.g. the files new since a previous read.</summary>
+    public Dataset WithFiles(IReadOnlyList<DataFile> files) => new(Location, Format, files);
+
     /// <summary>The file extension of a format.</summary>
     public static string Extension(DataFormat format) => format == DataFormat.Csv ? ".csv" : ".parquet";
 

@@ -74,7 +74,7 @@ public static class DatasetScan
                         if (dataset.Format == DataFormat.Csv)
                         {
                             var csvPartitions = PartitionColumns.For(file, columns, location);
-                            using var csv = CsvDataFile.Open(store, file.Key, new DataSchema(csvPartitions.Stored), options.Csv);
+                            using var csv = CsvDataFile.Open(store, file.Key, new DataSchema(csvPartitions.Stored), CsvOptionsFor(file, options.Csv));
                             long offset = 0;
                             foreach (var batch in csv.ReadAll())
                             {
@@ -139,6 +139,16 @@ public static class DatasetScan
     }
 
     private readonly record struct WorkItem(int FileIndex, int RowGroup, long FirstRow);
+
+    // A header-less file's fields are the declared columns minus the ones its path holds (hive partition keys).
+    private static CsvReadOptions? CsvOptionsFor(DataFile file, CsvReadOptions? options)
+    {
+        if (options?.ColumnNames is not { } names || file.Partitions.Count == 0)
+        {
+            return options;
+        }
+        return options with { ColumnNames = [.. names.Where(n => !file.Partitions.Any(p => p.Key == n))] };
+    }
 
     private static List<WorkItem> CsvWork(Dataset dataset)
     {

@@ -67,6 +67,21 @@ public sealed class SourceDefinition
 
     /// <summary>The column holding each row's event or update time, if any.</summary>
     public string? TimestampColumn { get; init; }
+
+    /// <summary>How the source's CSV files are read (the file's <c>csv:</c> mapping); null for the defaults and for Parquet.</summary>
+    public CsvReadOptions? Csv { get; init; }
+
+    /// <summary>
+    /// The options every stage scans this source with, so that ingest, identity and later stages read its files the
+    /// same way: the CSV options above, and for a file without a header the declared columns as its field names, so
+    /// that a stage reading only some columns (identity reads the identifier columns) still finds each at its position.
+    /// </summary>
+    /// <param name="parallelism">Row groups (CSV: files) read at once.</param>
+    public ScanOptions ScanOptions(int parallelism) => new()
+    {
+        Parallelism = parallelism,
+        Csv = Csv is { HasHeader: false, ColumnNames: null } ? Csv with { ColumnNames = [.. Schema.Columns.Select(c => c.Name)] } : Csv,
+    };
 }
 
 /// <summary>An audience: a SQL boolean condition over the profile columns (evaluated by the segment stage).</summary>

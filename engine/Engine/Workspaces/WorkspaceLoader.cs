@@ -13,7 +13,7 @@ namespace Engine.Workspaces;
 public static partial class WorkspaceLoader
 {
     private static readonly string[] WorkspaceKeys = ["name", "description", "output", "version"];
-    private static readonly string[] SourceKeys = ["name", "description", "location", "format", "columns", "identifiers", "composite_identifiers", "timestamp"];
+    private static readonly string[] SourceKeys = ["name", "description", "location", "format", "csv", "columns", "identifiers", "composite_identifiers", "timestamp"];
     private static readonly string[] ColumnKeys = ["type", "required", "description"];
     private static readonly string[] SegmentKeys = ["name", "description", "condition", "tags"];
 
@@ -151,16 +151,18 @@ public static partial class WorkspaceLoader
             errors.Add(At(file, reader.Scalar("name")!, $"source name '{name}' must be letters, digits and underscores, starting with a letter"));
         }
         var location = reader.String("location", required: true);
-        var format = DataFormat.Parquet;
-        if (reader.Scalar("format") is { } formatNode)
+        DataFormat? format = DataFormat.Parquet;
+        var formatNode = reader.Scalar("format");
+        if (formatNode is not null)
         {
             switch (formatNode.Value?.Trim().ToLowerInvariant())
             {
                 case "parquet": format = DataFormat.Parquet; break;
                 case "csv": format = DataFormat.Csv; break;
-                default: errors.Add(At(file, formatNode, $"unknown format '{formatNode.Value}' (expected parquet or csv)")); break;
+                default: format = null; errors.Add(At(file, formatNode, $"unknown format '{formatNode.Value}' (expected parquet or csv)")); break;
             }
         }
+        var csv = ReadCsvOptions(reader, format, formatNode is not null, file, errors);
 
         var columns = new List<ColumnSpec>();
         if (reader.Mapping("columns", required: true) is { } columnsNode)
@@ -270,7 +272,8 @@ public static partial class WorkspaceLoader
             File = file,
             Description = reader.String("description") ?? "",
             Location = location,
-            Format = format,
+            Format = format ?? DataFormat.Parquet,
+            Csv = csv,
             Schema = new DataSchema(columns),
             Identifiers = identifiers,
             CompositeIdentifiers = composites,
@@ -364,6 +367,22 @@ public static partial class WorkspaceLoader
             }
             return null;
         }
+
+        /// <summary>The node of the key itself (for errors about the key), or null when the key is absent.</summary>
+        public YamlNode? KeyNode(string key)
+        {
+            foreach (var candidate in node.Children.Keys)
+            {
+                if (candidate is YamlScalarNode { Value: var name } && name == key)
+                {
+                    return candidate;
+                }
+            }
+            return null;
+        }
+
+        /// <summary>The value of an optional key in whatever shape it has, for callers that check the shape themselves.</summary>
+        public YamlNode? Any(string key) => Get(key, required: false);
 
         public YamlScalarNode? Scalar(string key, bool required = false)
         {

@@ -330,6 +330,112 @@ public sealed class CsvDataFileTests : IDisposable
         Assert.Equal($"{Loc(bad, 2)}: column 'id': 'x' is not a valid int64", e.Message);
     }
 
+    [Fact]
+    public void Without_a_header_named_fields_let_a_projection_find_each_column_at_its_position()
+    {
+        var key = Put("named.csv", "1,a,2024-01-01\n2,b,x\n");
+        var options = new CsvReadOptions { HasHeader = false, ColumnNames = ["id", "name", "day"] };
+        using (var file = CsvDataFile.Open(_store, key, new([new("name", ColumnType.String), new("id", ColumnType.Int64)]), options))
+        {
+            Assert.Equal(["id", "name", "day"], file.Header);
+            var batches = file.ReadAll().ToList();
+            Assert.Equal(["a", "b"], CsvRead.Column(batches, 0));
+            Assert.Equal([1L, 2L], CsvRead.Column(batches, 1));
+        }
+
+        var e = ReadFails(key, IdName, options with { ColumnNames = ["id", "name"] });
+        Assert.Equal($"{Loc(key, 1)}: expected 2 fields (the declared columns, in order: the file has no header), found 3", e.Message);
+        var missing = Assert.Throws<EngineException>(() => CsvDataFile.Open(_store, key, new([new("zip", ColumnType.String)]), options));
+        Assert.Equal($"{_dir.Combine(key)}: column 'zip' is not among the file's column names (id, name, day)", missing.Message);
+        Assert.Throws<ArgumentException>(() => CsvDataFile.Open(_store, key, IdName, new CsvReadOptions { ColumnNames = ["id", "name"] }));
+    }
+
+    // ---- skipped lines
+
+    private static readonly DataSchema IdName = new([new("id", ColumnType.Int64), new("name", ColumnType.String)]);
+
+    [Fact]
+    public void Skipped_lines_come_before_the_header_and_errors_keep_the_files_line_numbers()
+    {
+        var key = Put("titled.csv", "Export of 2024-03-01\n\"a quoted \"\"note\n,id,name\nid,name\n1,a\n2,b\nx,c\n");
+        var options = new CsvReadOptions { SkipLines = 3 };
+        using (var file = CsvDataFile.Open(_store, key, IdName, options))
+        {
+            Assert.Equal(["id", "name"], file.Header);
+        }
+        // The quote on line 2 is not parsed: skipped lines are physical lines, whatever they hold.
+        var e = ReadFails(key, IdName, options);
+        Assert.Equal($"{Loc(key, 7)}: column 'id': 'x' is not a valid int64", e.Message);
+
+        var ragged = Put("titled-ragged.csv", "title\nid,name\n1,a\n2,b,extra\n");
+        e = ReadFails(ragged, IdName, new CsvReadOptions { SkipLines = 1 });
+        Assert.Equal($"{Loc(ragged, 4)}: expected 2 fields, as in the header, found 3", e.Message);
+    }
+
+    [Fact]
+    public void A_wrong_header_is_skipped_and_the_fields_read_as_the_declared_columns()
+    {
+        // The shape of the ncvoter ocp_0 files: a 19-field header over 5-field rows.
+        var key = Put("wrong-header.csv", "rec_id,voter_reg_num,first_name,last_name,age,gender\n1,a\n2,b\n3,\"multi\nline\"\nx,d\n");
+        var options = new CsvReadOptions { SkipLines = 1, HasHeader = false };
+        var e = ReadFails(key, IdName, options);
+        Assert.Equal($"{Loc(key, 6)}: column 'id': 'x' is not a valid int64", e.Message);
+        var rows = CsvRead.Column(Read(Put("wrong-header-ok.csv", "rec_id,a,b,c\n1,a\n2,b\n"), IdName, options), 1);
+        Assert.Equal(["a", "b"], rows);
+
+        // Without skipping it, the header is the first data line, and its field count is the one named.
+        e = ReadFails(key, IdName, new CsvReadOptions { HasHeader = false });
+        Assert.Equal($"{Loc(key, 1)}: expected 2 fields (the declared columns, in order: the file has no header), found 6", e.Message);
+        var wide = Put("wide.csv", "title\n1,a,b\n");
+        e = ReadFails(wide, IdName, options);
+        Assert.Equal($"{Loc(wide, 2)}: expected 2 fields (the declared columns, in order: the file has no header), found 3", e.Message);
+    }
+
+    [Theory]
+    [InlineData("\r\n")]
+    [InlineData("\r")]
+    [InlineData("\n")]
+    public void Skipped_lines_end_at_any_line_break_even_split_across_reads(string newline)
+    {
+        // The trickling store hands out 3 bytes per read, so "ab\r" and "\n" arrive apart.
+        var name = $"breaks-{newline.Length}-{(int)newline[0]}";
+        using var store = new TrickleStore(_store);
+        var options = new CsvReadOptions { SkipLines = 2 };
+        var good = Put($"{name}.csv", string.Join(newline, "ab", "cd", "id,name", "1,a", "2,b", ""));
+        Assert.Equal([1L, 2L], CsvRead.Column(CsvRead.Batches(store, good, IdName, options), 0));
+        var bad = Put($"{name}-bad.csv", string.Join(newline, "ab", "cd", "id,name", "1,a", "x,b", ""));
+        var e = Assert.Throws<DataException>(() => CsvRead.Batches(store, bad, IdName, options));
+        Assert.Equal($"{Loc(bad, 5)}: column 'id': 'x' is not a valid int64", e.Message);
+    }
+
+    [Fact]
+    public void Skipping_past_the_end_or_onto_an_empty_line_says_so()
+    {
+        var two = Put("two-lines.csv", "a\nb");
+        var e = Assert.Throws<DataException>(() => CsvDataFile.Open(_store, two, IdName, new CsvReadOptions { SkipLines = 3 }));
+        Assert.Equal($"{_dir.Combine(two)}: the file has 2 lines, fewer than the 3 to skip", e.Message);
+
+        e = Assert.Throws<DataException>(() => CsvDataFile.Open(_store, two, IdName, new CsvReadOptions { SkipLines = 2 }));
+        Assert.Equal($"{_dir.Combine(two)}: nothing after the 2 lines skipped: expected a header line naming the columns", e.Message);
+
+        e = Assert.Throws<DataException>(() => CsvDataFile.Open(_store, two, IdName, new CsvReadOptions { SkipLines = 2, HasHeader = false }));
+        Assert.Equal($"{_dir.Combine(two)}: no rows after the 2 lines skipped", e.Message);
+
+        var blank = Put("blank-after.csv", "title\n\nid,name\n");
+        e = Assert.Throws<DataException>(() => CsvDataFile.Open(_store, blank, IdName, new CsvReadOptions { SkipLines = 1 }));
+        Assert.Equal($"{Loc(blank, 2)}: the line after the 1 line skipped is empty: expected a header line naming the columns", e.Message);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => CsvDataFile.Open(_store, two, IdName, new CsvReadOptions { SkipLines = -1 }));
+    }
+
+    [Fact]
+    public void Invalid_text_in_a_skipped_line_is_still_reported_at_its_line()
+    {
+        File.WriteAllBytes(_dir.Combine("bad-title.csv"), [.. "ok\ncaf"u8.ToArray(), 0xE9, .. "\nid\n1\n"u8.ToArray()]);
+        var e = Assert.Throws<DataException>(() => CsvDataFile.Open(_store, "bad-title.csv", new([new("id", ColumnType.Int64)]), new CsvReadOptions { SkipLines = 2 }));
+        Assert.StartsWith($"{Loc("bad-title.csv", 2)}: not valid UTF-8 text", e.Message, StringComparison.Ordinal);
+    }
+
     // ---- batches
 
     [Theory]

@@ -9,14 +9,21 @@ namespace Engine.Tests.Storage;
 /// <summary>Finds the shared folder (beside the repository) and answers questions about files through DuckDB.</summary>
 internal static class SharedData
 {
-    /// <summary>The real public data sets, or null when the shared folder is not beside this checkout.</summary>
-    public static string? RealDatasets()
+    /// <summary>The checkout this test runs from: the folder holding Engine.sln above the test binaries.</summary>
+    public static DirectoryInfo? RepositoryRoot()
     {
         var directory = new DirectoryInfo(AppContext.BaseDirectory);
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Engine.sln")))
         {
             directory = directory.Parent;
         }
+        return directory;
+    }
+
+    /// <summary>The real public data sets, or null when the shared folder is not beside this checkout.</summary>
+    public static string? RealDatasets()
+    {
+        var directory = RepositoryRoot();
         if (directory?.Parent is null)
         {
             return null;

@@ -94,6 +94,25 @@ public class PartitionColumnTests
     }
 
     [Fact]
+    public async Task Headerless_csv_field_names_leave_out_the_partition_keys_of_each_file()
+    {
+        using var dir = new TempDirectory("hive");
+        var folder = dir.Combine("crm", "country=NL");
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, "export.csv"), "e1,2026-02-03,1.5\ne2,,2.5\n", TestContext.Current.CancellationToken);
+        var dataset = await Dataset.OpenAsync(new StorageLocation(new LocalObjectStore(dir.Path), "crm"), DataFormat.Csv, TestContext.Current.CancellationToken);
+        // The declared columns name the fields in order; country is in the path, not in the file.
+        var csv = new CsvReadOptions { HasHeader = false, ColumnNames = [.. Columns.Select(c => c.Name)] };
+        var revenue = new List<object?>();
+        DatasetScan.Run(dataset, [Columns[3], Columns[1]], () => revenue, (values, scan) =>
+        {
+            values.AddRange(CsvRead.Column([scan.Batch], 0));
+            values.AddRange(CsvRead.Column([scan.Batch], 1));
+        }, new ScanOptions { Parallelism = 1, Csv = csv }, TestContext.Current.CancellationToken);
+        Assert.Equal([1.5, 2.5, "NL", "NL"], revenue);
+    }
+
+    [Fact]
     public async Task A_partition_value_of_the_wrong_type_names_the_file_and_the_key()
     {
         using var dir = new TempDirectory("hive");

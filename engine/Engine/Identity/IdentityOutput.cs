@@ -1,0 +1,315 @@
+using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Engine.Storage;
+
+namespace Engine.Identity;
+
+/// <summary>
+/// The identity stage's datasets, their columns (a public contract: DESIGN.md) and how they are written and read.
+/// <list type="bullet">
+/// <item><c>identity/</c>: <c>identifier_type</c>, <c>identifier_value</c> (canonical), <c>profile_id</c> (null for a
+/// shared value in no profile), <c>shared</c>; one row per distinct identifier, in id order, so that a row's position
+/// is its id in <c>identity/links</c>.</item>
+/// <item><c>identity/merges</c>: <c>old_profile_id</c>, <c>new_profile_id</c> (null when retired), <c>change</c>
+/// (<c>merged</c>, <c>split</c>, <c>retired</c>).</item>
+/// <item><c>identity/links</c>: <c>from_index</c>, <c>to_index</c> (row positions in <c>identity/</c>),
+/// <c>outcome</c> (<c>linked</c>, <c>refused</c>), <c>reason</c> (null, <c>limit</c>, <c>shared</c>) and
+/// <c>reason_type</c> (the type whose limit would break, or the shared value's type).</item>
+/// </list>
+/// </summary>
+public static class IdentityOutput
+{
+    private const int BatchRows = 64 * 1024;
+
+    public const string Linked = "linked";
+    public const string Refused = "refused";
+    public const string ReasonLimit = "limit";
+    public const string ReasonShared = "shared";
+
+    /// <summary>The schema of <c>identity/</c>.</summary>
+    public static Schema IdentifiersSchema { get; } = new Schema.Builder()
+        .Field(f => f.Name("identifier_type").DataType(StringType.Default).Nullable(false))
+        .Field(f => f.Name("identifier_value").DataType(StringType.Default).Nullable(false))
+        .Field(f => f.Name("profile_id").DataType(Int64Type.Default).Nullable(true))
+        .Field(f => f.Name("shared").DataType(BooleanType.Default).Nullable(false))
+        .Build();
+
+    /// <summary>The schema of <c>identity/merges</c>.</summary>
+    public static Schema MergesSchema { get; } = new Schema.Builder()
+        .Field(f => f.Name("old_profile_id").DataType(Int64Type.Default).Nullable(false))
+        .Field(f => f.Name("new_profile_id").DataType(Int64Type.Default).Nullable(true))
+        .Field(f => f.Name("change").DataType(StringType.Default).Nullable(false))
+        .Build();
+
+    /// <summary>The schema of <c>identity/links</c>.</summary>
+    public static Schema LinksSchema { get; } = new Schema.Builder()
+        .Field(f => f.Name("from_index").DataType(Int32Type.Default).Nullable(false))
+        .Field(f => f.Name("to_index").DataType(Int32Type.Default).Nullable(false))
+        .Field(f => f.Name("outcome").DataType(StringType.Default).Nullable(false))
+        .Field(f => f.Name("reason").DataType(StringType.Default).Nullable(true))
+        .Field(f => f.Name("reason_type").DataType(StringType.Default).Nullable(true))
+        .Build();
+
+    /// <summary>The persisted name of a skip reason (manifest keys).</summary>
+    public static string StatusName(NormalizeStatus status) => status switch
+    {
+        NormalizeStatus.Empty => "empty",
+        NormalizeStatus.Invalid => "invalid",
+        NormalizeStatus.TooLong => "too_long",
+        NormalizeStatus.Blocked => "blocked",
+        _ => "ok",
+    };
+
+    /// <summary>The persisted name of a profile change.</summary>
+    public static string ChangeName(ProfileChangeKind kind) => kind switch
+    {
+        ProfileChangeKind.Merged => "merged",
+        ProfileChangeKind.Split => "split",
+        _ => "retired",
+    };
+
+    /// <summary>Writes <c>identity/</c>: every identifier in id order, its value read back from <paramref name="values"/>.</summary>
+    public static async Task WriteIdentifiersAsync(
+        StorageLocation location, IdentityGraphBuilder builder, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (values.Count != builder.Table.Count)
+        {
+            throw new InvalidOperationException($"{values.Count} values logged for {builder.Table.Count} identifiers");
+        }
+        var options = ParquetWriteOptions.Default with { PlainColumns = new HashSet<string>(["identifier_value"]) };
+        await using var writer = await ParquetDatasetWriter.CreateAsync(location, IdentifiersSchema, options, cancellationToken);
+        WriteIdentifierRows(writer, builder, values, profileOf, shared, progress, cancellationToken);
+        await writer.CommitAsync(cancellationToken);
+    }
+
+    private static void WriteIdentifierRows(
+        ParquetDatasetWriter writer, IdentityGraphBuilder builder, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+    {
+        var typeNames = builder.Rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
+        var batch = new IdentifierBatch();
+        var types = builder.Table;
+        values.ReadAll(batch, (b, id, value) =>
+        {
+            var node = (int)id;
+            b.Types.Append(typeNames[types.TypeOf(node)]);
+            b.Values.Append(value);
+            var profile = profileOf[node];
+            if (profile >= 0)
+            {
+                b.Profiles.Append(profile);
+            }
+            else
+            {
+                b.Profiles.AppendNull();
+            }
+            b.Shared.Append(shared.Length > 0 && (shared[node >> 6] & (1UL << (node & 63))) != 0);
+            if (++b.Rows == BatchRows)
+            {
+                b.Flush(writer);
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new IdentityProgress("writing identities", id + 1));
+            }
+        });
+        batch.Flush(writer);
+    }
+
+    private sealed class IdentifierBatch
+    {
+        public StringArray.Builder Types { get; private set; } = new();
+        public StringArray.Builder Values { get; private set; } = new();
+        public Int64Array.Builder Profiles { get; private set; } = new();
+        public BooleanArray.Builder Shared { get; private set; } = new();
+        public int Rows { get; set; }
+
+        public void Flush(ParquetDatasetWriter writer)
+        {
+            if (Rows == 0)
+            {
+                return;
+            }
+            using var batch = new RecordBatch(IdentifiersSchema, [Types.Build(), Values.Build(), Profiles.Build(), Shared.Build()], Rows);
+            writer.Write(batch);
+            Types = new();
+            Values = new();
+            Profiles = new();
+            Shared = new();
+            Rows = 0;
+        }
+    }
+
+    /// <summary>Writes <c>identity/merges</c>.</summary>
+    public static async Task WriteMergesAsync(StorageLocation location, IReadOnlyList<ProfileChange> changes, CancellationToken cancellationToken)
+    {
+        await using var writer = await ParquetDatasetWriter.CreateAsync(location, MergesSchema, null, cancellationToken);
+        for (var start = 0; start < changes.Count; start += BatchRows)
+        {
+            var end = Math.Min(changes.Count, start + BatchRows);
+            var olds = new Int64Array.Builder();
+            var news = new Int64Array.Builder();
+            var kinds = new StringArray.Builder();
+            for (var i = start; i < end; i++)
+            {
+                olds.Append(changes[i].OldProfileId);
+                if (changes[i].NewProfileId is { } id)
+                {
+                    news.Append(id);
+                }
+                else
+                {
+                    news.AppendNull();
+                }
+                kinds.Append(ChangeName(changes[i].Kind));
+            }
+            using var batch = new RecordBatch(MergesSchema, [olds.Build(), news.Build(), kinds.Build()], end - start);
+            writer.Write(batch);
+        }
+        await writer.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Writes <c>identity/links</c>: every distinct link with its outcome; returns the number written.</summary>
+    public static async Task<long> WriteLinksAsync(
+        StorageLocation location, IdentityGraphBuilder builder, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+    {
+        await using var writer = await ParquetDatasetWriter.CreateAsync(location, LinksSchema, null, cancellationToken);
+        var rows = WriteLinkRows(writer, builder, result, pinned, cancellationToken);
+        await writer.CommitAsync(cancellationToken);
+        return rows;
+    }
+
+    private static long WriteLinkRows(
+        ParquetDatasetWriter writer, IdentityGraphBuilder builder, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+    {
+        var graph = builder.Build();
+        var typeNames = builder.Rules.Types.Select(t => t.Name).ToArray();
+        // Refused edges sorted by packed value, with the type whose limit they would break, for a merge walk.
+        var refused = result.Refused;
+        var refusedEdges = new ulong[refused.Length];
+        var refusedTypes = new byte[refused.Length];
+        for (var i = 0; i < refused.Length; i++)
+        {
+            refusedEdges[i] = EdgeSet.Pack(refused[i].First, refused[i].Second);
+            refusedTypes[i] = refused[i].LimitedType;
+        }
+        System.Array.Sort(refusedEdges, refusedTypes);
+        var edges = graph.Edges;
+        var nodeTypes = graph.NodeTypes;
+        int r = 0, p = 0;
+        for (var start = 0; start < edges.Length; start += BatchRows)
+        {
+            var end = Math.Min(edges.Length, start + BatchRows);
+            var from = new Int32Array.Builder();
+            var to = new Int32Array.Builder();
+            var outcome = new StringArray.Builder();
+            var reason = new StringArray.Builder();
+            var reasonType = new StringArray.Builder();
+            for (var i = start; i < end; i++)
+            {
+                var e = edges[i];
+                var a = EdgeSet.First(e);
+                var b = EdgeSet.Second(e);
+                from.Append(a);
+                to.Append(b);
+                while (p < pinned.Length && pinned[p] < e)
+                {
+                    p++;
+                }
+                while (r < refusedEdges.Length && refusedEdges[r] < e)
+                {
+                    r++;
+                }
+                var isPinned = p < pinned.Length && pinned[p] == e;
+                if (!isPinned && (result.IsShared(a) || result.IsShared(b)))
+                {
+                    outcome.Append(Refused);
+                    reason.Append(ReasonShared);
+                    reasonType.Append(typeNames[nodeTypes[result.IsShared(b) ? b : a]]);
+                }
+                else if (!isPinned && r < refusedEdges.Length && refusedEdges[r] == e)
+                {
+                    outcome.Append(Refused);
+                    reason.Append(ReasonLimit);
+                    reasonType.Append(typeNames[refusedTypes[r]]);
+                }
+                else
+                {
+                    outcome.Append(Linked);
+                    reason.AppendNull();
+                    reasonType.AppendNull();
+                }
+            }
+            using var batch = new RecordBatch(LinksSchema, [from.Build(), to.Build(), outcome.Build(), reason.Build(), reasonType.Build()], end - start);
+            writer.Write(batch);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        return edges.Length;
+    }
+
+    /// <summary>A visitor of one <c>identity/</c> row: the type id (-1 when the rules do not define the type), the value, the profile id (-1 when null).</summary>
+    public delegate void IdentifierVisitor(int typeId, ReadOnlySpan<byte> value, long profileId);
+
+    /// <summary>Reads <c>identity/</c> rows in order (one file and row group after another).</summary>
+    public static void ReadIdentifiers(Dataset dataset, IdentityRules rules, IdentifierVisitor visit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(rules);
+        var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
+        ColumnSpec[] columns =
+        [
+            new("identifier_type", ColumnType.String, Required: true),
+            new("identifier_value", ColumnType.String, Required: true),
+            new("profile_id", ColumnType.Int64),
+        ];
+        DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
+        {
+            var batch = scan.Batch;
+            var profiles = (Int64Array)batch.Column(2);
+            for (var row = 0; row < batch.Length; row++)
+            {
+                if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
+                {
+                    throw new DataException($"{scan.Location}: row index {scan.FileRowOffset + row}", "identifier_type and identifier_value must not be null");
+                }
+                var typeId = -1;
+                for (var t = 0; t < typeNames.Length; t++)
+                {
+                    if (type.SequenceEqual(typeNames[t]))
+                    {
+                        typeId = t;
+                        break;
+                    }
+                }
+                visit(typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row]);
+            }
+        }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
+    }
+
+    /// <summary>A visitor of one <c>identity/links</c> row: the two row positions and whether the link was accepted.</summary>
+    public delegate void LinkVisitor(int from, int to, bool linked);
+
+    /// <summary>Reads <c>identity/links</c> rows.</summary>
+    public static void ReadLinks(Dataset dataset, LinkVisitor visit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ColumnSpec[] columns =
+        [
+            new("from_index", ColumnType.Int64, Required: true),
+            new("to_index", ColumnType.Int64, Required: true),
+            new("outcome", ColumnType.String, Required: true),
+        ];
+        var linked = Encoding.UTF8.GetBytes(Linked);
+        DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
+        {
+            var batch = scan.Batch;
+            var from = (Int32Array)batch.Column(0);
+            var to = (Int32Array)batch.Column(1);
+            for (var row = 0; row < batch.Length; row++)
+            {
+                IdentityGraphBuilder.TryGetBytes(batch.Column(2), row, out var outcome);
+                visit(from.Values[row], to.Values[row], outcome.SequenceEqual(linked));
+            }
+        }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
+    }
+}

@@ -1,0 +1,434 @@
+using System.Diagnostics;
+using Engine.Diagnostics;
+using Engine.Storage;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Identity;
+
+/// <summary>How the identity stage runs.</summary>
+public sealed record IdentityOptions
+{
+    /// <summary>Re-read every file of every source and rebuild the graph, instead of adding only new files to the previous graph.</summary>
+    public bool FullRefresh { get; init; }
+
+    /// <summary>A local folder for scratch files (the canonical values spilled while the graph is built); the system temp folder by default.</summary>
+    public string? ScratchDirectory { get; init; }
+}
+
+/// <summary>The previous run's identity output, which this run continues (incremental) or takes its profile ids from (full).</summary>
+/// <param name="RunId">The previous run.</param>
+/// <param name="Location">Its <c>identity/</c> folder.</param>
+public sealed record PreviousIdentity(string RunId, StorageLocation Location);
+
+/// <summary>Progress of the identity stage: the step, and rows (or identifiers) done in it.</summary>
+public readonly record struct IdentityProgress(string Step, long Done);
+
+/// <summary>What the identity stage wrote.</summary>
+/// <param name="Report">The figures recorded in the manifest.</param>
+/// <param name="Location">The <c>identity/</c> folder written.</param>
+public sealed record IdentityResult(IdentityReport Report, StorageLocation Location);
+
+/// <summary>
+/// The identity stage: reads every identifier column of every source into the identifier graph, guards against
+/// shared values, stitches by union-find with priorities and per-profile limits, gives each cluster a stable profile
+/// id, and writes <c>identity/</c> (identifier → profile), <c>identity/merges</c> (how previous ids moved),
+/// <c>identity/links</c> (every link and its outcome) and <c>identity/_state.json</c>, in that order.
+/// </summary>
+/// <remarks>
+/// Incremental by default: when the previous run's rules fingerprint matches and none of the files it read has
+/// changed, the previous graph is loaded from its output (identifiers in id order, links with their outcomes), only
+/// new files are read, links the previous run accepted are kept as they were, and the rest (previously refused links
+/// and new ones) are stitched against them. Anything else — a first run, <see cref="IdentityOptions.FullRefresh"/>,
+/// changed rules, a changed or removed file — reads all history and rebuilds the graph; profile ids still carry over
+/// from the previous output, so a corrected rule can split an old bad merge without renumbering everyone.
+/// </remarks>
+public sealed class IdentityStage
+{
+    /// <summary>The stage's folder in a run.</summary>
+    public const string Folder = "identity";
+
+    /// <summary>The merges dataset, inside <see cref="Folder"/>.</summary>
+    public const string MergesFolder = "merges";
+
+    /// <summary>The links dataset, inside <see cref="Folder"/>.</summary>
+    public const string LinksFolder = "links";
+
+    private readonly StorageResolver _storage;
+    private readonly ILogger _logger;
+
+    public IdentityStage(StorageResolver storage, ILogger logger)
+    {
+        _storage = storage;
+        _logger = logger;
+    }
+
+    /// <summary>Runs the stage for <paramref name="workspace"/> in run <paramref name="runId"/>, writing under <paramref name="output"/> (the run's <c>identity/</c> folder).</summary>
+    public async Task<IdentityResult> RunAsync(
+        Workspace workspace, string runId, StorageLocation output, PreviousIdentity? previous, IdentityOptions options,
+        IProgress<IdentityProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(options);
+        var rules = workspace.Identity;
+        var report = new IdentityReport { PreviousRunId = previous?.RunId };
+        var clock = Stopwatch.StartNew();
+
+        var sources = new List<(SourceDefinition Source, Dataset Dataset)>();
+        foreach (var source in workspace.Sources)
+        {
+            if (source.Identifiers.Count + source.CompositeIdentifiers.Count == 0)
+            {
+                continue;
+            }
+            var location = _storage.Resolve(source.Location, workspace.Directory);
+            try
+            {
+                sources.Add((source, await Dataset.OpenAsync(location, source.Format, cancellationToken)));
+            }
+            catch (DataException e)
+            {
+                throw new DataException(e.Location, $"{e.Message[(e.Message.StartsWith(e.Location + ": ", StringComparison.Ordinal) ? e.Location.Length + 2 : 0)..]} (source '{source.Name}', {source.File})", e);
+            }
+        }
+        var fingerprint = IdentityState.Fingerprint(rules, sources.Select(s => s.Source));
+
+        IdentityState? previousState = null;
+        if (previous is not null)
+        {
+            var previousStateLocation = previous.Location.Child(IdentityState.FileName);
+            if (await previousStateLocation.Store.GetAsync(previousStateLocation.Key, cancellationToken) is { } bytes)
+            {
+                previousState = IdentityState.Parse(bytes, previousStateLocation.ToString());
+                if (previousState.Format != IdentityState.CurrentFormat)
+                {
+                    throw new DataException(previousStateLocation.ToString(),
+                        $"identity output format {previousState.Format}, this engine reads {IdentityState.CurrentFormat}; run with --full-refresh after moving the old runs away");
+                }
+            }
+        }
+        var plan = Plan(previous, previousState, fingerprint, sources, options.FullRefresh);
+        report.Mode = plan.Incremental ? IdentityModes.Incremental : IdentityModes.Full;
+        report.ModeReason = plan.Reason;
+        if (previousState is null)
+        {
+            report.PreviousRunId = null;
+        }
+        Log.IdentityMode(_logger, report.Mode, plan.Reason);
+
+        var scratch = options.ScratchDirectory ?? Path.Combine(Path.GetTempPath(), "activation-engine");
+        using var values = new CanonicalValueLog(scratch);
+        var builder = new IdentityGraphBuilder(rules, checked((int)Math.Min(int.MaxValue / 2, (previousState?.Identifiers ?? 0) * 11 / 10)), values);
+
+        // Incremental: the previous graph first, so its identifiers keep their ids (= row positions of its output).
+        var previousIds = 0;
+        long[] previousProfile = [];
+        ulong[] previousProfiles = [];
+        var pinned = new List<ulong>();
+        if (plan.Incremental)
+        {
+            (previousProfile, previousProfiles) = await ReadPreviousIdentifiersAsync(previous!.Location, builder, add: true, progress, cancellationToken);
+            previousIds = builder.Table.Count;
+            await ReadPreviousLinksAsync(previous.Location, builder, pinned, previousIds, cancellationToken);
+        }
+
+        long rowsRead = 0;
+        foreach (var (source, dataset) in sources)
+        {
+            var files = plan.FilesToRead[source.Name];
+            if (files.Count == 0)
+            {
+                continue;
+            }
+            var part = dataset.WithFiles(files);
+            var before = rowsRead;
+            IdentityGraphBuilder.FromDataset(
+                part, source, rules, builder, source.ScanOptions(1),
+                rows => progress?.Report(new IdentityProgress($"reading {source.Name}", before + rows)), cancellationToken);
+            rowsRead = builder.Rows;
+            report.FilesRead += files.Count;
+            Log.IdentitySourceRead(_logger, source.Name, files.Count, rowsRead - before);
+        }
+        report.RowsRead = builder.Rows;
+        var n = builder.Table.Count;
+        if (!plan.Incremental && previousState is not null)
+        {
+            // Full rebuild: previous ids only name this run's clusters; identifiers that vanished count toward retirement.
+            (previousProfile, previousProfiles) = await ReadPreviousIdentifiersAsync(previous!.Location, builder, add: false, progress, cancellationToken);
+        }
+        report.TimingsMs["read"] = clock.ElapsedMilliseconds;
+        clock.Restart();
+
+        progress?.Report(new IdentityProgress("stitching", 0));
+        var stitched = Stitch(builder, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
+        Fill(report, builder, stitched, previousIds);
+        clock.Restart();
+
+        await IdentityOutput.WriteIdentifiersAsync(output, builder, values, stitched.Assignment.ProfileOf, stitched.Shared, progress, cancellationToken);
+        await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
+        var links = await IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), builder, stitched.Result, stitched.Pinned, cancellationToken);
+        var state = new IdentityState
+        {
+            RunId = runId,
+            RulesFingerprint = fingerprint,
+            NextProfileId = stitched.Assignment.NextProfileId,
+            Identifiers = n,
+            Links = links,
+        };
+        foreach (var (source, dataset) in sources)
+        {
+            state.Sources.Add(new IdentitySourceState
+            {
+                Name = source.Name,
+                Location = dataset.Location.ToString(),
+                Files = [.. dataset.Files.Select(f => new IdentityFileState { Key = f.Key, Size = f.Size })],
+            });
+        }
+        var stateLocation = output.Child(IdentityState.FileName);
+        await stateLocation.Store.PutAsync(stateLocation.Key, state.ToUtf8Json(), cancellationToken);
+        report.TimingsMs["write"] = clock.ElapsedMilliseconds;
+        Log.IdentityFinished(_logger, report.Identifiers, report.Edges, report.Profiles, report.LargestProfile);
+        return new IdentityResult(report, output);
+    }
+
+    /// <summary>Which files to read, and whether the previous graph can be continued.</summary>
+    private sealed record ReadPlan(bool Incremental, string Reason, Dictionary<string, List<DataFile>> FilesToRead);
+
+    private static ReadPlan Plan(
+        PreviousIdentity? previous, IdentityState? state, string fingerprint, List<(SourceDefinition Source, Dataset Dataset)> sources, bool fullRefresh)
+    {
+        var all = sources.ToDictionary(s => s.Source.Name, s => s.Dataset.Files.ToList(), StringComparer.Ordinal);
+        if (fullRefresh)
+        {
+            return new ReadPlan(false, "--full-refresh", all);
+        }
+        if (previous is null)
+        {
+            return new ReadPlan(false, "first run: no earlier successful run", all);
+        }
+        if (state is null)
+        {
+            return new ReadPlan(false, $"run {previous.RunId} has no identity output", all);
+        }
+        if (state.RulesFingerprint != fingerprint)
+        {
+            return new ReadPlan(false, $"identity rules or identifier columns changed since run {previous.RunId}", all);
+        }
+        var previousSources = state.Sources.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var toRead = new Dictionary<string, List<DataFile>>(StringComparer.Ordinal);
+        var newFiles = 0;
+        foreach (var (source, dataset) in sources)
+        {
+            if (!previousSources.TryGetValue(source.Name, out var before))
+            {
+                return new ReadPlan(false, $"source '{source.Name}' is new since run {previous.RunId}", all);
+            }
+            if (before.Location != dataset.Location.ToString())
+            {
+                return new ReadPlan(false, $"source '{source.Name}' moved since run {previous.RunId}", all);
+            }
+            var current = dataset.Files.ToDictionary(f => f.Key, f => f.Size, StringComparer.Ordinal);
+            var changed = before.Files.Count(f => !current.TryGetValue(f.Key, out var size) || size != f.Size);
+            if (changed > 0)
+            {
+                return new ReadPlan(false, $"source '{source.Name}': {changed} file(s) changed or removed since run {previous.RunId}", all);
+            }
+            var seen = before.Files.Select(f => f.Key).ToHashSet(StringComparer.Ordinal);
+            var fresh = dataset.Files.Where(f => !seen.Contains(f.Key)).ToList();
+            newFiles += fresh.Count;
+            toRead[source.Name] = fresh;
+        }
+        if (state.Sources.Count != sources.Count)
+        {
+            return new ReadPlan(false, $"a source was removed since run {previous.RunId}", all);
+        }
+        return new ReadPlan(true, newFiles == 0 ? $"no new files since run {previous.RunId}" : $"{newFiles} new file(s) since run {previous.RunId}", toRead);
+    }
+
+    /// <summary>
+    /// Reads the previous <c>identity/</c> rows in order. With <paramref name="add"/>, each identifier is added to the
+    /// builder (its id must equal its row position); without, it is looked up (missing ones no longer exist). Returns
+    /// the previous profile id per current node and the bitset of previous profile ids.
+    /// </summary>
+    private static async Task<(long[] PreviousProfile, ulong[] PreviousProfiles)> ReadPreviousIdentifiersAsync(
+        StorageLocation location, IdentityGraphBuilder builder, bool add, IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+    {
+        var dataset = await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken);
+        var previousProfile = new List<long>();
+        long[]? lookup = add ? null : new long[builder.Table.Count];
+        lookup?.AsSpan().Fill(-1);
+        var profiles = new ulong[1024];
+        long row = 0;
+        IdentityOutput.ReadIdentifiers(dataset, builder.Rules, (typeId, value, profileId) =>
+        {
+            if (profileId > 0)
+            {
+                var word = profileId >> 6;
+                if (word >= profiles.Length)
+                {
+                    Array.Resize(ref profiles, (int)Math.Max(word + 1, profiles.Length * 2L));
+                }
+                profiles[word] |= 1UL << (int)(profileId & 63);
+            }
+            if (add)
+            {
+                if (typeId < 0)
+                {
+                    throw new DataException($"{location}/row {row}", "identifier type not defined by the identity rules, which have not changed since this output was written: the output is corrupt; run with --full-refresh");
+                }
+                var id = builder.AddCanonical((byte)typeId, value);
+                if (id != row)
+                {
+                    throw new DataException($"{location}/row {row}", "repeats an identifier of an earlier row: the output is corrupt; run with --full-refresh");
+                }
+                previousProfile.Add(profileId);
+            }
+            else if (typeId >= 0 && builder.Table.TryGet(IdentifierKey.Compute((byte)typeId, value), out var id))
+            {
+                lookup![id] = profileId;
+            }
+            row++;
+            if ((row & 0xFFFF) == 0)
+            {
+                progress?.Report(new IdentityProgress("reading previous identities", row));
+            }
+        }, cancellationToken);
+        return (add ? [.. previousProfile] : lookup!, profiles);
+    }
+
+    private static async Task ReadPreviousLinksAsync(StorageLocation identity, IdentityGraphBuilder builder, List<ulong> pinned, int identifiers, CancellationToken cancellationToken)
+    {
+        var location = identity.Child(LinksFolder);
+        var dataset = await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken);
+        IdentityOutput.ReadLinks(dataset, (from, to, linked) =>
+        {
+            if ((uint)from >= (uint)identifiers || (uint)to >= (uint)identifiers || from == to)
+            {
+                throw new DataException(location.ToString(), $"link ({from}, {to}) does not join two of the {identifiers} identifiers: the output is corrupt; run with --full-refresh");
+            }
+            builder.AddEdge(from, to);
+            if (linked)
+            {
+                pinned.Add(EdgeSet.Pack(from, to));
+            }
+        }, cancellationToken);
+    }
+
+    /// <summary>The stitched graph: the union-find outcome (shared values included), the pinned links and the profile ids.</summary>
+    private sealed record Stitched(StitchResult Result, ulong[] Pinned, ProfileAssignment Assignment)
+    {
+        public ulong[] Shared { get; } = Result.Shared.ToArray();
+    }
+
+    /// <summary>Stitching (previous links pinned, shared values guarded) and profile ids; synchronous, so it may hold spans over the graph.</summary>
+    private static Stitched Stitch(
+        IdentityGraphBuilder builder, List<ulong> pinned, long[] previousProfile, ulong[] previousProfiles, long nextProfileId,
+        IdentityReport report, Stopwatch clock)
+    {
+        var graph = builder.Build();
+        var pinnedEdges = pinned.ToArray();
+        EdgeSet.Sort(pinnedEdges);
+        var result = Stitcher.Run(graph.NodeTypes, graph.Edges, builder.Policies(), pinnedEdges);
+        report.TimingsMs["stitch"] = clock.ElapsedMilliseconds;
+        clock.Restart();
+        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previousProfile, previousProfiles, nextProfileId);
+        report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
+        return new Stitched(result, pinnedEdges, assignment);
+    }
+
+    private static void Fill(IdentityReport report, IdentityGraphBuilder builder, Stitched stitched, int previousIds)
+    {
+        var graph = builder.Build();
+        var stitch = stitched.Result;
+        var assignment = stitched.Assignment;
+        var pinned = stitched.Pinned;
+        var rules = builder.Rules;
+        var n = graph.NodeCount;
+        report.Identifiers = n;
+        report.NewIdentifiers = n - previousIds;
+        report.Edges = graph.EdgeCount;
+        report.Unions = stitch.Unions;
+        var byType = new long[rules.Types.Count];
+        foreach (var t in graph.NodeTypes)
+        {
+            byType[t]++;
+        }
+        for (var t = 0; t < rules.Types.Count; t++)
+        {
+            var name = rules.Types[t].Name;
+            report.IdentifiersByType[name] = byType[t];
+            if (stitch.SharedPerType[t] > 0)
+            {
+                report.SharedValues[name] = stitch.SharedPerType[t];
+            }
+            var skipped = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var status in (ReadOnlySpan<NormalizeStatus>)[NormalizeStatus.Empty, NormalizeStatus.Invalid, NormalizeStatus.TooLong, NormalizeStatus.Blocked])
+            {
+                var count = builder.Skipped[t][(int)status];
+                if (count > 0)
+                {
+                    skipped[IdentityOutput.StatusName(status)] = count;
+                }
+            }
+            if (skipped.Count > 0)
+            {
+                report.ValuesSkipped[name] = skipped;
+            }
+        }
+        foreach (var refused in stitch.Refused)
+        {
+            var key = "limit:" + rules.Types[refused.LimitedType].Name;
+            report.LinksRefused[key] = report.LinksRefused.GetValueOrDefault(key) + 1;
+        }
+        foreach (var e in graph.Edges)
+        {
+            var a = EdgeSet.First(e);
+            var b = EdgeSet.Second(e);
+            var sharedEnd = stitch.IsShared(b) ? b : stitch.IsShared(a) ? a : -1;
+            if (sharedEnd >= 0 && pinned.AsSpan().BinarySearch(e) < 0)
+            {
+                var key = "shared:" + rules.Types[graph.NodeTypes[sharedEnd]].Name;
+                report.LinksRefused[key] = report.LinksRefused.GetValueOrDefault(key) + 1;
+            }
+        }
+
+        report.Profiles = assignment.Profiles;
+        report.ProfilesKept = assignment.Kept;
+        report.ProfilesCreated = assignment.Created;
+        foreach (var change in assignment.Changes)
+        {
+            switch (change.Kind)
+            {
+                case ProfileChangeKind.Merged: report.ProfilesMerged++; break;
+                case ProfileChangeKind.Split: report.ProfilesSplit++; break;
+                case ProfileChangeKind.Retired: report.ProfilesRetired++; break;
+            }
+        }
+        // Identifiers per profile, then the power-of-two histogram.
+        var sizes = new int[n];
+        var clusterOf = stitch.ClusterOf;
+        for (var i = 0; i < n; i++)
+        {
+            if (assignment.ProfileOf[i] >= 0)
+            {
+                sizes[clusterOf[i]]++;
+            }
+        }
+        var buckets = new long[33];
+        foreach (var size in sizes)
+        {
+            if (size > 0)
+            {
+                buckets[size == 1 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(size - 1))]++;
+                report.LargestProfile = Math.Max(report.LargestProfile, size);
+            }
+        }
+        for (var b = 0; b < buckets.Length; b++)
+        {
+            if (buckets[b] > 0)
+            {
+                report.ProfileSizes.Add(new SizeBucket { Min = b == 0 ? 1 : (1L << (b - 1)) + 1, Max = 1L << b, Profiles = buckets[b] });
+            }
+        }
+    }
+}

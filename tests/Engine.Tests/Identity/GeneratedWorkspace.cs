@@ -1,0 +1,134 @@
+using System.Globalization;
+using DuckDB.NET.Data;
+using Engine.Datasets;
+using Engine.Identity;
+using Engine.Runs;
+using Engine.Storage;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Engine.Tests.Identity;
+
+/// <summary>
+/// A workspace over data written by the synthetic generator, mapped as <c>engine init</c> maps it (events: user_id,
+/// email, anonymous_id; profiles: customer_id, email, phone), with runs executed in process and their identity output
+/// scored against the generator's truth through DuckDB.
+/// </summary>
+internal sealed class GeneratedWorkspace
+{
+    public GeneratedWorkspace(string directory, string dataDirectory, IdentityRules? rules = null, string? eventsLocation = null)
+    {
+        Directory.CreateDirectory(directory);
+        DataDirectory = dataDirectory;
+        Workspace = new Workspace(directory, "generated", Path.Combine(directory, "output"),
+        [
+            new SourceDefinition
+            {
+                Name = "events",
+                File = "sources/events.yaml",
+                Location = eventsLocation ?? Path.Combine(dataDirectory, GeneratedDatasets.EventsFolder),
+                Schema = GeneratedDatasets.Events,
+                TimestampColumn = "ts",
+                Identifiers = new Dictionary<string, string> { ["anonymous_id"] = "anonymous_id", ["user_id"] = "customer_id", ["email"] = "email" },
+            },
+            new SourceDefinition
+            {
+                Name = "profiles",
+                File = "sources/profiles.yaml",
+                Location = Path.Combine(dataDirectory, GeneratedDatasets.ProfilesFolder),
+                Schema = GeneratedDatasets.Profiles,
+                TimestampColumn = "updated_at",
+                Identifiers = new Dictionary<string, string> { ["customer_id"] = "customer_id", ["email"] = "email", ["phone"] = "phone" },
+                CompositeIdentifiers = rules?.Find(NamePostcode) is null
+                    ? new Dictionary<string, IReadOnlyList<string>>()
+                    : new Dictionary<string, IReadOnlyList<string>> { [NamePostcode] = ["first_name", "last_name", "postcode"] },
+            },
+        ], [], rules);
+    }
+
+    /// <summary>The composite type built from the profiles' first_name, last_name and postcode, when the rules define it.</summary>
+    public const string NamePostcode = "name_postcode";
+
+    public Workspace Workspace { get; }
+
+    public string DataDirectory { get; }
+
+    public string RunDirectory(string runId) => Path.Combine(Workspace.Directory, "output", "runs", runId);
+
+    public string IdentityGlob(string runId) => Path.Combine(RunDirectory(runId), "identity", "*.parquet");
+
+    public static async Task GenerateAsync(string directory, int people, long seed)
+    {
+        using var resolver = new StorageResolver();
+        await new SyntheticGenerator(new GeneratorOptions { People = people, Seed = seed }).GenerateAsync(resolver.Resolve(directory));
+    }
+
+    public async Task<RunResult> RunAsync(string runId, bool fullRefresh = false, DateTimeOffset? asOf = null)
+    {
+        using var resolver = new StorageResolver();
+        var executor = new RunExecutor(resolver, NullLogger.Instance);
+        return await executor.ExecuteAsync(Workspace, new RunOptions
+        {
+            RunId = runId,
+            AsOf = asOf ?? new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero),
+            FullRefresh = fullRefresh,
+        }, cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>An in-memory DuckDB with views <c>truth</c> and <c>identity</c> (the given run's output).</summary>
+    public DuckDBConnection Open(string runId)
+    {
+        var connection = new DuckDBConnection("Data Source=:memory:");
+        connection.Open();
+        Execute(connection, $"CREATE VIEW truth AS SELECT * FROM read_parquet('{DataDirectory}/{GeneratedDatasets.TruthFolder}/**/*.parquet')");
+        Execute(connection, $"CREATE VIEW identity AS SELECT * FROM read_parquet('{IdentityGlob(runId)}')");
+        return connection;
+    }
+
+    public static void Execute(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    public static double Scalar(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        var value = command.ExecuteScalar();
+        return value is null or DBNull ? 0 : Convert.ToDouble(value, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Pairwise precision and recall of the run's profiles against truth. Precision: of the pairs of identifiers put in
+    /// one profile (both belonging to some person), the share that belong to one person. Recall: of the pairs that share
+    /// a <c>linkable_id</c> (one person, joinable from the rows), the share put in one profile. A person's identifier that
+    /// the engine left out of every profile (a value it judged shared) counts as a profile of its own, so leaving values
+    /// out costs recall rather than vanishing from the score.
+    /// </summary>
+    public (double Precision, double Recall, long WrongPairs) Score(string runId)
+    {
+        using var connection = Open(runId);
+        Execute(connection, """
+            CREATE TABLE scored AS
+            SELECT t.person_id, t.linkable_id, coalesce(i.profile_id, -row_number() OVER ()) AS profile_id
+            FROM truth t JOIN identity i USING (identifier_type, identifier_value)
+            WHERE t.person_id IS NOT NULL
+            """);
+        var predicted = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id)");
+        var correct = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id, person_id)");
+        var linkable = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id)");
+        var found = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id, profile_id)");
+        return (predicted == 0 ? 1 : correct / predicted, linkable == 0 ? 1 : found / linkable, (long)(predicted - correct));
+    }
+
+    /// <summary>The default rules with every guard off: no limits, no shared-value threshold, no blocklist.</summary>
+    public static IdentityRules Unguarded { get; } = new(
+    [
+        new IdentifierType("customer_id", NormalizerKind.Id, IdNormalizer.Instance, null, null, Blocklist.Empty),
+        new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), null, null, Blocklist.Empty),
+        new IdentifierType("phone", NormalizerKind.Phone, new PhoneNormalizer("US"), null, null, Blocklist.Empty),
+        new IdentifierType("anonymous_id", NormalizerKind.Id, IdNormalizer.Instance, null, null, Blocklist.Empty),
+    ]);
+}

@@ -23,25 +23,37 @@ public class WorkspaceCommandTests
     }
 
     [Fact]
-    public async Task Init_spells_out_the_default_identity_rules()
+    public async Task Init_writes_identity_rules_that_use_the_crm_names()
     {
         using var dir = new TempDirectory("init");
         Assert.Equal(0, (await CliHarness.RunAsync("init", dir.Path)).ExitCode);
         Assert.True(File.Exists(Path.Combine(dir.Path, IdentityRules.FileName)));
-        var rules = WorkspaceLoader.Load(dir.Path).Identity;
-        var defaults = IdentityRules.Default;
-        Assert.Equal(defaults.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)), rules.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)));
+        var workspace = WorkspaceLoader.Load(dir.Path);
+        var rules = workspace.Identity;
+        (string, NormalizerKind, int?, int?)[] expected =
+        [
+            ("customer_id", NormalizerKind.Id, 2, null),
+            ("name_postcode", NormalizerKind.Composite, 1, null),
+            ("email", NormalizerKind.Email, 5, null),
+            ("phone", NormalizerKind.Phone, 3, null),
+            ("anonymous_id", NormalizerKind.Id, null, 1),
+        ];
+        Assert.Equal(expected, rules.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)));
         Assert.True(rules.Find("email")!.Blocklist.IsBlocked("test@test.com"u8));
+        var profiles = workspace.Sources.Single(s => s.Name == "profiles");
+        Assert.Equal(["first_name", "last_name", "postcode"], profiles.CompositeIdentifiers["name_postcode"]);
+        // The built-in rules (no identity.yaml) differ only where the names are needed.
+        Assert.Equal(
+            IdentityRules.Default.Types.Select(t => (t.Name, t.Kind, t.Limit, t.SharedAfter)),
+            rules.Types.Where(t => t.Name != "name_postcode").Select(t => (t.Name, t.Kind, t.Name == "customer_id" ? 1 : t.Limit, t.SharedAfter)));
 
         // The commented examples are valid when uncommented.
         var path = Path.Combine(dir.Path, IdentityRules.FileName);
         var text = await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken);
-        text = text.Replace("  # name_postcode:", "  name_postcode:", StringComparison.Ordinal)
-            .Replace("  # email: [", "  email: [", StringComparison.Ordinal)
+        text = text.Replace("  # email: [", "  email: [", StringComparison.Ordinal)
             .Replace("  # patterns:", "  patterns:", StringComparison.Ordinal);
         await File.WriteAllTextAsync(path, text, TestContext.Current.CancellationToken);
         rules = WorkspaceLoader.Load(dir.Path).Identity;
-        Assert.Equal(NormalizerKind.Composite, rules.Find("name_postcode")!.Kind);
         Assert.True(rules.Find("email")!.Blocklist.IsBlocked("orders@example-shop.com"u8));
         Assert.True(rules.Find("email")!.Blocklist.IsBlocked("ann@example-shop.com"u8));
         Assert.False(rules.Find("email")!.Blocklist.IsBlocked("ann@example-shopxcom"u8));

@@ -5,9 +5,11 @@ namespace Engine.Identity;
 
 /// <summary>
 /// Composite identifiers built from several columns (given name + surname + postcode): the caller joins the raw
-/// column values with <see cref="IdentifierNormalizers.PartSeparator"/> (U+001F); each part is trimmed, lower-cased
-/// and has its inner white space collapsed to one space, and the parts are joined again with U+001F. Any empty part
-/// makes the whole value <see cref="NormalizeStatus.Empty"/>: "Ann" + "" + "" must not link every Ann.
+/// column values with <see cref="IdentifierNormalizers.PartSeparator"/> (U+001F); each part keeps only its letters and
+/// digits, lower-cased, and the parts are joined again with U+001F. Dropping spaces and punctuation is what makes the
+/// key survive how people and systems type these fields ("SW1A 1AA" and "sw1a1aa", "O'Brien" and "OBRIEN",
+/// "Jean-Luc" and "Jean Luc"), as record-linkage keys usually do. A part with no letter or digit makes the whole
+/// value <see cref="NormalizeStatus.Empty"/>: "Ann" + "" + "-" must not link every Ann.
 /// </summary>
 public sealed class CompositeNormalizer : IIdentifierNormalizer
 {
@@ -28,11 +30,7 @@ public sealed class CompositeNormalizer : IIdentifierNormalizer
         while (true)
         {
             var separator = rest.IndexOf(IdentifierNormalizers.PartSeparator);
-            var part = IdentifierNormalizers.Trim(separator < 0 ? rest : rest[..separator]);
-            if (part.IsEmpty)
-            {
-                return NormalizeStatus.Empty;
-            }
+            var part = separator < 0 ? rest : rest[..separator];
             if (w > 0)
             {
                 if (w >= destination.Length)
@@ -41,24 +39,22 @@ public sealed class CompositeNormalizer : IIdentifierNormalizer
                 }
                 destination[w++] = IdentifierNormalizers.PartSeparator;
             }
-            var inSpace = false;
+            var partStart = w;
             foreach (var b in part)
             {
-                if (IdentifierNormalizers.IsAsciiWhiteSpace(b))
+                if (!char.IsAsciiLetterOrDigit((char)b))
                 {
-                    inSpace = true;
                     continue;
                 }
-                if (w + (inSpace ? 2 : 1) > destination.Length)
+                if (w >= destination.Length)
                 {
                     return NormalizeStatus.TooLong;
                 }
-                if (inSpace)
-                {
-                    destination[w++] = (byte)' ';
-                    inSpace = false;
-                }
                 destination[w++] = b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b;
+            }
+            if (w == partStart)
+            {
+                return NormalizeStatus.Empty;
             }
             if (separator < 0)
             {
@@ -81,17 +77,23 @@ public sealed class CompositeNormalizer : IIdentifierNormalizer
         var text = new StringBuilder(utf8.Length);
         foreach (var raw in parts)
         {
-            var words = raw.ToLowerInvariant().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var part = string.Join(' ', words).Trim('\u200B', '\uFEFF');
-            if (part.Length == 0)
-            {
-                return NormalizeStatus.Empty;
-            }
             if (text.Length > 0)
             {
                 text.Append('\u001F');
             }
-            text.Append(part);
+            var before = text.Length;
+            // Letters and digits of any script, lower-cased; combining marks stay with their letter (Zoë in NFD).
+            foreach (var rune in raw.ToLowerInvariant().EnumerateRunes())
+            {
+                if (Rune.IsLetterOrDigit(rune) || Rune.GetUnicodeCategory(rune) is System.Globalization.UnicodeCategory.NonSpacingMark)
+                {
+                    text.Append(rune.ToString());
+                }
+            }
+            if (text.Length == before)
+            {
+                return NormalizeStatus.Empty;
+            }
         }
         return IdentifierNormalizers.TryEncode(text.ToString(), destination, out written) ? NormalizeStatus.Ok : NormalizeStatus.TooLong;
     }

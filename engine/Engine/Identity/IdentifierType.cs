@@ -12,7 +12,7 @@ public enum NormalizerKind
     /// <summary>E.164 through libphonenumber with a default region.</summary>
     Phone,
 
-    /// <summary>Several columns, each trimmed, lower-cased and white-space-collapsed, joined with U+001F.</summary>
+    /// <summary>Several columns, each reduced to its letters and digits and lower-cased, joined with U+001F.</summary>
     Composite,
 }
 
@@ -51,8 +51,10 @@ public sealed class IdentifierType
     public int? Limit { get; }
 
     /// <summary>
-    /// A value linked to more than this many distinct values of a higher-priority type is shared (a household
-    /// tablet, a family address): it is reported and not used to stitch. Null: never treated as shared.
+    /// A value linked to more than this many distinct profiles formed by higher-priority identifiers (a household
+    /// tablet, a family address) is shared: it is reported and not used to stitch. Values of higher-priority types
+    /// that are already one profile count once, so one person's cookie seen with their customer id and their email is
+    /// not shared, nor is an email on a customer's two duplicate records. Null: never treated as shared.
     /// </summary>
     public int? SharedAfter { get; }
 

@@ -38,14 +38,16 @@ public sealed class IdentityRules
 
     /// <summary>
     /// The rules a workspace gets without <c>identity.yaml</c>: customer_id (limit 1), email (5), phone (3, region
-    /// US) and anonymous_id (no limit; shared after 3 higher-priority values), emails only trimmed and lower-cased,
-    /// the built-in blocklists on.
+    /// US) and anonymous_id (no limit; shared when linked to more than one profile of higher-priority identifiers),
+    /// emails only trimmed and lower-cased, the built-in blocklists on. Without a name to tell a duplicate CRM record
+    /// from a family sharing an address, one customer id per profile is the safe default (<c>engine init</c> writes
+    /// richer rules that use the CRM's names).
     /// </summary>
     public static IdentityRules Default { get; } = new(
     [
         new IdentifierType("customer_id", NormalizerKind.Id, IdNormalizer.Instance, 1, null, DefaultBlocklists.For(NormalizerKind.Id, [], [])),
         new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), 5, null, DefaultBlocklists.For(NormalizerKind.Email, [], [])),
         new IdentifierType("phone", NormalizerKind.Phone, new PhoneNormalizer("US"), 3, null, DefaultBlocklists.For(NormalizerKind.Phone, [], [])),
-        new IdentifierType("anonymous_id", NormalizerKind.Id, IdNormalizer.Instance, null, 3, DefaultBlocklists.For(NormalizerKind.Id, [], [])),
+        new IdentifierType("anonymous_id", NormalizerKind.Id, IdNormalizer.Instance, null, 1, DefaultBlocklists.For(NormalizerKind.Id, [], [])),
     ]);
 }

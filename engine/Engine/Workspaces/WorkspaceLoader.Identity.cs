@@ -197,7 +197,7 @@ public static partial class WorkspaceLoader
                 sharedAfter = PositiveInt(sharedNode, "shared_after", "leave it out to never treat values as shared", file, errors);
                 if (first)
                 {
-                    errors.Add(At(file, sharedNode, $"'shared_after' counts values of higher-priority types, and '{name}' has the highest priority; move it down or remove 'shared_after'"));
+                    errors.Add(At(file, sharedNode, $"'shared_after' counts profiles formed by higher-priority types, and '{name}' has the highest priority; move it down or remove 'shared_after'"));
                 }
             }
             stripPlusTags = OnlyFor(reader, "strip_plus_tags", NormalizerKind.Email, kind, file, errors);

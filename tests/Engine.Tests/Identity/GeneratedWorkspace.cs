@@ -4,6 +4,7 @@ using Engine.Datasets;
 using Engine.Identity;
 using Engine.Runs;
 using Engine.Storage;
+using Engine.TestKit;
 using Engine.Workspaces;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -100,28 +101,9 @@ internal sealed class GeneratedWorkspace
         return value is null or DBNull ? 0 : Convert.ToDouble(value, CultureInfo.InvariantCulture);
     }
 
-    /// <summary>
-    /// Pairwise precision and recall of the run's profiles against truth. Precision: of the pairs of identifiers put in
-    /// one profile (both belonging to some person), the share that belong to one person. Recall: of the pairs that share
-    /// a <c>linkable_id</c> (one person, joinable from the rows), the share put in one profile. A person's identifier that
-    /// the engine left out of every profile (a value it judged shared) counts as a profile of its own, so leaving values
-    /// out costs recall rather than vanishing from the score.
-    /// </summary>
+    /// <summary>Pairwise precision and recall of the run's profiles against truth (<see cref="IdentityScoring.Score"/>).</summary>
     public (double Precision, double Recall, long WrongPairs) Score(string runId)
-    {
-        using var connection = Open(runId);
-        Execute(connection, """
-            CREATE TABLE scored AS
-            SELECT t.person_id, t.linkable_id, coalesce(i.profile_id, -row_number() OVER ()) AS profile_id
-            FROM truth t JOIN identity i USING (identifier_type, identifier_value)
-            WHERE t.person_id IS NOT NULL
-            """);
-        var predicted = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id)");
-        var correct = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id, person_id)");
-        var linkable = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id)");
-        var found = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id, profile_id)");
-        return (predicted == 0 ? 1 : correct / predicted, linkable == 0 ? 1 : found / linkable, (long)(predicted - correct));
-    }
+        => IdentityScoring.Score(IdentityGlob(runId), Path.Combine(DataDirectory, GeneratedDatasets.TruthFolder, "**", "*.parquet"));
 
     /// <summary>The default rules with every guard off: no limits, no shared-value threshold, no blocklist.</summary>
     public static IdentityRules Unguarded { get; } = new(

@@ -148,10 +148,22 @@ public sealed class GraphBuilderTests
         Assert.Equal(result.ClusterOf[c2], result.ClusterOf[Id(builder, "email", "two@mail.co")]);
         Assert.Equal(result.ClusterOf[c1], result.ClusterOf[Id(builder, "anonymous_id", "phone-1")]);
         Assert.Equal(result.ClusterOf[c2], result.ClusterOf[Id(builder, "anonymous_id", "phone-2")]);
-        var refused = Assert.Single(result.Refused.ToArray());
-        Assert.Equal(builder.TypeId("customer_id"), refused.LimitedType);
+        // The tablet is seen with two customers (two profiles by the time cookies are judged): shared, not a link.
+        Assert.True(result.IsShared(tablet));
+        Assert.Equal(1, result.SharedPerType[builder.TypeId("anonymous_id")]);
+        Assert.Empty(result.Refused.ToArray());
+        Assert.Equal(3, result.ClusterCount);
+
+        // Without the shared-value guard, the customer_id limit is what refuses the tablet's second link.
+        var unguarded = new IdentityGraphBuilder(Rules);
+        unguarded.AddBatch(batch, [(0, T("customer_id")), (1, T("email")), (2, T("anonymous_id"))]);
+        var graph = unguarded.Build();
+        var policies = unguarded.Policies().Select(p => p with { SharedAfter = null }).ToArray();
+        var limited = Stitcher.Run(graph.NodeTypes, graph.Edges, policies);
+        var refused = Assert.Single(limited.Refused.ToArray());
+        Assert.Equal(unguarded.TypeId("customer_id"), refused.LimitedType);
         Assert.True(refused.First == tablet || refused.Second == tablet);
-        Assert.Equal(2, result.ClusterCount);
+        Assert.Equal(2, limited.ClusterCount);
     }
 
     [Fact]

@@ -149,11 +149,13 @@ public class NormalizerTests
     public void Blank_ids_are_empty(string raw, NormalizeStatus expected) => Assert.Equal(expected, Run(IdNormalizer.Instance, raw).Status);
 
     [Theory]
-    [InlineData(" Ann \u001F  Van  der Berg\u001FSW1A 1AA ", "ann\u001Fvan der berg\u001Fsw1a 1aa")]
+    [InlineData(" Ann \u001F  Van  der Berg\u001FSW1A 1AA ", "ann\u001Fvanderberg\u001Fsw1a1aa")]
     [InlineData("ANN\u001FLEE\u001F10115", "ann\u001Flee\u001F10115")]
+    [InlineData("Jean-Luc\u001FO'Brien\u001F1234 AB", "jeanluc\u001Fobrien\u001F1234ab")]
     [InlineData("Zoë\u001F  Müller \u001F 10115", "zoë\u001Fmüller\u001F10115")]
+    [InlineData("José María\u001FNúñez-Pérez\u001F28013", "josémaría\u001Fnúñezpérez\u001F28013")]
     [InlineData("single", "single")]
-    public void Composite_parts_are_trimmed_lower_cased_and_collapsed(string raw, string expected)
+    public void Composite_parts_keep_their_letters_and_digits_lower_cased(string raw, string expected)
         => Assert.Equal(expected, Ok(CompositeNormalizer.Instance, raw));
 
     [Theory]
@@ -161,6 +163,8 @@ public class NormalizerTests
     [InlineData("Ann\u001F  \u001F10115")]
     [InlineData("\u001FLee")]
     [InlineData("Zoë\u001F")]
+    [InlineData("Ann\u001F - \u001F10115")]
+    [InlineData("Zoë\u001F'\u001F10115")]
     public void A_composite_with_an_empty_part_is_empty(string raw)
         => Assert.Equal(NormalizeStatus.Empty, Run(CompositeNormalizer.Instance, raw).Status);
 

@@ -70,7 +70,7 @@ public class IdentityRulesLoadingTests
         Assert.Same(IdentityRules.Default, workspace.Identity);
         Assert.Equal(["customer_id", "email", "phone", "anonymous_id"], workspace.Identity.Types.Select(t => t.Name));
         Assert.Equal([1, 5, 3, null], workspace.Identity.Types.Select(t => t.Limit));
-        Assert.Equal(3, workspace.Identity.Find("anonymous_id")!.SharedAfter);
+        Assert.Equal(1, workspace.Identity.Find("anonymous_id")!.SharedAfter);
         Assert.Equal("US", ((PhoneNormalizer)workspace.Identity.Find("phone")!.Normalizer).DefaultRegion);
     }
 
@@ -136,7 +136,7 @@ public class IdentityRulesLoadingTests
         Assert.Equal(
         [
             "identity.yaml:2:41: 'limit' must be a whole number of at least 1 (leave it out for no limit), not '0'",
-            "identity.yaml:2:58: 'shared_after' counts values of higher-priority types, and 'customer_id' has the highest priority; move it down or remove 'shared_after'",
+            "identity.yaml:2:58: 'shared_after' counts profiles formed by higher-priority types, and 'customer_id' has the highest priority; move it down or remove 'shared_after'",
             "identity.yaml:3:24: unknown normalizer 'emial' (known: id, email, phone, composite)",
             "identity.yaml:3:38: 'limit' must be a whole number of at least 1 (leave it out for no limit), not '-1'",
             "identity.yaml:4:68: 'strip_plus_tags' applies to the email normalizer only",

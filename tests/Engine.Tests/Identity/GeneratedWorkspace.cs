@@ -105,6 +105,16 @@ internal sealed class GeneratedWorkspace
     public (double Precision, double Recall, long WrongPairs) Score(string runId)
         => IdentityScoring.Score(IdentityGlob(runId), Path.Combine(DataDirectory, GeneratedDatasets.TruthFolder, "**", "*.parquet"));
 
+    /// <summary>The rules <c>engine init</c> writes (its identity.yaml), for workspaces built in code.</summary>
+    public static IdentityRules InitRules { get; } = new(
+    [
+        new IdentifierType("customer_id", NormalizerKind.Id, IdNormalizer.Instance, 2, null, DefaultBlocklists.For(NormalizerKind.Id, [], [])),
+        new IdentifierType(NamePostcode, NormalizerKind.Composite, CompositeNormalizer.Instance, 1, null, DefaultBlocklists.For(NormalizerKind.Composite, [], [])),
+        new IdentifierType("email", NormalizerKind.Email, new EmailNormalizer(), 5, null, DefaultBlocklists.For(NormalizerKind.Email, [], [])),
+        new IdentifierType("phone", NormalizerKind.Phone, new PhoneNormalizer("US"), 3, null, DefaultBlocklists.For(NormalizerKind.Phone, [], [])),
+        new IdentifierType("anonymous_id", NormalizerKind.Id, IdNormalizer.Instance, null, 1, DefaultBlocklists.For(NormalizerKind.Id, [], [])),
+    ]);
+
     /// <summary>The default rules with every guard off: no limits, no shared-value threshold, no blocklist.</summary>
     public static IdentityRules Unguarded { get; } = new(
     [

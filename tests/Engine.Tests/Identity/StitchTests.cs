@@ -11,13 +11,17 @@ public sealed class StitchTests
 {
     public sealed record Graph(byte[] Types, (int A, int B)[] Edges, IdentifierTypePolicy[] Policies)
     {
+        /// <summary>Edges an earlier run accepted (indices into <see cref="Edges"/>), united first and unconditionally.</summary>
+        public int[] Pinned { get; init; } = [];
+
         public override string ToString() =>
-            $"types [{string.Join(",", Types)}] edges [{string.Join(" ", Edges)}] policies [{string.Join(" ", Policies)}]";
+            $"types [{string.Join(",", Types)}] edges [{string.Join(" ", Edges)}] policies [{string.Join(" ", Policies)}] pinned [{string.Join(",", Pinned)}]";
     }
 
-    private static Gen<Graph> GenGraph(bool limits) =>
+    internal static Gen<Graph> GenGraph(bool limits, bool shared = false) =>
         Gen.Int[1, 4].SelectMany(typeCount =>
-            Gen.Select(Gen.Int[0, 3], limits ? Gen.Int[0, 3] : Gen.Const(0), (rank, limit) => new IdentifierTypePolicy(rank, limit == 0 ? null : limit))
+            Gen.Select(Gen.Int[0, 3], limits ? Gen.Int[0, 3] : Gen.Const(0), shared ? Gen.Int[0, 2] : Gen.Const(0),
+                    (rank, limit, after) => new IdentifierTypePolicy(rank, limit == 0 ? null : limit, after == 0 ? null : after))
                 .Array[typeCount]
                 .SelectMany(policies => Gen.Int[1, 40].SelectMany(n =>
                     Gen.Select(
@@ -35,28 +39,67 @@ public sealed class StitchTests
         return packed;
     }
 
-    private static StitchResult Stitch(Graph graph)
+    internal static StitchResult Stitch(Graph graph)
     {
         var set = new EdgeSet();
         foreach (var (a, b) in graph.Edges)
         {
             set.Add(a, b);
         }
-        return Stitcher.Run(graph.Types, set.Deduplicate(), graph.Policies);
+        var pinned = graph.Pinned.Select(i => graph.Edges[i]).Where(e => e.A != e.B).Select(e => EdgeSet.Pack(e.A, e.B)).ToArray();
+        return Stitcher.Run(graph.Types, set.Deduplicate(), graph.Policies, pinned);
     }
 
-    /// <summary>The rule, spelled out: distinct non-self edges by (rank, min, max); explicit member lists per cluster.</summary>
-    private static (int[] ClusterOf, List<RefusedEdge> Refused) Naive(Graph graph)
+    /// <summary>
+    /// The rule, spelled out: pinned edges united first; then distinct non-self edges by (rank, min, max), and at the
+    /// start of each rank, values of guarded types on it whose neighbours of strictly higher priority lie in more than
+    /// their threshold of clusters are shared and link nothing; explicit member lists per cluster.
+    /// </summary>
+    private static (int[] ClusterOf, List<RefusedEdge> Refused, bool[] Shared) Naive(Graph graph)
     {
         var n = graph.Types.Length;
+        int RankOf(int node) => graph.Policies[graph.Types[node]].Rank;
         var edges = graph.Edges.Where(e => e.A != e.B).Select(e => (A: Math.Min(e.A, e.B), B: Math.Max(e.A, e.B))).Distinct()
-            .OrderBy(e => Math.Max(graph.Policies[graph.Types[e.A]].Rank, graph.Policies[graph.Types[e.B]].Rank))
+            .OrderBy(e => Math.Max(RankOf(e.A), RankOf(e.B)))
             .ThenBy(e => e.A).ThenBy(e => e.B).ToList();
         var cluster = Enumerable.Range(0, n).ToArray();
+        void Merge(int a, int b)
+        {
+            var from = cluster[b];
+            for (var i = 0; i < n; i++)
+            {
+                if (cluster[i] == from)
+                {
+                    cluster[i] = cluster[a];
+                }
+            }
+        }
+        foreach (var (a, b) in graph.Pinned.Select(i => graph.Edges[i]))
+        {
+            Merge(a, b);
+        }
+        var shared = new bool[n];
+        var topRank = graph.Policies.Min(p => p.Rank);
         var refused = new List<RefusedEdge>();
+        var currentRank = int.MinValue;
         foreach (var (a, b) in edges)
         {
-            if (cluster[a] == cluster[b])
+            var rank = Math.Max(RankOf(a), RankOf(b));
+            if (rank != currentRank)
+            {
+                currentRank = rank;
+                for (var x = 0; x < n; x++)
+                {
+                    if (RankOf(x) != rank || rank == topRank || graph.Policies[graph.Types[x]].SharedAfter is not { } after)
+                    {
+                        continue;
+                    }
+                    var reached = edges.Where(e => e.A == x || e.B == x).Select(e => e.A == x ? e.B : e.A)
+                        .Where(y => RankOf(y) < rank).Select(y => cluster[y]).Distinct().Count();
+                    shared[x] = reached > after;
+                }
+            }
+            if (cluster[a] == cluster[b] || shared[a] || shared[b])
             {
                 continue;
             }
@@ -71,25 +114,17 @@ public sealed class StitchTests
             }
             if (broken >= 0)
             {
-                var rank = Math.Max(graph.Policies[graph.Types[a]].Rank, graph.Policies[graph.Types[b]].Rank);
                 refused.Add(new RefusedEdge(a, b, rank, (byte)broken));
                 continue;
             }
-            var from = cluster[b];
-            for (var i = 0; i < n; i++)
-            {
-                if (cluster[i] == from)
-                {
-                    cluster[i] = cluster[a];
-                }
-            }
+            Merge(a, b);
         }
         var clusterOf = new int[n];
         for (var i = 0; i < n; i++)
         {
             clusterOf[i] = Enumerable.Range(0, n).First(j => cluster[j] == cluster[i]);
         }
-        return (clusterOf, refused);
+        return (clusterOf, refused, shared);
     }
 
     [Fact]
@@ -98,11 +133,30 @@ public sealed class StitchTests
         GenGraph(limits: true).Sample(graph =>
         {
             var result = Stitch(graph);
-            var (clusterOf, refused) = Naive(graph);
+            var (clusterOf, refused, _) = Naive(graph);
             Assert.Equal(clusterOf, result.ClusterOf.ToArray());
             Assert.Equal(refused, result.Refused.ToArray());
             Assert.Equal(clusterOf.Distinct().Count(), result.ClusterCount);
         });
+    }
+
+    [Fact]
+    public void Stitching_with_shared_values_and_pinned_links_equals_the_naive_reference()
+    {
+        GenGraph(limits: true, shared: true)
+            .SelectMany(graph => Gen.Int[0, graph.Edges.Length].Select(k => graph with { Pinned = [.. Enumerable.Range(0, k)] }))
+            .Sample(graph =>
+            {
+                var result = Stitch(graph);
+                var (clusterOf, refused, shared) = Naive(graph);
+                Assert.Equal(clusterOf, result.ClusterOf.ToArray());
+                Assert.Equal(refused, result.Refused.ToArray());
+                Assert.Equal(shared, Enumerable.Range(0, shared.Length).Select(result.IsShared).ToArray());
+                for (var t = 0; t < graph.Policies.Length; t++)
+                {
+                    Assert.Equal(Enumerable.Range(0, shared.Length).Count(i => shared[i] && graph.Types[i] == t), result.SharedPerType[t]);
+                }
+            });
     }
 
     [Fact]

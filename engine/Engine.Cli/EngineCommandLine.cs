@@ -37,6 +37,7 @@ public static class EngineCommandLine
         root.Subcommands.Add(InitCommand.Create());
         root.Subcommands.Add(ValidateCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(IdentityCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         return root;
     }

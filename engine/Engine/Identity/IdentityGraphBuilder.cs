@@ -53,6 +53,9 @@ public sealed class IdentityGraphBuilder
 
     private readonly CanonicalValueLog? _values;
 
+    // Keys of distinct values found on the blocklist, so that their later occurrences skip the patterns.
+    private readonly IdentifierTable _blocked = new();
+
     /// <summary>
     /// Creates a builder for <paramref name="rules"/>. With <paramref name="values"/>, the canonical value of every new
     /// identifier is appended to it as its id is assigned, so the values can be written out later in id order
@@ -229,6 +232,10 @@ public sealed class IdentityGraphBuilder
         var offsets = strings.ValueOffsets;
         var values = strings.ValueBuffer.Span;
         var anyNull = strings.NullCount > 0;
+        // Rows come grouped by person and session, so a value often repeats the row before: compare the bytes
+        // (a few nanoseconds) before normalising and hashing again.
+        ReadOnlySpan<byte> last = default;
+        var lastId = Unresolved;
         for (var row = 0; row < rows; row++)
         {
             if (anyNull && strings.IsNull(row))
@@ -236,8 +243,13 @@ public sealed class IdentityGraphBuilder
                 ids[row] = -1;
                 continue;
             }
-            var id = Resolve(values[offsets[row]..offsets[row + 1]], typeId, type);
-            ids[row] = id >= 0 ? id : Count(typeId, id);
+            var raw = values[offsets[row]..offsets[row + 1]];
+            if (lastId == Unresolved || !raw.SequenceEqual(last))
+            {
+                last = raw;
+                lastId = Resolve(raw, typeId, type);
+            }
+            ids[row] = lastId >= 0 ? lastId : Count(typeId, lastId);
         }
     }
 
@@ -379,7 +391,11 @@ public sealed class IdentityGraphBuilder
         return true;
     }
 
-    /// <summary>The identifier id of one raw value, or -1 - status when it links nothing.</summary>
+    /// <summary>
+    /// The identifier id of one raw value, or -1 - status when it links nothing. The blocklist (exact values and
+    /// regular expressions) is consulted only for a value not seen before: a known identifier passed it already, and a
+    /// blocked one is remembered by key, so the patterns run once per distinct value, not once per row.
+    /// </summary>
     private int Resolve(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type)
     {
         var need = IdentifierNormalizers.MaxOutputBytes(raw.Length);
@@ -387,12 +403,29 @@ public sealed class IdentityGraphBuilder
         {
             _destination = new byte[Math.Max(need, _destination.Length * 2)];
         }
-        var status = type.Canonicalize(raw, _destination, out var written);
+        var status = type.Normalizer.Normalize(raw, _destination, out var written);
         if (status != NormalizeStatus.Ok)
         {
             return -1 - (int)status;
         }
-        return Add(typeId, _destination.AsSpan(0, written));
+        var canonical = _destination.AsSpan(0, written);
+        var key = IdentifierKey.Compute(typeId, canonical);
+        if (_table.TryGet(key, out var known))
+        {
+            return known;
+        }
+        if (_blocked.TryGet(key, out _))
+        {
+            return -1 - (int)NormalizeStatus.Blocked;
+        }
+        if (type.Blocklist.IsBlocked(canonical))
+        {
+            _blocked.GetOrAdd(key, typeId);
+            return -1 - (int)NormalizeStatus.Blocked;
+        }
+        var id = _table.GetOrAdd(key, typeId);
+        _values?.Append(canonical);
+        return id;
     }
 
     private int Add(byte typeId, ReadOnlySpan<byte> canonical)

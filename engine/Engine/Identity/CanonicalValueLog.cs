@@ -1,11 +1,12 @@
-using System.Buffers;
+using System.IO.MemoryMappedFiles;
 
 namespace Engine.Identity;
 
 /// <summary>
 /// The canonical value of every identifier, in id order, spilled to a local scratch file as the graph is built: the
 /// graph itself holds only 128-bit keys, and the identity output needs each value exactly once more, when it is
-/// written. Records are a LEB128 length and the UTF-8 bytes. Append-only, one writer; read back once, in order.
+/// written. Records are a LEB128 length and the UTF-8 bytes. Append-only, one writer; read back in any order of ids
+/// (<see cref="ReadInOrder"/>, through a memory map and each record's offset).
 /// </summary>
 public sealed class CanonicalValueLog : IDisposable
 {
@@ -15,6 +16,8 @@ public sealed class CanonicalValueLog : IDisposable
     private readonly FileStream _file;
     private readonly byte[] _buffer = new byte[BufferSize];
     private int _used;
+    private long _flushed;
+    private long[] _offsets = new long[1024];
 
     /// <summary>Creates the log as a new file in <paramref name="directory"/> (deleted on dispose).</summary>
     public CanonicalValueLog(string directory)
@@ -34,6 +37,11 @@ public sealed class CanonicalValueLog : IDisposable
     /// <summary>Appends the value of the next id.</summary>
     public void Append(ReadOnlySpan<byte> value)
     {
+        if (Count == _offsets.Length)
+        {
+            System.Array.Resize(ref _offsets, _offsets.Length * 2);
+        }
+        _offsets[Count] = _flushed + _used;
         var need = value.Length + 5;
         if (_used + need > _buffer.Length)
         {
@@ -44,6 +52,7 @@ public sealed class CanonicalValueLog : IDisposable
             WriteLength(_buffer, ref _used, value.Length);
             Flush();
             _file.Write(value);
+            _flushed += value.Length;
         }
         else
         {
@@ -55,86 +64,60 @@ public sealed class CanonicalValueLog : IDisposable
         Bytes += need - 5 + LengthBytes(value.Length);
     }
 
-    /// <summary>Reads every value back in id order; <paramref name="visit"/> gets the id and the value's bytes.</summary>
-    public void ReadAll(Action<long, ReadOnlySpan<byte>> visit) => ReadAll(visit, static (v, id, value) => v(id, value));
-
-    /// <summary>Reads every value back in id order with a state object (no closure per call).</summary>
-    public void ReadAll<TState>(TState state, ReadOnlySpanAction<TState> visit)
-    {
-        ArgumentNullException.ThrowIfNull(visit);
-        Flush();
-        _file.Flush();
-        _file.Position = 0;
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
-        {
-            var filled = 0;
-            var position = 0;
-            long id = 0;
-            while (id < Count)
-            {
-                // Make sure a whole length prefix, then a whole value, is in the buffer.
-                if (filled - position < 5 && !Refill(buffer, ref filled, ref position, 5))
-                {
-                    break;
-                }
-                var length = ReadLength(buffer, ref position);
-                if (filled - position < length)
-                {
-                    if (length > buffer.Length)
-                    {
-                        var big = new byte[length];
-                        var have = filled - position;
-                        buffer.AsSpan(position, have).CopyTo(big);
-                        _file.ReadExactly(big, have, length - have);
-                        visit(state, id++, big);
-                        filled = position = 0;
-                        continue;
-                    }
-                    Refill(buffer, ref filled, ref position, length);
-                }
-                visit(state, id++, buffer.AsSpan(position, length));
-                position += length;
-            }
-            if (id != Count)
-            {
-                throw new IOException($"identity scratch file {_path} ended after {id} of {Count} values");
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            _file.Position = _file.Length;
-        }
-    }
-
     /// <summary>A visitor of one value: the state, the id and the bytes (valid only during the call).</summary>
     public delegate void ReadOnlySpanAction<in TState>(TState state, long id, ReadOnlySpan<byte> value);
-
-    private bool Refill(byte[] buffer, ref int filled, ref int position, int need)
-    {
-        var have = filled - position;
-        buffer.AsSpan(position, have).CopyTo(buffer);
-        filled = have;
-        position = 0;
-        while (filled < need)
-        {
-            var read = _file.Read(buffer, filled, buffer.Length - filled);
-            if (read == 0)
-            {
-                return filled > 0;
-            }
-            filled += read;
-        }
-        return true;
-    }
 
     private void Flush()
     {
         if (_used > 0)
         {
             _file.Write(_buffer, 0, _used);
+            _flushed += _used;
             _used = 0;
+        }
+    }
+
+    /// <summary>
+    /// Visits the values of the ids in <paramref name="order"/>, in that order (e.g. key order while the log is in
+    /// the order ids were assigned): the file is memory-mapped and each record found by its offset, so a value is one
+    /// read from the page cache, not a seek.
+    /// </summary>
+    public unsafe void ReadInOrder<TState>(ReadOnlySpan<int> order, TState state, ReadOnlySpanAction<TState> visit)
+    {
+        ArgumentNullException.ThrowIfNull(visit);
+        Flush();
+        _file.Flush();
+        if (_file.Length == 0)
+        {
+            foreach (var id in order)
+            {
+                visit(state, id, []);
+            }
+            return;
+        }
+        using var map = MemoryMappedFile.CreateFromFile(_file, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+        using var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* start = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+        try
+        {
+            var length = _file.Length;
+            foreach (var id in order)
+            {
+                if ((uint)id >= (ulong)Count)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(order), id, "no value was logged for this id");
+                }
+                var at = _offsets[id];
+                var record = new ReadOnlySpan<byte>(start + at, (int)Math.Min(int.MaxValue, length - at));
+                var position = 0;
+                var size = ReadLength(record, ref position);
+                visit(state, id, record.Slice(position, size));
+            }
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
         }
     }
 
@@ -149,7 +132,7 @@ public sealed class CanonicalValueLog : IDisposable
         buffer[position++] = (byte)v;
     }
 
-    private static int ReadLength(byte[] buffer, ref int position)
+    private static int ReadLength(ReadOnlySpan<byte> buffer, ref int position)
     {
         var result = 0;
         var shift = 0;

@@ -133,6 +133,36 @@ public sealed class IdentifierTable
         }
     }
 
+    /// <summary>Writes every identifier's key: <paramref name="high"/>[id] and <paramref name="low"/>[id].</summary>
+    public void CopyKeys(Span<ulong> high, Span<ulong> low)
+    {
+        if (high.Length < _count || low.Length < _count)
+        {
+            ThrowLengthMismatch();
+        }
+        foreach (ref readonly var slot in _slots.AsSpan())
+        {
+            if (slot.IdPlusOne != 0)
+            {
+                high[slot.IdPlusOne - 1] = slot.High;
+                low[slot.IdPlusOne - 1] = slot.Low;
+            }
+        }
+    }
+
+    /// <summary>Prefetch hint: starts loading the slot where <paramref name="key"/>'s probe begins (a no-op where unsupported).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Prefetch(in IdentifierKey key)
+    {
+        if (Sse.IsSupported)
+        {
+            fixed (Slot* p = &_slots[(int)key.Low & _mask])
+            {
+                Sse.Prefetch0(p);
+            }
+        }
+    }
+
     private static unsafe void Prefetch(Slot[] slots, ReadOnlySpan<int> buckets)
     {
         if (!Sse.IsSupported)

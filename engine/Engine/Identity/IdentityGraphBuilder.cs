@@ -1,4 +1,3 @@
-using System.Numerics;
 using Apache.Arrow;
 using Engine.Storage;
 using Engine.Workspaces;
@@ -35,21 +34,18 @@ public readonly ref struct IdentityGraph
 /// <see cref="IdentifierTable"/>; the row's identifiers are then linked as a star to the row's highest-priority
 /// identifier (connectivity is all stitching needs, and the edges stay linear in identifiers per row). Values that
 /// link nothing are counted per type and status in <see cref="Skipped"/>, never dropped silently. Raw values are never
-/// logged or kept. Not thread-safe: one builder per worker.
+/// logged or kept. Not thread-safe; <see cref="FromDataset(Dataset, SourceDefinition, int, IdentityRules, IdentityGraphBuilder, ScanOptions, Action{long}?, CancellationToken)"/>
+/// resolves batches on several workers and applies them to one builder in turn.
 /// </summary>
 public sealed class IdentityGraphBuilder
 {
-    // Marks a dictionary entry not canonicalised yet in this batch (ids are >= 0, skipped statuses -1 … -5).
-    private const int Unresolved = int.MinValue;
-
     private readonly IdentityRules _rules;
     private readonly IdentifierTable _table;
     private readonly EdgeSet _edges;
     private readonly long[][] _skipped;
-    private byte[] _destination = new byte[IdentifierNormalizers.MaxOutputBytes(256)];
-    private byte[] _scratch = new byte[256];
-    private int[] _dictionaryIds = [];
-    private int[][] _columnIds = [];
+    private BatchResolver? _resolver;
+    private int[] _valueIds = new int[1024];
+    private long[] _firstSeen = [];
 
     private readonly CanonicalValueLog? _values;
 
@@ -111,16 +107,6 @@ public sealed class IdentityGraphBuilder
         return (byte)id;
     }
 
-    private byte TypeId(IdentifierType type)
-    {
-        var id = TypeId(type.Name);
-        if (!ReferenceEquals(_rules.Types[id], type))
-        {
-            throw new ArgumentException($"identifier type '{type.Name}' is not the one the identity rules define", nameof(type));
-        }
-        return id;
-    }
-
     /// <summary>
     /// Adds the rows of <paramref name="batch"/>: <paramref name="identifierColumns"/> name the string columns holding
     /// identifiers (plain <see cref="StringArray"/> or a <see cref="DictionaryArray"/> over one) and their types;
@@ -133,68 +119,117 @@ public sealed class IdentityGraphBuilder
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(identifierColumns);
-        var rows = batch.Length;
-        var total = identifierColumns.Count + (composites?.Count ?? 0);
-        if (_columnIds.Length < total)
+        _resolver ??= new BatchResolver(_rules);
+        _resolver.Resolve(batch, identifierColumns, composites);
+        Apply(_resolver, Position(1, 0, Rows));
+    }
+
+    /// <summary>
+    /// Where a value was met: (source, file, row) packed into one ordered number — source 0 is an earlier run's
+    /// output, re-read by an incremental run; 1 … 255 are the workspace's sources in order; files are numbered in key
+    /// order. The smallest position of a value is where it was first met, whatever order batches are applied in.
+    /// </summary>
+    internal static long Position(int source, int file, long row)
+    {
+        if ((uint)source > 255 || (uint)file >= 1 << 20 || (ulong)row >= 1UL << 35)
         {
-            System.Array.Resize(ref _columnIds, total);
+            throw new ArgumentOutOfRangeException(nameof(source), $"position ({source}, {file}, {row}) out of range: at most 255 sources, 2^20 files per source and 2^35 rows per file");
         }
-        // Slot order: each slot's type id, then slots sorted by type priority so the first id found in a row is its hub.
-        Span<byte> slotTypes = total <= 64 ? stackalloc byte[total] : new byte[total];
-        for (var s = 0; s < total; s++)
+        return ((long)source << 55) | ((long)file << 35) | row;
+    }
+
+    /// <summary>Per identifier id, the position where it was first met (<see cref="Position"/>).</summary>
+    public ReadOnlySpan<long> FirstSeen => _firstSeen.AsSpan(0, _table.Count);
+
+    private void Seen(int id, long position)
+    {
+        if (id >= _firstSeen.Length)
         {
-            if (_columnIds[s] is null || _columnIds[s].Length < rows)
+            System.Array.Resize(ref _firstSeen, Math.Max(id + 1, _firstSeen.Length * 2));
+            _firstSeen.AsSpan(id).Fill(long.MaxValue);
+        }
+        if (position < _firstSeen[id])
+        {
+            _firstSeen[id] = position;
+        }
+    }
+
+    /// <summary>
+    /// The second half of adding a batch, the half that touches the graph: each distinct value of the batch gets its
+    /// identifier id (the blocklist is consulted only for a value not seen before: a known identifier passed it
+    /// already, and a blocked one is remembered by key, so the patterns run once per distinct value), skips are
+    /// counted, and each row's identifiers are linked as a star to its highest-priority one. One caller at a time.
+    /// </summary>
+    internal void Apply(BatchResolver resolved, long basePosition)
+    {
+        var values = resolved.Values;
+        if (_valueIds.Length < values)
+        {
+            _valueIds = new int[Math.Max(values, _valueIds.Length * 2)];
+        }
+        var keys = resolved.Keys;
+        const int Ahead = 16;
+        for (var v = 0; v < Math.Min(Ahead, values); v++)
+        {
+            _table.Prefetch(keys[v]);
+        }
+        for (var v = 0; v < values; v++)
+        {
+            if (v + Ahead < values)
             {
-                _columnIds[s] = new int[Math.Max(rows, 1024)];
+                // Independent lookups: keep several cache misses in flight instead of one at a time.
+                _table.Prefetch(keys[v + Ahead]);
             }
-        }
-        for (var c = 0; c < identifierColumns.Count; c++)
-        {
-            var (column, type) = identifierColumns[c];
-            var typeId = TypeId(type);
-            slotTypes[c] = typeId;
-            ResolveColumn(batch.Column(column), rows, typeId, type, _columnIds[c]);
-        }
-        for (var c = 0; c < (composites?.Count ?? 0); c++)
-        {
-            var (columns, type) = composites![c];
-            var typeId = TypeId(type);
-            var slot = identifierColumns.Count + c;
-            slotTypes[slot] = typeId;
-            var arrays = new IArrowArray[columns.Count];
-            for (var p = 0; p < arrays.Length; p++)
+            ref readonly var key = ref keys[v];
+            if (_table.TryGet(key, out var known))
             {
-                arrays[p] = batch.Column(columns[p]);
+                _valueIds[v] = known;
+                Seen(known, basePosition + resolved.FirstRow[v]);
+                continue;
             }
-            ResolveComposite(arrays, rows, typeId, type, _columnIds[slot]);
+            var typeId = resolved.ValueTypes[v];
+            if (_blocked.TryGet(key, out _))
+            {
+                _valueIds[v] = -1;
+                continue;
+            }
+            var canonical = resolved.Canonical(v);
+            if (_rules.Types[typeId].Blocklist.IsBlocked(canonical))
+            {
+                _blocked.GetOrAdd(key, typeId);
+                _valueIds[v] = -1;
+                continue;
+            }
+            var id = _table.GetOrAdd(key, typeId);
+            _valueIds[v] = id;
+            Seen(id, basePosition + resolved.FirstRow[v]);
+            _values?.Append(canonical);
         }
 
-        Span<int> order = total <= 64 ? stackalloc int[total] : new int[total];
-        for (var s = 0; s < total; s++)
-        {
-            order[s] = s;
-        }
-        // Insertion sort by type id (stable): a handful of slots.
-        for (var i = 1; i < total; i++)
-        {
-            var current = order[i];
-            var j = i - 1;
-            while (j >= 0 && slotTypes[order[j]] > slotTypes[current])
-            {
-                order[j + 1] = order[j];
-                j--;
-            }
-            order[j + 1] = current;
-        }
-
+        var rows = resolved.Rows;
+        var order = resolved.Order;
+        var refs = resolved.Refs;
+        var slotTypes = resolved.SlotTypes;
         for (var row = 0; row < rows; row++)
         {
             var hub = -1;
-            for (var k = 0; k < total; k++)
+            for (var k = 0; k < resolved.Slots; k++)
             {
-                var id = _columnIds[order[k]][row];
+                var slot = order[k];
+                var reference = refs[slot][row];
+                if (reference == BatchResolver.Null)
+                {
+                    continue;
+                }
+                if (reference < BatchResolver.Null)
+                {
+                    _skipped[slotTypes[slot]][(int)BatchResolver.StatusOf(reference)]++;
+                    continue;
+                }
+                var id = _valueIds[reference];
                 if (id < 0)
                 {
+                    _skipped[slotTypes[slot]][(int)NormalizeStatus.Blocked]++;
                     continue;
                 }
                 if (hub < 0)
@@ -208,148 +243,6 @@ public sealed class IdentityGraphBuilder
             }
         }
         Rows += rows;
-    }
-
-    /// <summary>Fills <paramref name="ids"/>[row] with the row's identifier id, or -1 when it links nothing.</summary>
-    private void ResolveColumn(IArrowArray array, int rows, byte typeId, IdentifierType type, int[] ids)
-    {
-        switch (array)
-        {
-            case StringArray strings:
-                ResolveStrings(strings, rows, typeId, type, ids);
-                break;
-            case DictionaryArray dictionary when dictionary.Dictionary is StringArray entries:
-                ResolveDictionary(dictionary, entries, rows, typeId, type, ids);
-                break;
-            default:
-                throw new NotSupportedException(
-                    $"identifier type '{type.Name}': column type {array.Data.DataType.Name} is not supported (a string column is expected)");
-        }
-    }
-
-    private void ResolveStrings(StringArray strings, int rows, byte typeId, IdentifierType type, int[] ids)
-    {
-        var offsets = strings.ValueOffsets;
-        var values = strings.ValueBuffer.Span;
-        var anyNull = strings.NullCount > 0;
-        // Rows come grouped by person and session, so a value often repeats the row before: compare the bytes
-        // (a few nanoseconds) before normalising and hashing again.
-        ReadOnlySpan<byte> last = default;
-        var lastId = Unresolved;
-        for (var row = 0; row < rows; row++)
-        {
-            if (anyNull && strings.IsNull(row))
-            {
-                ids[row] = -1;
-                continue;
-            }
-            var raw = values[offsets[row]..offsets[row + 1]];
-            if (lastId == Unresolved || !raw.SequenceEqual(last))
-            {
-                last = raw;
-                lastId = Resolve(raw, typeId, type);
-            }
-            ids[row] = lastId >= 0 ? lastId : Count(typeId, lastId);
-        }
-    }
-
-    private void ResolveDictionary(DictionaryArray dictionary, StringArray entries, int rows, byte typeId, IdentifierType type, int[] ids)
-    {
-        // Each dictionary entry is canonicalised once per batch, on first use (an unused entry adds no identifier).
-        var size = entries.Length;
-        if (_dictionaryIds.Length < size)
-        {
-            _dictionaryIds = new int[Math.Max(size, _dictionaryIds.Length * 2)];
-        }
-        var cache = _dictionaryIds.AsSpan(0, size);
-        cache.Fill(Unresolved);
-        switch (dictionary.Indices)
-        {
-            case Int32Array i32: Map(i32, entries, cache, rows, typeId, type, ids); break;
-            case Int16Array i16: Map(i16, entries, cache, rows, typeId, type, ids); break;
-            case Int8Array i8: Map(i8, entries, cache, rows, typeId, type, ids); break;
-            case Int64Array i64: Map(i64, entries, cache, rows, typeId, type, ids); break;
-            case UInt32Array u32: Map(u32, entries, cache, rows, typeId, type, ids); break;
-            case UInt16Array u16: Map(u16, entries, cache, rows, typeId, type, ids); break;
-            case UInt8Array u8: Map(u8, entries, cache, rows, typeId, type, ids); break;
-            default:
-                throw new NotSupportedException(
-                    $"identifier type '{type.Name}': dictionary index type {dictionary.Indices.Data.DataType.Name} is not supported");
-        }
-    }
-
-    private void Map<T>(PrimitiveArray<T> indices, StringArray entries, Span<int> cache, int rows, byte typeId, IdentifierType type, int[] ids)
-        where T : struct, IBinaryInteger<T>
-    {
-        var values = indices.Values;
-        var anyNull = indices.NullCount > 0;
-        var offsets = entries.ValueOffsets;
-        var bytes = entries.ValueBuffer.Span;
-        for (var row = 0; row < rows; row++)
-        {
-            if (anyNull && indices.IsNull(row))
-            {
-                ids[row] = -1;
-                continue;
-            }
-            var index = int.CreateTruncating(values[row]);
-            var id = cache[index];
-            if (id == Unresolved)
-            {
-                id = entries.IsNull(index) ? -1 - (int)NormalizeStatus.Ok : Resolve(bytes[offsets[index]..offsets[index + 1]], typeId, type);
-                cache[index] = id;
-            }
-            // A null dictionary entry is a null value: skipped, not counted.
-            ids[row] = id >= 0 ? id : id == -1 - (int)NormalizeStatus.Ok ? -1 : Count(typeId, id);
-        }
-    }
-
-    private void ResolveComposite(IArrowArray[] parts, int rows, byte typeId, IdentifierType type, int[] ids)
-    {
-        for (var p = 0; p < parts.Length; p++)
-        {
-            if (parts[p] is not StringArray && !(parts[p] is DictionaryArray { Dictionary: StringArray }))
-            {
-                throw new NotSupportedException(
-                    $"composite identifier type '{type.Name}': column type {parts[p].Data.DataType.Name} is not supported (a string column is expected)");
-            }
-        }
-        for (var row = 0; row < rows; row++)
-        {
-            var length = parts.Length - 1;
-            var anyNull = false;
-            for (var p = 0; p < parts.Length; p++)
-            {
-                if (!TryGetBytes(parts[p], row, out var value))
-                {
-                    anyNull = true;
-                    break;
-                }
-                length += value.Length;
-            }
-            if (anyNull)
-            {
-                ids[row] = Count(typeId, -1 - (int)NormalizeStatus.Empty);
-                continue;
-            }
-            if (_scratch.Length < length)
-            {
-                _scratch = new byte[Math.Max(length, _scratch.Length * 2)];
-            }
-            var w = 0;
-            for (var p = 0; p < parts.Length; p++)
-            {
-                if (p > 0)
-                {
-                    _scratch[w++] = IdentifierNormalizers.PartSeparator;
-                }
-                TryGetBytes(parts[p], row, out var value);
-                value.CopyTo(_scratch.AsSpan(w));
-                w += value.Length;
-            }
-            var id = Resolve(_scratch.AsSpan(0, w), typeId, type);
-            ids[row] = id >= 0 ? id : Count(typeId, id);
-        }
     }
 
     /// <summary>The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null.</summary>
@@ -391,43 +284,6 @@ public sealed class IdentityGraphBuilder
         return true;
     }
 
-    /// <summary>
-    /// The identifier id of one raw value, or -1 - status when it links nothing. The blocklist (exact values and
-    /// regular expressions) is consulted only for a value not seen before: a known identifier passed it already, and a
-    /// blocked one is remembered by key, so the patterns run once per distinct value, not once per row.
-    /// </summary>
-    private int Resolve(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type)
-    {
-        var need = IdentifierNormalizers.MaxOutputBytes(raw.Length);
-        if (_destination.Length < need)
-        {
-            _destination = new byte[Math.Max(need, _destination.Length * 2)];
-        }
-        var status = type.Normalizer.Normalize(raw, _destination, out var written);
-        if (status != NormalizeStatus.Ok)
-        {
-            return -1 - (int)status;
-        }
-        var canonical = _destination.AsSpan(0, written);
-        var key = IdentifierKey.Compute(typeId, canonical);
-        if (_table.TryGet(key, out var known))
-        {
-            return known;
-        }
-        if (_blocked.TryGet(key, out _))
-        {
-            return -1 - (int)NormalizeStatus.Blocked;
-        }
-        if (type.Blocklist.IsBlocked(canonical))
-        {
-            _blocked.GetOrAdd(key, typeId);
-            return -1 - (int)NormalizeStatus.Blocked;
-        }
-        var id = _table.GetOrAdd(key, typeId);
-        _values?.Append(canonical);
-        return id;
-    }
-
     private int Add(byte typeId, ReadOnlySpan<byte> canonical)
     {
         var before = _table.Count;
@@ -449,21 +305,24 @@ public sealed class IdentityGraphBuilder
         {
             throw new ArgumentOutOfRangeException(nameof(typeId), typeId, "no identifier type has this id");
         }
-        return Add(typeId, canonical);
+        var id = Add(typeId, canonical);
+        // An earlier run's identifiers were all met before this run's data, in the order that run wrote them.
+        Seen(id, Position(0, 0, id));
+        return id;
     }
 
     /// <summary>Adds the edge between two identifier ids (an earlier run's link, for an incremental run).</summary>
     public void AddEdge(int a, int b) => _edges.Add(a, b);
 
-    /// <summary>Counts a skipped value (encoded as -1 - status) and returns -1.</summary>
-    private int Count(byte typeId, int encoded)
-    {
-        _skipped[typeId][-1 - encoded]++;
-        return -1;
-    }
-
     /// <summary>Deduplicates the edges and returns the graph (spans over the builder's storage).</summary>
     public IdentityGraph Build() => new(_edges.Deduplicate(), _table.Types);
+
+    /// <summary>
+    /// The graph renumbered in key order (<see cref="CanonicalGraph"/>): what it says depends only on which
+    /// identifiers and links were added, not on the order they arrived in, so everything computed from it (stitching,
+    /// which limits refuse which link, profile ids) is the same whatever the number of threads that built it.
+    /// </summary>
+    public CanonicalGraph BuildCanonical() => CanonicalGraph.From(_table, FirstSeen, _edges.Deduplicate());
 
     /// <summary>The stitching policy of each type of the rules: rank = priority index, its limit and shared-value threshold.</summary>
     public IdentifierTypePolicy[] Policies()
@@ -489,15 +348,19 @@ public sealed class IdentityGraphBuilder
     /// afterwards (re-keying each worker's ids into one table), is a later step.
     /// </summary>
     public static void FromDataset(Dataset dataset, SourceDefinition source, IdentityRules rules, IdentityGraphBuilder target)
-        => FromDataset(dataset, source, rules, target, ScanOptions.Default, null, CancellationToken.None);
+        => FromDataset(dataset, source, 1, rules, target, ScanOptions.Default, null, CancellationToken.None);
 
     /// <summary>
     /// <see cref="FromDataset(Dataset, SourceDefinition, IdentityRules, IdentityGraphBuilder)"/> with the source's scan
-    /// options (CSV settings; parallelism is always 1, ids being assigned in file and row order so that the same input
-    /// gives the same graph), reporting the rows read so far after each batch.
+    /// options, reporting the rows read so far after each batch. With <see cref="ScanOptions.Parallelism"/> above 1,
+    /// row groups are decoded, normalised and hashed on that many workers, and their results applied to the graph one
+    /// batch at a time in the order they finish: the identifier ids then depend on timing, so callers that need a
+    /// deterministic result work in key order (<see cref="BuildCanonical"/>); with 1,
+    /// ids follow file and row order. <c>sourceOrdinal</c> is the source's place among the workspace's sources,
+    /// 1 … 255, recorded in <see cref="FirstSeen"/>.
     /// </summary>
     public static void FromDataset(
-        Dataset dataset, SourceDefinition source, IdentityRules rules, IdentityGraphBuilder target, ScanOptions options,
+        Dataset dataset, SourceDefinition source, int sourceOrdinal, IdentityRules rules, IdentityGraphBuilder target, ScanOptions options,
         Action<long>? rowsRead, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -546,17 +409,23 @@ public sealed class IdentityGraphBuilder
             return;
         }
         long rows = 0;
+        var gate = new Lock();
         DatasetScan.Run(
             dataset,
             specs,
-            () => target,
-            (builder, scan) =>
+            () => new BatchResolver(rules),
+            (resolver, scan) =>
             {
-                builder.AddBatch(scan.Batch, identifierColumns, composites);
-                rows += scan.Batch.Length;
-                rowsRead?.Invoke(rows);
+                // The costly half (decoding, normalising, hashing) runs on every worker; applying is serialised.
+                resolver.Resolve(scan.Batch, identifierColumns, composites);
+                lock (gate)
+                {
+                    target.Apply(resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset));
+                    rows += scan.Batch.Length;
+                    rowsRead?.Invoke(rows);
+                }
             },
-            options with { Parallelism = 1 },
+            options,
             cancellationToken);
     }
 }

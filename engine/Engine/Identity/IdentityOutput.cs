@@ -9,8 +9,8 @@ namespace Engine.Identity;
 /// The identity stage's datasets, their columns (a public contract: DESIGN.md) and how they are written and read.
 /// <list type="bullet">
 /// <item><c>identity/</c>: <c>identifier_type</c>, <c>identifier_value</c> (canonical), <c>profile_id</c> (null for a
-/// shared value in no profile), <c>shared</c>; one row per distinct identifier, in id order, so that a row's position
-/// is its id in <c>identity/links</c>.</item>
+/// shared value in no profile), <c>shared</c>; one row per distinct identifier, in key order
+/// (<see cref="CanonicalGraph"/>), so that a row's position is its node number in <c>identity/links</c>.</item>
 /// <item><c>identity/merges</c>: <c>old_profile_id</c>, <c>new_profile_id</c> (null when retired), <c>change</c>
 /// (<c>merged</c>, <c>split</c>, <c>retired</c>).</item>
 /// <item><c>identity/links</c>: <c>from_index</c>, <c>to_index</c> (row positions in <c>identity/</c>),
@@ -69,32 +69,35 @@ public static class IdentityOutput
         _ => "retired",
     };
 
-    /// <summary>Writes <c>identity/</c>: every identifier in id order, its value read back from <paramref name="values"/>.</summary>
+    /// <summary>
+    /// Writes <c>identity/</c>: every node of <paramref name="graph"/> in order, its value read back from
+    /// <paramref name="values"/> (logged by builder id), its profile and shared flag (by node number).
+    /// </summary>
     public static async Task WriteIdentifiersAsync(
-        StorageLocation location, IdentityGraphBuilder builder, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        StorageLocation location, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, ulong[] shared,
         IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
-        if (values.Count != builder.Table.Count)
+        if (values.Count != graph.NodeCount)
         {
-            throw new InvalidOperationException($"{values.Count} values logged for {builder.Table.Count} identifiers");
+            throw new InvalidOperationException($"{values.Count} values logged for {graph.NodeCount} identifiers");
         }
         var options = ParquetWriteOptions.Default with { PlainColumns = new HashSet<string>(["identifier_value"]) };
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, IdentifiersSchema, options, cancellationToken);
-        WriteIdentifierRows(writer, builder, values, profileOf, shared, progress, cancellationToken);
+        WriteIdentifierRows(writer, rules, graph, values, profileOf, shared, progress, cancellationToken);
         await writer.CommitAsync(cancellationToken);
     }
 
     private static void WriteIdentifierRows(
-        ParquetDatasetWriter writer, IdentityGraphBuilder builder, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, ulong[] shared,
         IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
-        var typeNames = builder.Rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
+        var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
         var batch = new IdentifierBatch();
-        var types = builder.Table;
-        values.ReadAll(batch, (b, id, value) =>
+        var types = graph.NodeTypes;
+        var node = 0;
+        values.ReadInOrder(graph.Order, batch, (b, _, value) =>
         {
-            var node = (int)id;
-            b.Types.Append(typeNames[types.TypeOf(node)]);
+            b.Types.Append(typeNames[types[node]]);
             b.Values.Append(value);
             var profile = profileOf[node];
             if (profile >= 0)
@@ -106,11 +109,12 @@ public static class IdentityOutput
                 b.Profiles.AppendNull();
             }
             b.Shared.Append(shared.Length > 0 && (shared[node >> 6] & (1UL << (node & 63))) != 0);
+            node++;
             if (++b.Rows == BatchRows)
             {
                 b.Flush(writer);
                 cancellationToken.ThrowIfCancellationRequested();
-                progress?.Report(new IdentityProgress("writing identities", id + 1));
+                progress?.Report(new IdentityProgress("writing identities", node));
             }
         });
         batch.Flush(writer);
@@ -171,19 +175,18 @@ public static class IdentityOutput
 
     /// <summary>Writes <c>identity/links</c>: every distinct link with its outcome; returns the number written.</summary>
     public static async Task<long> WriteLinksAsync(
-        StorageLocation location, IdentityGraphBuilder builder, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+        StorageLocation location, IdentityRules rules, CanonicalGraph graph, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
     {
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, LinksSchema, null, cancellationToken);
-        var rows = WriteLinkRows(writer, builder, result, pinned, cancellationToken);
+        var rows = WriteLinkRows(writer, rules, graph, result, pinned, cancellationToken);
         await writer.CommitAsync(cancellationToken);
         return rows;
     }
 
     private static long WriteLinkRows(
-        ParquetDatasetWriter writer, IdentityGraphBuilder builder, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
     {
-        var graph = builder.Build();
-        var typeNames = builder.Rules.Types.Select(t => t.Name).ToArray();
+        var typeNames = rules.Types.Select(t => t.Name).ToArray();
         // Refused edges sorted by packed value, with the type whose limit they would break, for a merge walk.
         var refused = result.Refused;
         var refusedEdges = new ulong[refused.Length];

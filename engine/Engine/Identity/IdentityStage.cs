@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Engine.Diagnostics;
 using Engine.Storage;
 using Engine.Workspaces;
@@ -14,6 +15,9 @@ public sealed record IdentityOptions
 
     /// <summary>A local folder for scratch files (the canonical values spilled while the graph is built); the system temp folder by default.</summary>
     public string? ScratchDirectory { get; init; }
+
+    /// <summary>Row groups read and normalised at once; the result does not depend on it.</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
 }
 
 /// <summary>The previous run's identity output, which this run continues (incremental) or takes its profile ids from (full).</summary>
@@ -133,8 +137,10 @@ public sealed class IdentityStage
         }
 
         long rowsRead = 0;
+        var ordinal = 0;
         foreach (var (source, dataset) in sources)
         {
+            ordinal++;
             var files = plan.FilesToRead[source.Name];
             if (files.Count == 0)
             {
@@ -143,7 +149,7 @@ public sealed class IdentityStage
             var part = dataset.WithFiles(files);
             var before = rowsRead;
             IdentityGraphBuilder.FromDataset(
-                part, source, rules, builder, source.ScanOptions(1),
+                part, source, ordinal, rules, builder, source.ScanOptions(options.Parallelism),
                 rows => progress?.Report(new IdentityProgress($"reading {source.Name}", before + rows)), cancellationToken);
             rowsRead = builder.Rows;
             report.FilesRead += files.Count;
@@ -160,13 +166,15 @@ public sealed class IdentityStage
         clock.Restart();
 
         progress?.Report(new IdentityProgress("stitching", 0));
-        var stitched = Stitch(builder, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
-        Fill(report, builder, stitched, previousIds);
+        var graph = builder.BuildCanonical();
+        var stitched = Stitch(builder, graph, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
+        Fill(report, builder, graph, stitched, previousIds);
         clock.Restart();
 
-        await IdentityOutput.WriteIdentifiersAsync(output, builder, values, stitched.Assignment.ProfileOf, stitched.Shared, progress, cancellationToken);
+        await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Shared, progress, cancellationToken);
+        report.TimingsMs["write_identifiers"] = clock.ElapsedMilliseconds;
         await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
-        var links = await IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), builder, stitched.Result, stitched.Pinned, cancellationToken);
+        var links = await IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Result, stitched.Pinned, cancellationToken);
         var state = new IdentityState
         {
             RunId = runId,
@@ -320,25 +328,26 @@ public sealed class IdentityStage
         public ulong[] Shared { get; } = Result.Shared.ToArray();
     }
 
-    /// <summary>Stitching (previous links pinned, shared values guarded) and profile ids; synchronous, so it may hold spans over the graph.</summary>
+    /// <summary>
+    /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph; the
+    /// previous profile ids (per builder id) are reordered onto it first.
+    /// </summary>
     private static Stitched Stitch(
-        IdentityGraphBuilder builder, List<ulong> pinned, long[] previousProfile, ulong[] previousProfiles, long nextProfileId,
+        IdentityGraphBuilder builder, CanonicalGraph graph, List<ulong> pinned, long[] previousProfile, ulong[] previousProfiles, long nextProfileId,
         IdentityReport report, Stopwatch clock)
     {
-        var graph = builder.Build();
-        var pinnedEdges = pinned.ToArray();
-        EdgeSet.Sort(pinnedEdges);
+        var pinnedEdges = graph.Remap(CollectionsMarshal.AsSpan(pinned));
         var result = Stitcher.Run(graph.NodeTypes, graph.Edges, builder.Policies(), pinnedEdges);
         report.TimingsMs["stitch"] = clock.ElapsedMilliseconds;
         clock.Restart();
-        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previousProfile, previousProfiles, nextProfileId);
+        var previous = graph.ToNodes<long>(previousProfile, -1);
+        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previous, previousProfiles, nextProfileId);
         report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
         return new Stitched(result, pinnedEdges, assignment);
     }
 
-    private static void Fill(IdentityReport report, IdentityGraphBuilder builder, Stitched stitched, int previousIds)
+    private static void Fill(IdentityReport report, IdentityGraphBuilder builder, CanonicalGraph graph, Stitched stitched, int previousIds)
     {
-        var graph = builder.Build();
         var stitch = stitched.Result;
         var assignment = stitched.Assignment;
         var pinned = stitched.Pinned;

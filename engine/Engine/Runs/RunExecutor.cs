@@ -24,6 +24,9 @@ public sealed record RunOptions
 
     /// <summary>A local folder for scratch files; the system temp folder by default.</summary>
     public string? ScratchDirectory { get; init; }
+
+    /// <summary>Workers per stage; the results do not depend on it.</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
 }
 
 /// <summary>Progress of a run, for a progress display.</summary>
@@ -123,7 +126,7 @@ public sealed partial class RunExecutor
                 var result = await stage.RunAsync(
                     workspace, runId, runLocation.Child(IdentityStage.Folder),
                     previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
-                    new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory },
+                    new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism },
                     report, cancellationToken);
                 manifest.Identity = result.Report;
                 return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>

@@ -64,7 +64,7 @@ internal sealed class GeneratedWorkspace
         await new SyntheticGenerator(new GeneratorOptions { People = people, Seed = seed }).GenerateAsync(resolver.Resolve(directory));
     }
 
-    public async Task<RunResult> RunAsync(string runId, bool fullRefresh = false, DateTimeOffset? asOf = null)
+    public async Task<RunResult> RunAsync(string runId, bool fullRefresh = false, DateTimeOffset? asOf = null, int? parallelism = null)
     {
         using var resolver = new StorageResolver();
         var executor = new RunExecutor(resolver, NullLogger.Instance);
@@ -73,6 +73,7 @@ internal sealed class GeneratedWorkspace
             RunId = runId,
             AsOf = asOf ?? new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero),
             FullRefresh = fullRefresh,
+            Parallelism = parallelism ?? Environment.ProcessorCount,
         }, cancellationToken: TestContext.Current.CancellationToken);
     }
 

@@ -81,6 +81,26 @@ public sealed class IdentityStabilityTests(NightlyData data) : IClassFixture<Nig
         Assert.Equal(0, full.MergeRowsNotOlder);
     }
 
+    [Fact]
+    public async Task One_worker_or_several_write_the_same_identity_output_byte_for_byte_in_content_and_order()
+    {
+        var one = new GeneratedWorkspace(data.Folder("threads-1"), data.Generated, GeneratedWorkspace.InitRules);
+        var four = new GeneratedWorkspace(data.Folder("threads-4"), data.Generated, GeneratedWorkspace.InitRules);
+        var a = (await one.RunAsync("r", parallelism: 1)).Manifest.Identity!;
+        var b = (await four.RunAsync("r", parallelism: 4)).Manifest.Identity!;
+        Assert.Equal(a.Identifiers, b.Identifiers);
+        Assert.Equal(a.LinksRefused, b.LinksRefused);
+        using var connection = new DuckDBConnection("Data Source=:memory:");
+        connection.Open();
+        foreach (var dataset in new[] { "", IdentityStage.LinksFolder, IdentityStage.MergesFolder })
+        {
+            string Rows(GeneratedWorkspace w) => $"SELECT * FROM read_parquet('{Path.Combine(w.RunDirectory("r"), "identity", dataset, "*.parquet")}', file_row_number = true)";
+            using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT count(*) FROM (({Rows(one)} EXCEPT ALL {Rows(four)}) UNION ALL ({Rows(four)} EXCEPT ALL {Rows(one)}))";
+            Assert.Equal(0L, Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture));
+        }
+    }
+
     private static DateTimeOffset Day(int day) => new(2026, 11, day, 0, 0, 0, TimeSpan.Zero);
 
     private sealed record Comparison(long Unchanged, long Kept, long MergedProfiles, long MergesNotKeepingOldest, long MergeRowsNotOlder)

@@ -1,0 +1,318 @@
+using System.Numerics;
+using Apache.Arrow;
+
+namespace Engine.Identity;
+
+/// <summary>
+/// The first half of adding a batch to the identifier graph, the half that needs no shared state: every identifier
+/// value of the batch is normalised and hashed straight from the Arrow UTF-8 buffers, each distinct value once (a
+/// value repeating the row before, or a dictionary entry, is done once). What comes out is, per slot (an identifier
+/// column or a composite) and row, a reference to one of the batch's distinct values — with its key, type and
+/// canonical bytes — or why there is none. Scan workers each keep one resolver and run it in parallel; the builder
+/// then applies the results one batch at a time (<see cref="IdentityGraphBuilder.Apply"/>).
+/// </summary>
+internal sealed class BatchResolver
+{
+    /// <summary>A slot's row with no value (null): links nothing and is not counted.</summary>
+    public const int Null = -1;
+
+    // A reference below Null encodes a skip: Skip(status) = -2 - status.
+    private const int Unresolved = int.MinValue;
+
+    private readonly IdentityRules _rules;
+    private byte[] _destination = new byte[IdentifierNormalizers.MaxOutputBytes(256)];
+    private byte[] _scratch = new byte[256];
+    private int[] _dictionaryRefs = [];
+
+    public BatchResolver(IdentityRules rules) => _rules = rules;
+
+    /// <summary>Rows of the batch resolved last.</summary>
+    public int Rows { get; private set; }
+
+    /// <summary>Slots (identifier columns, then composites).</summary>
+    public int Slots { get; private set; }
+
+    /// <summary>Per slot, per row: a value index (≥ 0), <see cref="Null"/>, or a skip (<see cref="StatusOf"/>).</summary>
+    public int[][] Refs { get; private set; } = [];
+
+    /// <summary>Each slot's type id.</summary>
+    public byte[] SlotTypes { get; private set; } = [];
+
+    /// <summary>The slots in priority order (stable): the first value found in a row is the row's hub.</summary>
+    public int[] Order { get; private set; } = [];
+
+    /// <summary>Distinct values of the batch.</summary>
+    public int Values { get; private set; }
+
+    public IdentifierKey[] Keys { get; private set; } = new IdentifierKey[1024];
+
+    public byte[] ValueTypes { get; private set; } = new byte[1024];
+
+    /// <summary>The row of the batch where each value first occurs.</summary>
+    public int[] FirstRow { get; private set; } = new int[1024];
+
+    private int[] _start = new int[1024];
+    private int[] _length = new int[1024];
+    private byte[] _arena = new byte[1 << 16];
+    private int _arenaUsed;
+
+    /// <summary>The canonical bytes of value <paramref name="v"/>.</summary>
+    public ReadOnlySpan<byte> Canonical(int v) => _arena.AsSpan(_start[v], _length[v]);
+
+    /// <summary>The status a skip reference stands for.</summary>
+    public static NormalizeStatus StatusOf(int reference) => (NormalizeStatus)(-2 - reference);
+
+    private static int Skip(NormalizeStatus status) => -2 - (int)status;
+
+    /// <summary>Resolves every identifier slot of <paramref name="batch"/>.</summary>
+    public void Resolve(
+        RecordBatch batch,
+        IReadOnlyList<(int Column, IdentifierType Type)> identifierColumns,
+        IReadOnlyList<(IReadOnlyList<int> Columns, IdentifierType Type)>? composites)
+    {
+        var rows = batch.Length;
+        var total = identifierColumns.Count + (composites?.Count ?? 0);
+        Rows = rows;
+        Slots = total;
+        Values = 0;
+        _arenaUsed = 0;
+        if (Refs.Length < total)
+        {
+            Refs = [.. Refs, .. new int[total - Refs.Length][]];
+            SlotTypes = new byte[total];
+            Order = new int[total];
+        }
+        for (var s = 0; s < total; s++)
+        {
+            if (Refs[s] is null || Refs[s].Length < rows)
+            {
+                Refs[s] = new int[Math.Max(rows, 1024)];
+            }
+        }
+        for (var c = 0; c < identifierColumns.Count; c++)
+        {
+            var (column, type) = identifierColumns[c];
+            var typeId = TypeId(type);
+            SlotTypes[c] = typeId;
+            ResolveColumn(batch.Column(column), rows, typeId, type, Refs[c]);
+        }
+        for (var c = 0; c < (composites?.Count ?? 0); c++)
+        {
+            var (columns, type) = composites![c];
+            var typeId = TypeId(type);
+            var slot = identifierColumns.Count + c;
+            SlotTypes[slot] = typeId;
+            var arrays = new IArrowArray[columns.Count];
+            for (var p = 0; p < arrays.Length; p++)
+            {
+                arrays[p] = batch.Column(columns[p]);
+            }
+            ResolveComposite(arrays, rows, typeId, type, Refs[slot]);
+        }
+        // Insertion sort of the slots by type id (stable): a handful of slots.
+        for (var s = 0; s < total; s++)
+        {
+            Order[s] = s;
+        }
+        for (var i = 1; i < total; i++)
+        {
+            var current = Order[i];
+            var j = i - 1;
+            while (j >= 0 && SlotTypes[Order[j]] > SlotTypes[current])
+            {
+                Order[j + 1] = Order[j];
+                j--;
+            }
+            Order[j + 1] = current;
+        }
+    }
+
+    private byte TypeId(IdentifierType type)
+    {
+        var id = _rules.PriorityOf(type.Name);
+        if (id < 0 || !ReferenceEquals(_rules.Types[id], type))
+        {
+            throw new ArgumentException($"identifier type '{type.Name}' is not the one the identity rules define", nameof(type));
+        }
+        return (byte)id;
+    }
+
+    private void ResolveColumn(IArrowArray array, int rows, byte typeId, IdentifierType type, int[] refs)
+    {
+        switch (array)
+        {
+            case StringArray strings:
+                ResolveStrings(strings, rows, typeId, type, refs);
+                break;
+            case DictionaryArray dictionary when dictionary.Dictionary is StringArray entries:
+                ResolveDictionary(dictionary, entries, rows, typeId, type, refs);
+                break;
+            default:
+                throw new NotSupportedException(
+                    $"identifier type '{type.Name}': column type {array.Data.DataType.Name} is not supported (a string column is expected)");
+        }
+    }
+
+    private void ResolveStrings(StringArray strings, int rows, byte typeId, IdentifierType type, int[] refs)
+    {
+        var offsets = strings.ValueOffsets;
+        var values = strings.ValueBuffer.Span;
+        var anyNull = strings.NullCount > 0;
+        // Rows come grouped by person and session, so a value often repeats the row before: compare the bytes
+        // (a few nanoseconds) before normalising and hashing again.
+        ReadOnlySpan<byte> last = default;
+        var lastRef = Unresolved;
+        for (var row = 0; row < rows; row++)
+        {
+            if (anyNull && strings.IsNull(row))
+            {
+                refs[row] = Null;
+                continue;
+            }
+            var raw = values[offsets[row]..offsets[row + 1]];
+            if (lastRef == Unresolved || !raw.SequenceEqual(last))
+            {
+                last = raw;
+                lastRef = Normalize(raw, typeId, type, row);
+            }
+            refs[row] = lastRef;
+        }
+    }
+
+    private void ResolveDictionary(DictionaryArray dictionary, StringArray entries, int rows, byte typeId, IdentifierType type, int[] refs)
+    {
+        // Each dictionary entry is normalised once per batch, on first use (an unused entry adds no identifier).
+        var size = entries.Length;
+        if (_dictionaryRefs.Length < size)
+        {
+            _dictionaryRefs = new int[Math.Max(size, _dictionaryRefs.Length * 2)];
+        }
+        var cache = _dictionaryRefs.AsSpan(0, size);
+        cache.Fill(Unresolved);
+        switch (dictionary.Indices)
+        {
+            case Int32Array i32: Map(i32, entries, cache, rows, typeId, type, refs); break;
+            case Int16Array i16: Map(i16, entries, cache, rows, typeId, type, refs); break;
+            case Int8Array i8: Map(i8, entries, cache, rows, typeId, type, refs); break;
+            case Int64Array i64: Map(i64, entries, cache, rows, typeId, type, refs); break;
+            case UInt32Array u32: Map(u32, entries, cache, rows, typeId, type, refs); break;
+            case UInt16Array u16: Map(u16, entries, cache, rows, typeId, type, refs); break;
+            case UInt8Array u8: Map(u8, entries, cache, rows, typeId, type, refs); break;
+            default:
+                throw new NotSupportedException(
+                    $"identifier type '{type.Name}': dictionary index type {dictionary.Indices.Data.DataType.Name} is not supported");
+        }
+    }
+
+    private void Map<T>(PrimitiveArray<T> indices, StringArray entries, Span<int> cache, int rows, byte typeId, IdentifierType type, int[] refs)
+        where T : struct, IBinaryInteger<T>
+    {
+        var values = indices.Values;
+        var anyNull = indices.NullCount > 0;
+        var offsets = entries.ValueOffsets;
+        var bytes = entries.ValueBuffer.Span;
+        for (var row = 0; row < rows; row++)
+        {
+            if (anyNull && indices.IsNull(row))
+            {
+                refs[row] = Null;
+                continue;
+            }
+            var index = int.CreateTruncating(values[row]);
+            var reference = cache[index];
+            if (reference == Unresolved)
+            {
+                // A null dictionary entry is a null value: skipped, not counted.
+                reference = entries.IsNull(index) ? Null : Normalize(bytes[offsets[index]..offsets[index + 1]], typeId, type, row);
+                cache[index] = reference;
+            }
+            refs[row] = reference;
+        }
+    }
+
+    private void ResolveComposite(IArrowArray[] parts, int rows, byte typeId, IdentifierType type, int[] refs)
+    {
+        for (var p = 0; p < parts.Length; p++)
+        {
+            if (parts[p] is not StringArray && !(parts[p] is DictionaryArray { Dictionary: StringArray }))
+            {
+                throw new NotSupportedException(
+                    $"composite identifier type '{type.Name}': column type {parts[p].Data.DataType.Name} is not supported (a string column is expected)");
+            }
+        }
+        for (var row = 0; row < rows; row++)
+        {
+            var length = parts.Length - 1;
+            var anyNull = false;
+            for (var p = 0; p < parts.Length; p++)
+            {
+                if (!IdentityGraphBuilder.TryGetBytes(parts[p], row, out var value))
+                {
+                    anyNull = true;
+                    break;
+                }
+                length += value.Length;
+            }
+            if (anyNull)
+            {
+                refs[row] = Skip(NormalizeStatus.Empty);
+                continue;
+            }
+            if (_scratch.Length < length)
+            {
+                _scratch = new byte[Math.Max(length, _scratch.Length * 2)];
+            }
+            var w = 0;
+            for (var p = 0; p < parts.Length; p++)
+            {
+                if (p > 0)
+                {
+                    _scratch[w++] = IdentifierNormalizers.PartSeparator;
+                }
+                IdentityGraphBuilder.TryGetBytes(parts[p], row, out var value);
+                value.CopyTo(_scratch.AsSpan(w));
+                w += value.Length;
+            }
+            refs[row] = Normalize(_scratch.AsSpan(0, w), typeId, type, row);
+        }
+    }
+
+    /// <summary>Normalises and hashes one raw value (first met at <paramref name="row"/>) into a new value of the batch; a skip reference when it links nothing.</summary>
+    private int Normalize(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, int row)
+    {
+        var need = IdentifierNormalizers.MaxOutputBytes(raw.Length);
+        if (_destination.Length < need)
+        {
+            _destination = new byte[Math.Max(need, _destination.Length * 2)];
+        }
+        var status = type.Normalizer.Normalize(raw, _destination, out var written);
+        if (status != NormalizeStatus.Ok)
+        {
+            return Skip(status);
+        }
+        var v = Values;
+        if (v == Keys.Length)
+        {
+            var size = v * 2;
+            Keys = [.. Keys, .. new IdentifierKey[size - v]];
+            ValueTypes = [.. ValueTypes, .. new byte[size - v]];
+            FirstRow = [.. FirstRow, .. new int[size - v]];
+            System.Array.Resize(ref _start, size);
+            System.Array.Resize(ref _length, size);
+        }
+        if (_arenaUsed + written > _arena.Length)
+        {
+            System.Array.Resize(ref _arena, Math.Max(_arena.Length * 2, _arenaUsed + written));
+        }
+        var canonical = _destination.AsSpan(0, written);
+        canonical.CopyTo(_arena.AsSpan(_arenaUsed));
+        Keys[v] = IdentifierKey.Compute(typeId, canonical);
+        ValueTypes[v] = typeId;
+        FirstRow[v] = row;
+        _start[v] = _arenaUsed;
+        _length[v] = written;
+        _arenaUsed += written;
+        Values = v + 1;
+        return v;
+    }
+}

@@ -277,6 +277,29 @@ internal sealed class BatchResolver
         }
     }
 
+    // Phones: libphonenumber takes microseconds per value, and a CRM repeats a customer's number, in the same format,
+    // on every version of the record. Remember each raw text's outcome (per worker, bounded).
+    private const int PhoneCacheLimit = 1 << 20;
+    private readonly Dictionary<UInt128, (NormalizeStatus Status, byte[] Canonical)> _phones = [];
+
+    private NormalizeStatus NormalizePhone(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, out int written)
+    {
+        var rawKey = System.IO.Hashing.XxHash128.HashToUInt128(raw, 256 + typeId);
+        if (_phones.TryGetValue(rawKey, out var known))
+        {
+            known.Canonical.CopyTo(_destination, 0);
+            written = known.Canonical.Length;
+            return known.Status;
+        }
+        var status = type.Normalizer.Normalize(raw, _destination, out written);
+        if (_phones.Count >= PhoneCacheLimit)
+        {
+            _phones.Clear();
+        }
+        _phones[rawKey] = (status, status == NormalizeStatus.Ok ? _destination.AsSpan(0, written).ToArray() : []);
+        return status;
+    }
+
     /// <summary>Normalises and hashes one raw value (first met at <paramref name="row"/>) into a new value of the batch; a skip reference when it links nothing.</summary>
     private int Normalize(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, int row)
     {
@@ -285,7 +308,16 @@ internal sealed class BatchResolver
         {
             _destination = new byte[Math.Max(need, _destination.Length * 2)];
         }
-        var status = type.Normalizer.Normalize(raw, _destination, out var written);
+        NormalizeStatus status;
+        int written;
+        if (type.Kind == NormalizerKind.Phone)
+        {
+            status = NormalizePhone(raw, typeId, type, out written);
+        }
+        else
+        {
+            status = type.Normalizer.Normalize(raw, _destination, out written);
+        }
         if (status != NormalizeStatus.Ok)
         {
             return Skip(status);

@@ -6,7 +6,7 @@ PEOPLE ?= 20000
 DEMO ?= demo
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check tools clean
+.PHONY: all build run test bench bench-check bench-identity tools clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench: tools
 ## bench-check: run each benchmark case once and verify its result (cheap enough for CI)
 bench-check: tools
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --check
+
+## bench-identity: the identity stage on PEOPLE generated people beside DuckDB's label propagation (make bench-identity PEOPLE=10000000)
+bench-identity:
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --identity-scale --people $(PEOPLE) --keep
 
 clean:
 	rm -rf artifacts bin $(DEMO)

@@ -2,10 +2,21 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using Engine.Benchmarks;
+using Engine.Benchmarks.Identity;
 using Engine.Benchmarks.Infrastructure;
 
 // `--check` runs every case once and verifies its answer (cheap enough for CI); anything else goes to
 // BenchmarkDotNet (e.g. `--filter '*Read*'`). With no arguments every benchmark runs.
+// `--identity-scale --people N`: the identity stage at scale beside DuckDB (each side in a child process started
+// with `--identity-side`); see Identity/IdentityScaleRun.cs.
+if (args.Contains("--identity-side"))
+{
+    return IdentityScaleRun.RunSide(args);
+}
+if (args.Contains("--identity-scale"))
+{
+    return IdentityScaleRun.Run(args);
+}
 if (args.Contains("--check"))
 {
     return await CheckMode.RunAsync(args);

@@ -243,7 +243,18 @@ public sealed class IdentityGraphBuilder
             }
         }
         Rows += rows;
+        // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a small
+        // multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait for Build).
+        if (_edges.Count >= _compactAt)
+        {
+            var distinct = _edges.Deduplicate().Length;
+            _compactAt = Math.Max(MinCompactAt, 2L * distinct);
+        }
     }
+
+    // 16M edges (128 MB) before the first compaction: below that, one sort at the end is cheaper.
+    private const long MinCompactAt = 1 << 24;
+    private long _compactAt = MinCompactAt;
 
     /// <summary>The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null.</summary>
     internal static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value)

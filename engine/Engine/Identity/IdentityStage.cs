@@ -171,10 +171,12 @@ public sealed class IdentityStage
         Fill(report, builder, graph, stitched, previousIds);
         clock.Restart();
 
+        // identity/ first: committing it replaces the folder (a re-run of this run id), so the datasets inside it
+        // (merges, links) come after; those two are independent and encode on two threads.
         await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Shared, progress, cancellationToken);
-        report.TimingsMs["write_identifiers"] = clock.ElapsedMilliseconds;
+        var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Result, stitched.Pinned, cancellationToken), cancellationToken);
         await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
-        var links = await IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Result, stitched.Pinned, cancellationToken);
+        var links = await linksWrite;
         var state = new IdentityState
         {
             RunId = runId,

@@ -1,0 +1,111 @@
+using System.Globalization;
+
+namespace Engine.Benchmarks.Infrastructure;
+
+/// <summary>
+/// The process's memory as Linux reports it: <c>VmHWM</c> (peak resident set, "high water mark") and <c>VmRSS</c> from
+/// <c>/proc/self/status</c>, which count managed heap, native allocations (DuckDB, ParquetSharp) and the runtime alike.
+/// The peak cannot be reset from inside the process, which is why the identity scale run measures each side in a
+/// process of its own. -1 where /proc is not available.
+/// </summary>
+internal static class ProcessMemory
+{
+    /// <summary>Peak resident set size of this process so far, in bytes.</summary>
+    public static long PeakBytes() => Status("VmHWM:");
+
+    /// <summary>Current resident set size of this process, in bytes.</summary>
+    public static long CurrentBytes() => Status("VmRSS:");
+
+    /// <summary>Physical memory of the machine (MemTotal), in bytes.</summary>
+    public static long PhysicalBytes() => Read("/proc/meminfo", "MemTotal:");
+
+    private static long Status(string field) => Read("/proc/self/status", field);
+
+    private static long Read(string file, string field)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(file))
+            {
+                if (line.StartsWith(field, StringComparison.Ordinal))
+                {
+                    // "VmHWM:	  123456 kB"
+                    var parts = line[field.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.Parse(parts[0], CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return -1;
+    }
+}
+
+/// <summary>
+/// How much CPU other processes used while this one worked: the machine's busy time from <c>/proc/stat</c> minus this
+/// process's own (<c>/proc/self/stat</c>), both in clock ticks, over the elapsed time. Benchmarks on a shared machine
+/// report it, since a timing taken while something else ran is not comparable.
+/// </summary>
+internal sealed class OtherCpu
+{
+    // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
+    private const double TicksPerSecond = 100;
+
+    private readonly long _machineBusy = MachineBusyTicks();
+    private readonly long _own = OwnTicks();
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>Average cores' worth of other processes' CPU since this sampler was made; -1 where /proc is not available.</summary>
+    public double Cores()
+    {
+        var machine = MachineBusyTicks();
+        var own = OwnTicks();
+        if (machine < 0 || own < 0 || _machineBusy < 0 || _own < 0)
+        {
+            return -1;
+        }
+        var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalSeconds;
+        return seconds <= 0 ? 0 : Math.Max(0, (machine - _machineBusy - (own - _own)) / TicksPerSecond / seconds);
+    }
+
+    private static long MachineBusyTicks()
+    {
+        try
+        {
+            // "cpu  user nice system idle iowait irq softirq steal guest guest_nice"; guest time is inside user.
+            var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            long busy = 0;
+            for (var i = 1; i <= 8 && i < fields.Length; i++)
+            {
+                if (i is not 4 and not 5)
+                {
+                    busy += long.Parse(fields[i], CultureInfo.InvariantCulture);
+                }
+            }
+            return busy;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
+    private static long OwnTicks()
+    {
+        try
+        {
+            // Fields after the ")" that closes the command name: state is field 3, utime 14 and stime 15.
+            var text = File.ReadAllText("/proc/self/stat");
+            var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+}

@@ -41,7 +41,7 @@ public sealed record IdentityResult(IdentityReport Report, StorageLocation Locat
 /// </summary>
 /// <remarks>
 /// Incremental by default: when the previous run's rules fingerprint matches and none of the files it read has
-/// changed, the previous graph is loaded from its output (identifiers in id order, links with their outcomes), only
+/// changed, the previous graph is loaded from its output (identifiers in row order, links with their outcomes), only
 /// new files are read, links the previous run accepted are kept as they were, and the rest (previously refused links
 /// and new ones) are stitched against them. Anything else — a first run, <see cref="IdentityOptions.FullRefresh"/>,
 /// changed rules, a changed or removed file — reads all history and rebuilds the graph; profile ids still carry over
@@ -124,7 +124,8 @@ public sealed class IdentityStage
         using var values = new CanonicalValueLog(scratch);
         var builder = new IdentityGraphBuilder(rules, checked((int)Math.Min(int.MaxValue / 2, (previousState?.Identifiers ?? 0) * 11 / 10)), values);
 
-        // Incremental: the previous graph first, so its identifiers keep their ids (= row positions of its output).
+        // Incremental: the previous graph first. Its identifiers count as met before any of this run's data, in the
+        // order they were written, so they keep their row positions and new identifiers follow them.
         var previousIds = 0;
         long[] previousProfile = [];
         ulong[] previousProfiles = [];

@@ -70,7 +70,7 @@ internal static class WorkspaceTemplate
             ("sources/profiles.yaml", Source(
                 "profiles", "CRM customer records; a customer may have several rows over time (the newest updated_at wins).",
                 At(GeneratedDatasets.ProfilesFolder), GeneratedDatasets.Profiles, "updated_at",
-                [("customer_id", "customer_id"), ("email", "email"), ("phone", "phone")],
+                [("customer_id", "customer_id"), ("email", "email"), ("phone", "{ type: phone, region_column: country }")],
                 [("name_postcode", ["first_name", "last_name", "postcode"])])),
             ("sources/consent.yaml", Source(
                 "consent", "Consent granted and revoked per identifier and channel; the latest record per identifier and channel holds.",
@@ -111,6 +111,11 @@ internal static class WorkspaceTemplate
         if (identifiers.Length > 0)
         {
             text.Append("# Columns that identify a person, and the identifier type each carries.\n");
+            if (identifiers.Any(i => i.Type.Contains("region_column", StringComparison.Ordinal)))
+            {
+                text.Append("# A phone's region_column names the column whose country (ISO 3166) reads numbers written without a\n");
+                text.Append("# country code; without it, identity.yaml's default_region does.\n");
+            }
             text.Append("identifiers:\n");
             foreach (var (column, type) in identifiers)
             {

@@ -64,11 +64,16 @@ internal sealed class BatchResolver
 
     private static int Skip(NormalizeStatus status) => -2 - (int)status;
 
-    /// <summary>Resolves every identifier slot of <paramref name="batch"/>.</summary>
+    /// <summary>
+    /// Resolves every identifier slot of <paramref name="batch"/>. <paramref name="regionColumns"/>, when given, names
+    /// per identifier column the column holding each row's country (ISO 3166) for phone numbers written without a
+    /// country code, or -1.
+    /// </summary>
     public void Resolve(
         RecordBatch batch,
         IReadOnlyList<(int Column, IdentifierType Type)> identifierColumns,
-        IReadOnlyList<(IReadOnlyList<int> Columns, IdentifierType Type)>? composites)
+        IReadOnlyList<(IReadOnlyList<int> Columns, IdentifierType Type)>? composites,
+        IReadOnlyList<int>? regionColumns = null)
     {
         var rows = batch.Length;
         var total = identifierColumns.Count + (composites?.Count ?? 0);
@@ -94,7 +99,14 @@ internal sealed class BatchResolver
             var (column, type) = identifierColumns[c];
             var typeId = TypeId(type);
             SlotTypes[c] = typeId;
-            ResolveColumn(batch.Column(column), rows, typeId, type, Refs[c]);
+            if (regionColumns is not null && regionColumns[c] >= 0 && type.Normalizer is PhoneNormalizer)
+            {
+                ResolvePhonesWithRegion(batch.Column(column), batch.Column(regionColumns[c]), rows, typeId, type, Refs[c]);
+            }
+            else
+            {
+                ResolveColumn(batch.Column(column), rows, typeId, type, Refs[c]);
+            }
         }
         for (var c = 0; c < (composites?.Count ?? 0); c++)
         {
@@ -177,6 +189,52 @@ internal sealed class BatchResolver
             }
             refs[row] = lastRef;
         }
+    }
+
+    /// <summary>Phones read in each row's own country: the repeat check and the cache key include the country.</summary>
+    private void ResolvePhonesWithRegion(IArrowArray phones, IArrowArray regions, int rows, byte typeId, IdentifierType type, int[] refs)
+    {
+        if (phones is not StringArray && phones is not DictionaryArray { Dictionary: StringArray })
+        {
+            throw new NotSupportedException($"identifier type '{type.Name}': column type {phones.Data.DataType.Name} is not supported (a string column is expected)");
+        }
+        ReadOnlySpan<byte> last = default;
+        string? lastRegion = null;
+        var lastRef = Unresolved;
+        for (var row = 0; row < rows; row++)
+        {
+            if (!IdentityGraphBuilder.TryGetBytes(phones, row, out var raw))
+            {
+                refs[row] = Null;
+                continue;
+            }
+            var region = IdentityGraphBuilder.TryGetBytes(regions, row, out var code) ? Region(code) : null;
+            if (lastRef == Unresolved || !raw.SequenceEqual(last) || !ReferenceEquals(region, lastRegion))
+            {
+                last = raw;
+                lastRegion = region;
+                lastRef = Normalize(raw, typeId, type, row, region);
+            }
+            refs[row] = lastRef;
+        }
+    }
+
+    // Two-letter country codes as strings, made once each (the phone normaliser takes a string region).
+    private readonly Dictionary<int, string> _regions = [];
+
+    private string? Region(ReadOnlySpan<byte> code)
+    {
+        var trimmed = IdentifierNormalizers.Trim(code);
+        if (trimmed.Length != 2 || !char.IsAsciiLetter((char)trimmed[0]) || !char.IsAsciiLetter((char)trimmed[1]))
+        {
+            return null; // not a two-letter code: the type's default region applies
+        }
+        var key = ((trimmed[0] | 0x20) << 8) | (trimmed[1] | 0x20);
+        if (!_regions.TryGetValue(key, out var region))
+        {
+            region = _regions[key] = $"{(char)(trimmed[0] & ~0x20)}{(char)(trimmed[1] & ~0x20)}";
+        }
+        return region;
     }
 
     private void ResolveDictionary(DictionaryArray dictionary, StringArray entries, int rows, byte typeId, IdentifierType type, int[] refs)
@@ -282,16 +340,17 @@ internal sealed class BatchResolver
     private const int PhoneCacheLimit = 1 << 20;
     private readonly Dictionary<UInt128, (NormalizeStatus Status, byte[] Canonical)> _phones = [];
 
-    private NormalizeStatus NormalizePhone(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, out int written)
+    private NormalizeStatus NormalizePhone(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, string? region, out int written)
     {
-        var rawKey = System.IO.Hashing.XxHash128.HashToUInt128(raw, 256 + typeId);
+        var seed = 256 + typeId + (region is null ? 0 : ((long)region[0] << 16) | ((long)region[1] << 24));
+        var rawKey = System.IO.Hashing.XxHash128.HashToUInt128(raw, seed);
         if (_phones.TryGetValue(rawKey, out var known))
         {
             known.Canonical.CopyTo(_destination, 0);
             written = known.Canonical.Length;
             return known.Status;
         }
-        var status = type.Normalizer.Normalize(raw, _destination, out written);
+        var status = ((PhoneNormalizer)type.Normalizer).Normalize(raw, region, _destination, out written);
         if (_phones.Count >= PhoneCacheLimit)
         {
             _phones.Clear();
@@ -301,7 +360,7 @@ internal sealed class BatchResolver
     }
 
     /// <summary>Normalises and hashes one raw value (first met at <paramref name="row"/>) into a new value of the batch; a skip reference when it links nothing.</summary>
-    private int Normalize(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, int row)
+    private int Normalize(ReadOnlySpan<byte> raw, byte typeId, IdentifierType type, int row, string? region = null)
     {
         var need = IdentifierNormalizers.MaxOutputBytes(raw.Length);
         if (_destination.Length < need)
@@ -310,9 +369,9 @@ internal sealed class BatchResolver
         }
         NormalizeStatus status;
         int written;
-        if (type.Kind == NormalizerKind.Phone)
+        if (type.Normalizer is PhoneNormalizer)
         {
-            status = NormalizePhone(raw, typeId, type, out written);
+            status = NormalizePhone(raw, typeId, type, region, out written);
         }
         else
         {

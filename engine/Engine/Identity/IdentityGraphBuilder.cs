@@ -401,9 +401,11 @@ public sealed class IdentityGraphBuilder
             ?? throw new ArgumentException($"source '{source.Name}': identifier type '{name}' is not defined by the identity rules", nameof(source));
 
         var identifierColumns = new List<(int Column, IdentifierType Type)>();
+        var regionColumns = new List<int>();
         foreach (var (column, type) in source.Identifiers)
         {
             identifierColumns.Add((Position(column), Type(type)));
+            regionColumns.Add(source.PhoneRegionColumns.TryGetValue(column, out var region) ? Position(region) : -1);
         }
         var composites = new List<(IReadOnlyList<int> Columns, IdentifierType Type)>();
         foreach (var (type, columns) in source.CompositeIdentifiers)
@@ -428,7 +430,7 @@ public sealed class IdentityGraphBuilder
             (resolver, scan) =>
             {
                 // The costly half (decoding, normalising, hashing) runs on every worker; applying is serialised.
-                resolver.Resolve(scan.Batch, identifierColumns, composites);
+                resolver.Resolve(scan.Batch, identifierColumns, composites, regionColumns);
                 lock (gate)
                 {
                     target.Apply(resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset));

@@ -83,7 +83,12 @@ public sealed class IdentityState
             text.Append("source ").Append(source.Name).Append('\n');
             foreach (var (column, type) in source.Identifiers.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                text.Append(" column ").Append(column).Append(" -> ").Append(type).Append('\n');
+                text.Append(" column ").Append(column).Append(" -> ").Append(type);
+                if (source.PhoneRegionColumns.TryGetValue(column, out var region))
+                {
+                    text.Append(" region ").Append(region);
+                }
+                text.Append('\n');
             }
             foreach (var (type, columns) in source.CompositeIdentifiers.OrderBy(p => p.Key, StringComparer.Ordinal))
             {

@@ -62,6 +62,13 @@ public sealed class SourceDefinition
     /// <summary>Identifier columns and the identifier type each carries (column → type), e.g. user_id → customer_id.</summary>
     public IReadOnlyDictionary<string, string> Identifiers { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Phone identifier columns whose numbers, when written without a country code, are read in the country named by
+    /// another column of the same row (column → region column, e.g. phone → country), instead of the type's default
+    /// region: a CRM with customers in several countries.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> PhoneRegionColumns { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Composite identifier types and the columns each is built from, in order (type → columns), e.g. name_postcode → [first_name, last_name, postcode].</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> CompositeIdentifiers { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 

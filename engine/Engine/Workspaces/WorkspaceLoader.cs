@@ -13,6 +13,7 @@ namespace Engine.Workspaces;
 public static partial class WorkspaceLoader
 {
     private static readonly string[] WorkspaceKeys = ["name", "description", "output", "version"];
+    private static readonly string[] IdentifierDetailKeys = ["type", "region_column"];
     private static readonly string[] SourceKeys = ["name", "description", "location", "format", "csv", "columns", "identifiers", "composite_identifiers", "timestamp"];
     private static readonly string[] ColumnKeys = ["type", "required", "description"];
     private static readonly string[] SegmentKeys = ["name", "description", "condition", "tags"];
@@ -207,17 +208,41 @@ public static partial class WorkspaceLoader
         }
 
         var identifiers = new Dictionary<string, string>(StringComparer.Ordinal);
+        var regions = new Dictionary<string, string>(StringComparer.Ordinal);
         if (reader.Mapping("identifiers") is { } identifiersNode)
         {
             foreach (var (keyNode, valueNode) in identifiersNode.Children)
             {
                 var column = ((YamlScalarNode)keyNode).Value ?? "";
-                if (valueNode is not YamlScalarNode { Value: { Length: > 0 } identifierType } || !IdentifierName().IsMatch(identifierType))
+                // `column: type`, or `column: { type: phone, region_column: country }` for phones whose country is in a column.
+                var typeNode = valueNode;
+                YamlScalarNode? regionNode = null;
+                if (valueNode is YamlMappingNode detail)
                 {
-                    errors.Add(At(file, valueNode, $"identifier column '{column}': expected an identifier type name such as email, phone, customer_id or anonymous_id"));
+                    var detailReader = new MappingReader(detail, file, errors);
+                    detailReader.CheckKeys(IdentifierDetailKeys);
+                    typeNode = detailReader.Scalar("type", required: true) ?? (YamlNode)detail;
+                    regionNode = detailReader.Scalar("region_column");
+                }
+                if (typeNode is not YamlScalarNode { Value: { Length: > 0 } identifierType } || !IdentifierName().IsMatch(identifierType))
+                {
+                    errors.Add(At(file, typeNode, $"identifier column '{column}': expected an identifier type name such as email, phone, customer_id or anonymous_id"));
                     continue;
                 }
-                CheckSourceIdentifierType((YamlScalarNode)valueNode, rules, composite: false, rulesFromFile, file, errors);
+                CheckSourceIdentifierType((YamlScalarNode)typeNode, rules, composite: false, rulesFromFile, file, errors);
+                if (regionNode is not null)
+                {
+                    var regionColumn = regionNode.Value ?? "";
+                    if (rules?.Find(identifierType) is { } phoneType && phoneType.Kind != NormalizerKind.Phone)
+                    {
+                        errors.Add(At(file, regionNode, $"'region_column' applies to phone identifiers; '{identifierType}' uses the {phoneType.Kind.ToString().ToLowerInvariant()} normalizer"));
+                    }
+                    else if (CheckColumn(regionColumn, regionNode, columns, file, errors, "region column") is { } regionSpec && regionSpec.Type != ColumnType.String)
+                    {
+                        errors.Add(At(file, regionNode, $"region column '{regionColumn}' is declared {DataSchema.Describe(regionSpec.Type)}; it must be a string column of ISO 3166 country codes"));
+                    }
+                    regions[column] = regionColumn;
+                }
                 if (CheckColumn(column, keyNode, columns, file, errors, "identifier column") is { } spec && spec.Type != ColumnType.String)
                 {
                     errors.Add(At(file, keyNode, $"identifier column '{column}' is declared {DataSchema.Describe(spec.Type)}; identifiers must be string columns"));
@@ -276,6 +301,7 @@ public static partial class WorkspaceLoader
             Csv = csv,
             Schema = new DataSchema(columns),
             Identifiers = identifiers,
+            PhoneRegionColumns = regions,
             CompositeIdentifiers = composites,
             TimestampColumn = timestamp,
         };

@@ -40,6 +40,7 @@ internal sealed class GeneratedWorkspace
                 Schema = GeneratedDatasets.Profiles,
                 TimestampColumn = "updated_at",
                 Identifiers = new Dictionary<string, string> { ["customer_id"] = "customer_id", ["email"] = "email", ["phone"] = "phone" },
+                PhoneRegionColumns = new Dictionary<string, string> { ["phone"] = "country" },
                 CompositeIdentifiers = rules?.Find(NamePostcode) is null
                     ? new Dictionary<string, IReadOnlyList<string>>()
                     : new Dictionary<string, IReadOnlyList<string>> { [NamePostcode] = ["first_name", "last_name", "postcode"] },

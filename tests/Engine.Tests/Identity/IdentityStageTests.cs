@@ -284,4 +284,34 @@ public sealed class IdentityStageTests
         Assert.Equal(2, report.LinksRefused["shared:anonymous_id"]);
         Assert.Equal(1, report.LinksRefused["limit:name_postcode"]);
     }
+
+    [Fact]
+    public async Task Phones_are_read_in_the_country_of_their_row()
+    {
+        using var ws = new HandWorkspace();
+        ws.Write("sources/crm.yaml", """
+            name: crm
+            location: data/crm
+            format: csv
+            columns:
+              customer_id: string
+              phone: string
+              country: string
+            identifiers:
+              customer_id: customer_id
+              phone: { type: phone, region_column: country }
+            """);
+        // The same national digits are a British mobile in GB, a US number in US; no country: the default (GB here).
+        ws.Events("part-0", "a1,C1,");
+        ws.Write("data/crm/part-0.csv", "customer_id,phone,country\nC1,07700 900123,GB\nC2,(415) 555-2671,us\nC3,06 12 34 56 78,FR\nC4,020 7946 0958,\nC5,+61 412 345 678,US\n");
+        var report = (await ws.RunAsync("r1")).Identity!;
+        var profiles = ws.Profiles("r1");
+        Assert.Equal(profiles["customer_id:C1"], profiles["phone:+447700900123"]);
+        Assert.Equal(profiles["customer_id:C2"], profiles["phone:+14155552671"]);
+        Assert.Equal(profiles["customer_id:C3"], profiles["phone:+33612345678"]);
+        Assert.Equal(profiles["customer_id:C4"], profiles["phone:+442079460958"]);
+        // A number written with its country code keeps it whatever the row's country says.
+        Assert.Equal(profiles["customer_id:C5"], profiles["phone:+61412345678"]);
+        Assert.Equal(5, report.IdentifiersByType["phone"]);
+    }
 }

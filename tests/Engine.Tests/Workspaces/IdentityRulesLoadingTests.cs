@@ -216,4 +216,47 @@ public class IdentityRulesLoadingTests
         Assert.Equal("ann@gmail.com", Encoding.UTF8.GetString(destination, 0, written));
         Assert.Equal(NormalizeStatus.Blocked, email.Canonicalize("Shop@OurCompany.com"u8, destination, out _));
     }
+
+    private const string CountrySource = """
+        name: crm
+        location: data/crm
+        columns:
+          customer_id: string
+          email: string
+          phone: string
+          country: string
+          visits: int64
+        identifiers:
+          customer_id: customer_id
+          email: email
+          phone: { type: phone, region_column: country }
+
+        """;
+
+    [Fact]
+    public void A_phone_column_can_take_its_region_from_another_column()
+    {
+        using var dir = Workspace(null, CountrySource);
+        var source = WorkspaceLoader.Load(dir.Path).Sources.Single();
+        Assert.Equal("phone", source.Identifiers["phone"]);
+        Assert.Equal("country", source.PhoneRegionColumns["phone"]);
+        Assert.False(source.PhoneRegionColumns.ContainsKey("email"));
+    }
+
+    [Fact]
+    public void A_region_column_is_checked_where_it_is_written()
+    {
+        Assert.Equal(
+            ["sources/crm.yaml:11:40: 'region_column' applies to phone identifiers; 'email' uses the email normalizer"],
+            Errors(null, CountrySource.Replace("email: email", "email: { type: email, region_column: country }", StringComparison.Ordinal)));
+        Assert.Equal(
+            ["sources/crm.yaml:12:40: region column 'contry' is not among the declared columns (did you mean 'country'?)"],
+            Errors(null, CountrySource.Replace("region_column: country", "region_column: contry", StringComparison.Ordinal)));
+        Assert.Equal(
+            ["sources/crm.yaml:12:40: region column 'visits' is declared int64; it must be a string column of ISO 3166 country codes"],
+            Errors(null, CountrySource.Replace("region_column: country", "region_column: visits", StringComparison.Ordinal)));
+        var unknown = Assert.Single(Errors(null, CountrySource.Replace("region_column: country", "region: country", StringComparison.Ordinal)));
+        Assert.StartsWith("sources/crm.yaml:12:", unknown, StringComparison.Ordinal);
+        Assert.Contains("'region'", unknown, StringComparison.Ordinal);
+    }
 }

@@ -54,7 +54,7 @@ public sealed class IdentityGraphBuilder
 
     /// <summary>
     /// Creates a builder for <paramref name="rules"/>. With <paramref name="values"/>, the canonical value of every new
-    /// identifier is appended to it as its id is assigned, so the values can be written out later in id order
+    /// identifier is appended to it as its id is assigned, so the values can be written out later in any order
     /// without being kept in memory.
     /// </summary>
     public IdentityGraphBuilder(IdentityRules rules, int expectedIdentifiers = 0, CanonicalValueLog? values = null)

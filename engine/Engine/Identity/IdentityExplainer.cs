@@ -96,8 +96,8 @@ public static class IdentityExplainer
         DatasetScan.Run(links, columns, () => 0, (_, scan) =>
         {
             var batch = scan.Batch;
-            var from = (Int32Array)batch.Column(0);
-            var to = (Int32Array)batch.Column(1);
+            var from = IdentityOutput.Column<Int32Array>(scan, 0, "from_index");
+            var to = IdentityOutput.Column<Int32Array>(scan, 1, "to_index");
             for (var row = 0; row < batch.Length; row++)
             {
                 var a = from.Values[row];
@@ -133,8 +133,8 @@ public static class IdentityExplainer
             ColumnSpec[] mergeColumns = [new("old_profile_id", ColumnType.Int64, Required: true), new("new_profile_id", ColumnType.Int64), new("change", ColumnType.String, Required: true)];
             DatasetScan.Run(merges, mergeColumns, () => 0, (_, scan) =>
             {
-                var olds = (Int64Array)scan.Batch.Column(0);
-                var news = (Int64Array)scan.Batch.Column(1);
+                var olds = IdentityOutput.Column<Int64Array>(scan, 0, "old_profile_id");
+                var news = IdentityOutput.Column<Int64Array>(scan, 1, "new_profile_id");
                 for (var row = 0; row < scan.Batch.Length; row++)
                 {
                     long? next = news.IsNull(row) ? null : news.Values[row];
@@ -166,8 +166,8 @@ public static class IdentityExplainer
         DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
         {
             var batch = scan.Batch;
-            var profiles = (Int64Array)batch.Column(2);
-            var shared = (BooleanArray)batch.Column(3);
+            var profiles = IdentityOutput.Column<Int64Array>(scan, 2, "profile_id");
+            var shared = IdentityOutput.Column<BooleanArray>(scan, 3, "shared");
             for (var row = 0; row < batch.Length; row++, index++)
             {
                 IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type);

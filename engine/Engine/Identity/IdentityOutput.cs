@@ -250,6 +250,14 @@ public static class IdentityOutput
         return edges.Length;
     }
 
+    /// <summary>
+    /// Column <paramref name="index"/> of a batch read from the engine's own output, as the array type the engine writes;
+    /// anything else means the files were replaced or damaged, which is said with the file named.
+    /// </summary>
+    internal static T Column<T>(ScanBatch scan, int index, string name) where T : class, IArrowArray =>
+        scan.Batch.Column(index) as T
+            ?? throw new DataException(scan.Location, $"column '{name}' is {scan.Batch.Column(index).Data.DataType.Name}, not the {typeof(T).Name.Replace("Array", "", StringComparison.Ordinal).ToLowerInvariant()} the engine writes: this identity output was not written by this engine or is damaged; run with --full-refresh");
+
     /// <summary>A visitor of one <c>identity/</c> row: the type id (-1 when the rules do not define the type), the value, the profile id (-1 when null).</summary>
     public delegate void IdentifierVisitor(int typeId, ReadOnlySpan<byte> value, long profileId);
 
@@ -268,7 +276,7 @@ public static class IdentityOutput
         DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
         {
             var batch = scan.Batch;
-            var profiles = (Int64Array)batch.Column(2);
+            var profiles = Column<Int64Array>(scan, 2, "profile_id");
             for (var row = 0; row < batch.Length; row++)
             {
                 if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
@@ -306,8 +314,8 @@ public static class IdentityOutput
         DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
         {
             var batch = scan.Batch;
-            var from = (Int32Array)batch.Column(0);
-            var to = (Int32Array)batch.Column(1);
+            var from = Column<Int32Array>(scan, 0, "from_index");
+            var to = Column<Int32Array>(scan, 1, "to_index");
             for (var row = 0; row < batch.Length; row++)
             {
                 IdentityGraphBuilder.TryGetBytes(batch.Column(2), row, out var outcome);

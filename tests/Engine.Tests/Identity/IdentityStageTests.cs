@@ -314,4 +314,27 @@ public sealed class IdentityStageTests
         Assert.Equal(profiles["customer_id:C5"], profiles["phone:+61412345678"]);
         Assert.Equal(5, report.IdentifiersByType["phone"]);
     }
+
+    [Fact]
+    public async Task A_damaged_previous_output_stops_the_run_with_the_file_named_and_a_full_refresh_recovers()
+    {
+        using var ws = new HandWorkspace();
+        ws.Crm("part-0", "C1,ann@mail.co.uk,,Ann,Lee,SW1A 1AA");
+        ws.Events("part-0", "a1,C1,");
+        await ws.RunAsync("r1", day: 1);
+        // Someone rewrites the links with 64-bit positions (a notebook, another tool): not what the engine wrote.
+        var links = Path.Combine(ws.Run("r1", IdentityStage.LinksFolder), "part-00000.parquet");
+        HandWorkspace.Query($"COPY (SELECT from_index::BIGINT AS from_index, to_index::BIGINT AS to_index, outcome, reason, reason_type FROM read_parquet('{links}')) TO '{links}.new' (FORMAT parquet)");
+        File.Move(links + ".new", links, overwrite: true);
+
+        var error = await Assert.ThrowsAsync<DataException>(() => ws.RunAsync("r2", day: 2));
+        Assert.Contains(links, error.Message, StringComparison.Ordinal);
+        Assert.Contains("column 'from_index' is int64", error.Message, StringComparison.Ordinal);
+        Assert.Contains("--full-refresh", error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(ws.Run("r2", IdentityState.FileName)));
+
+        var report = (await ws.RunAsync("r3", fullRefresh: true, day: 3)).Identity!;
+        Assert.Equal(IdentityModes.Full, report.Mode);
+        Assert.Equal(ws.Profiles("r1"), ws.Profiles("r3"));
+    }
 }

@@ -145,8 +145,9 @@ public sealed class IdentityGraphBuilder
     {
         if (id >= _firstSeen.Length)
         {
-            System.Array.Resize(ref _firstSeen, Math.Max(id + 1, _firstSeen.Length * 2));
-            _firstSeen.AsSpan(id).Fill(long.MaxValue);
+            var old = _firstSeen.Length;
+            System.Array.Resize(ref _firstSeen, Math.Max(Math.Max(id + 1, 1024), old * 2));
+            _firstSeen.AsSpan(old).Fill(long.MaxValue);
         }
         if (position < _firstSeen[id])
         {

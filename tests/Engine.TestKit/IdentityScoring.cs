@@ -1,6 +1,3 @@
-using System.Globalization;
-using DuckDB.NET.Data;
-
 namespace Engine.TestKit;
 
 /// <summary>Pairwise precision and recall of an identity output against the generator's truth, computed by DuckDB.</summary>
@@ -16,33 +13,17 @@ public static class IdentityScoring
     /// </summary>
     public static (double Precision, double Recall, long WrongPairs) Score(string identityGlob, string truthGlob)
     {
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        Execute(connection, $"""
+        using var connection = DuckDb.Open();
+        DuckDb.Execute(connection, $"""
             CREATE TABLE scored AS
             SELECT t.person_id, t.linkable_id, coalesce(i.profile_id, -row_number() OVER ()) AS profile_id
             FROM read_parquet('{truthGlob}') t JOIN read_parquet('{identityGlob}') i USING (identifier_type, identifier_value)
             WHERE t.person_id IS NOT NULL
             """);
-        var predicted = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id)");
-        var correct = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id, person_id)");
-        var linkable = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id)");
-        var found = Scalar(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id, profile_id)");
+        var predicted = DuckDb.Double(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id)");
+        var correct = DuckDb.Double(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored GROUP BY profile_id, person_id)");
+        var linkable = DuckDb.Double(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id)");
+        var found = DuckDb.Double(connection, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*)::HUGEINT n FROM scored WHERE linkable_id IS NOT NULL GROUP BY person_id, linkable_id, profile_id)");
         return (predicted == 0 ? 1 : correct / predicted, linkable == 0 ? 1 : found / linkable, (long)(predicted - correct));
-    }
-
-    private static void Execute(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static double Scalar(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        var value = command.ExecuteScalar();
-        return value is null or DBNull ? 0 : Convert.ToDouble(value, CultureInfo.InvariantCulture);
     }
 }

@@ -58,13 +58,13 @@ internal static class IdentityPeerCheck
             }
         }
         var clock = Stopwatch.StartNew();
-        var engine = EngineIdentitySide.Run(dataDir, rules, includePhone: false, keepGraph: true);
+        var engine = EngineIdentitySide.Run(dataDir, rules, includePhone: false);
         var engineSeconds = clock.Elapsed.TotalSeconds;
         using var peer = new DuckDbIdentityPeer(new DuckDbPeerOptions(Environment.ProcessorCount, "2GB", duckTemp, IncludePhone: false));
         var duck = peer.Run(dataDir);
 
-        var table = engine.Builder!.Table;
-        var clusterOf = engine.Stitch!.ClusterOf.ToArray();
+        var table = engine.Builder.Table;
+        var clusterOf = engine.Stitch.ClusterOf.ToArray();
         // Engine cluster (its smallest identifier id) -> DuckDB cluster, and back: a partition is equal to another when
         // both maps are functions over the same identifiers.
         var duckOfEngine = new long[table.Count];
@@ -108,9 +108,9 @@ internal static class IdentityPeerCheck
                 Example($"only in the engine: {DuckDbIdentityPeer.TypeNames[table.TypeOf(id)]} identifier id {id} (the engine keeps hashes, not values)");
             }
         }
-        var same = onlyDuck == 0 && onlyEngine == 0 && split == 0 && joined == 0 && engine.Clusters == duck.Clusters;
+        var same = onlyDuck == 0 && onlyEngine == 0 && split == 0 && joined == 0 && engine.Stitch.ClusterCount == duck.Clusters;
         Console.WriteLine($"identity vs DuckDB {people,8:N0} people  {table.Count,10:N0} identifiers  {engine.Edges:N0} edges  engine {engineSeconds:F2} s, DuckDB {duck.TotalSeconds:F2} s ({duck.Iterations} passes)  "
-            + $"{engine.Clusters:N0} / {duck.Clusters:N0} clusters  {(same ? "same partition" : "PARTITIONS DIFFER")}");
+            + $"{engine.Stitch.ClusterCount:N0} / {duck.Clusters:N0} clusters  {(same ? "same partition" : "PARTITIONS DIFFER")}");
         if (!same)
         {
             Console.WriteLine($"  identifiers only in DuckDB {onlyDuck:N0}, only in the engine {onlyEngine:N0}; engine clusters split by DuckDB {split:N0}, DuckDB clusters split by the engine {joined:N0}");

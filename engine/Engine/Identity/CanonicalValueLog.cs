@@ -31,8 +31,6 @@ public sealed class CanonicalValueLog : IDisposable
     /// <summary>Values appended.</summary>
     public long Count { get; private set; }
 
-    /// <summary>Bytes appended (lengths included).</summary>
-    public long Bytes { get; private set; }
 
     /// <summary>Appends the value of the next id.</summary>
     public void Append(ReadOnlySpan<byte> value)
@@ -61,7 +59,6 @@ public sealed class CanonicalValueLog : IDisposable
             _used += value.Length;
         }
         Count++;
-        Bytes += need - 5 + LengthBytes(value.Length);
     }
 
     /// <summary>A visitor of one value: the state, the id and the bytes (valid only during the call).</summary>
@@ -148,7 +145,6 @@ public sealed class CanonicalValueLog : IDisposable
         }
     }
 
-    private static int LengthBytes(int length) => length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : length < 0x10000000 ? 4 : 5;
 
     public void Dispose() => _file.Dispose();
 }

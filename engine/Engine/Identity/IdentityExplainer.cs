@@ -56,15 +56,13 @@ public static class IdentityExplainer
         // Pass 1: the identifier's row and profile.
         var targetIndex = -1;
         long targetProfile = -1;
-        var index = 0;
-        IdentityOutput.ReadIdentifiers(identifiers, rules, (t, value, profile) =>
+        IdentityOutput.ReadIdentifiers(identifiers, rules, (i, t, value, profile, _) =>
         {
             if (targetIndex < 0 && t == typeId && value.SequenceEqual(target))
             {
-                targetIndex = index;
+                targetIndex = i;
                 targetProfile = profile;
             }
-            index++;
         }, cancellationToken);
         if (targetIndex < 0)
         {
@@ -73,8 +71,7 @@ public static class IdentityExplainer
 
         // Pass 2: the profile's identifiers (a shared value in no profile stands alone).
         var members = new Dictionary<int, ExplainedIdentifier>();
-        var wanted = new HashSet<int> { targetIndex };
-        ReadRows(identifiers, rules, (i, t, value, profile, shared) =>
+        IdentityOutput.ReadIdentifiers(identifiers, rules, (i, t, value, profile, shared) =>
         {
             if (i == targetIndex || (targetProfile >= 0 && profile == targetProfile))
             {
@@ -84,46 +81,28 @@ public static class IdentityExplainer
 
         // The links touching the profile; refused ones lead outside it, whose far ends are read next.
         var links = await Dataset.OpenAsync(identity.Child(IdentityStage.LinksFolder), DataFormat.Parquet, cancellationToken);
-        var touching = new List<(int From, int To, string Outcome, string? Reason, string? ReasonType)>();
-        ColumnSpec[] columns =
-        [
-            new("from_index", ColumnType.Int64, Required: true),
-            new("to_index", ColumnType.Int64, Required: true),
-            new("outcome", ColumnType.String, Required: true),
-            new("reason", ColumnType.String),
-            new("reason_type", ColumnType.String),
-        ];
-        DatasetScan.Run(links, columns, () => 0, (_, scan) =>
+        var touching = new List<(int From, int To, bool Linked, string? Reason, string? ReasonType)>();
+        IdentityOutput.ReadLinks(links, (a, b, linked, reason, reasonType) =>
         {
-            var batch = scan.Batch;
-            var from = IdentityOutput.Column<Int32Array>(scan, 0, "from_index");
-            var to = IdentityOutput.Column<Int32Array>(scan, 1, "to_index");
-            for (var row = 0; row < batch.Length; row++)
+            if (members.ContainsKey(a) || members.ContainsKey(b))
             {
-                var a = from.Values[row];
-                var b = to.Values[row];
-                if (members.ContainsKey(a) || members.ContainsKey(b))
-                {
-                    touching.Add((a, b, Text(batch.Column(2), row)!, Text(batch.Column(3), row), Text(batch.Column(4), row)));
-                }
+                touching.Add((a, b, linked, reason, reasonType));
             }
-        }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
+        }, cancellationToken);
+        var wanted = touching.SelectMany(l => new[] { l.From, l.To }).Where(i => !members.ContainsKey(i)).ToHashSet();
         var outside = new Dictionary<int, ExplainedIdentifier>();
-        foreach (var (from, to, _, _, _) in touching)
+        IdentityOutput.ReadIdentifiers(identifiers, rules, (i, t, value, profile, shared) =>
         {
-            wanted.Add(from);
-            wanted.Add(to);
-        }
-        ReadRows(identifiers, rules, (i, t, value, profile, shared) =>
-        {
-            if (wanted.Contains(i) && !members.ContainsKey(i))
+            if (wanted.Contains(i))
             {
                 outside[i] = Describe(rules, i, t, value, profile, shared);
             }
         }, cancellationToken);
         ExplainedIdentifier At(int i) => members.TryGetValue(i, out var m) ? m : outside[i];
-        var linked = touching.Where(l => l.Outcome == IdentityOutput.Linked).Select(l => new ExplainedLink(At(l.From), At(l.To), l.Outcome, l.Reason, l.ReasonType)).ToList();
-        var refused = touching.Where(l => l.Outcome != IdentityOutput.Linked).Select(l => new ExplainedLink(At(l.From), At(l.To), l.Outcome, l.Reason, l.ReasonType)).ToList();
+        ExplainedLink Link((int From, int To, bool Linked, string? Reason, string? ReasonType) l) =>
+            new(At(l.From), At(l.To), l.Linked ? IdentityOutput.Linked : IdentityOutput.Refused, l.Reason, l.ReasonType);
+        var linked = touching.Where(l => l.Linked).Select(Link).ToList();
+        var refused = touching.Where(l => !l.Linked).Select(Link).ToList();
 
         // How this profile's id came to be: merges and splits recorded in this run.
         var changes = new List<ProfileChange>();
@@ -140,46 +119,13 @@ public static class IdentityExplainer
                     long? next = news.IsNull(row) ? null : news.Values[row];
                     if (olds.Values[row] == targetProfile || next == targetProfile)
                     {
-                        var kind = Text(scan.Batch.Column(2), row) switch { "merged" => ProfileChangeKind.Merged, "split" => ProfileChangeKind.Split, _ => ProfileChangeKind.Retired };
-                        changes.Add(new ProfileChange(olds.Values[row], next, kind));
+                        IdentityGraphBuilder.TryGetBytes(scan.Batch.Column(2), row, out var change);
+                        changes.Add(new ProfileChange(olds.Values[row], next, IdentityOutput.ParseChange(Encoding.UTF8.GetString(change))));
                     }
                 }
             }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
         }
         return new IdentityExplanation(members[targetIndex], [.. members.Values.OrderBy(m => m.Index)], linked, refused, changes);
-    }
-
-    private delegate void RowVisitor(int index, int typeId, ReadOnlySpan<byte> value, long profileId, bool shared);
-
-    /// <summary><c>identity/</c> rows in order with their positions and shared flags.</summary>
-    private static void ReadRows(Dataset dataset, IdentityRules rules, RowVisitor visit, CancellationToken cancellationToken)
-    {
-        var names = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
-        ColumnSpec[] columns =
-        [
-            new("identifier_type", ColumnType.String, Required: true),
-            new("identifier_value", ColumnType.String, Required: true),
-            new("profile_id", ColumnType.Int64),
-            new("shared", ColumnType.Boolean),
-        ];
-        var index = 0;
-        DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
-        {
-            var batch = scan.Batch;
-            var profiles = IdentityOutput.Column<Int64Array>(scan, 2, "profile_id");
-            var shared = IdentityOutput.Column<BooleanArray>(scan, 3, "shared");
-            for (var row = 0; row < batch.Length; row++, index++)
-            {
-                IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type);
-                IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value);
-                var typeId = -1;
-                for (var t = 0; t < names.Length && typeId < 0; t++)
-                {
-                    typeId = type.SequenceEqual(names[t]) ? t : -1;
-                }
-                visit(index, typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row], shared.GetValue(row) == true);
-            }
-        }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
     }
 
     private static ExplainedIdentifier Describe(IdentityRules rules, int index, int typeId, ReadOnlySpan<byte> value, long profile, bool shared)
@@ -188,7 +134,4 @@ public static class IdentityExplainer
         var text = Encoding.UTF8.GetString(value);
         return new ExplainedIdentifier(index, type?.Name ?? "?", IdentifierMask.Mask(type?.Kind ?? NormalizerKind.Id, text), profile >= 0 ? profile : null, shared);
     }
-
-    private static string? Text(IArrowArray array, int row) =>
-        IdentityGraphBuilder.TryGetBytes(array, row, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 }

@@ -201,10 +201,7 @@ public sealed class IdentityGraphBuilder
                 _valueIds[v] = -1;
                 continue;
             }
-            var id = _table.GetOrAdd(key, typeId);
-            _valueIds[v] = id;
-            Seen(id, basePosition + resolved.FirstRow[v]);
-            _values?.Append(canonical);
+            _valueIds[v] = Add(key, typeId, canonical, basePosition + resolved.FirstRow[v]);
         }
 
         var rows = resolved.Rows;
@@ -296,14 +293,16 @@ public sealed class IdentityGraphBuilder
         return true;
     }
 
-    private int Add(byte typeId, ReadOnlySpan<byte> canonical)
+    /// <summary>The id of an identifier known not to be blocked, added (its value logged) if new; notes where it was met.</summary>
+    private int Add(in IdentifierKey key, byte typeId, ReadOnlySpan<byte> canonical, long position)
     {
         var before = _table.Count;
-        var id = _table.GetOrAdd(IdentifierKey.Compute(typeId, canonical), typeId);
+        var id = _table.GetOrAdd(key, typeId);
         if (id == before)
         {
             _values?.Append(canonical);
         }
+        Seen(id, position);
         return id;
     }
 
@@ -317,10 +316,8 @@ public sealed class IdentityGraphBuilder
         {
             throw new ArgumentOutOfRangeException(nameof(typeId), typeId, "no identifier type has this id");
         }
-        var id = Add(typeId, canonical);
         // An earlier run's identifiers were all met before this run's data, in the order that run wrote them.
-        Seen(id, Position(0, 0, id));
-        return id;
+        return Add(IdentifierKey.Compute(typeId, canonical), typeId, canonical, Position(0, 0, _table.Count));
     }
 
     /// <summary>Adds the edge between two identifier ids (an earlier run's link, for an incremental run).</summary>

@@ -69,12 +69,21 @@ public static class IdentityOutput
         _ => "retired",
     };
 
+    /// <summary>The profile change a persisted name stands for (<see cref="ChangeName"/> read back).</summary>
+    public static ProfileChangeKind ParseChange(string name) => name switch
+    {
+        "merged" => ProfileChangeKind.Merged,
+        "split" => ProfileChangeKind.Split,
+        "retired" => ProfileChangeKind.Retired,
+        _ => throw new EngineException($"'{name}' is not a profile change (merged, split or retired): the identity output is damaged"),
+    };
+
     /// <summary>
     /// Writes <c>identity/</c>: every node of <paramref name="graph"/> in order, its value read back from
     /// <paramref name="values"/> (logged by builder id), its profile and shared flag (by node number).
     /// </summary>
     public static async Task WriteIdentifiersAsync(
-        StorageLocation location, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        StorageLocation location, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, StitchResult stitch,
         IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
         if (values.Count != graph.NodeCount)
@@ -83,12 +92,12 @@ public static class IdentityOutput
         }
         var options = ParquetWriteOptions.Default with { PlainColumns = new HashSet<string>(["identifier_value"]) };
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, IdentifiersSchema, options, cancellationToken);
-        WriteIdentifierRows(writer, rules, graph, values, profileOf, shared, progress, cancellationToken);
+        WriteIdentifierRows(writer, rules, graph, values, profileOf, stitch, progress, cancellationToken);
         await writer.CommitAsync(cancellationToken);
     }
 
     private static void WriteIdentifierRows(
-        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, ulong[] shared,
+        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, StitchResult stitch,
         IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
         var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
@@ -108,7 +117,7 @@ public static class IdentityOutput
             {
                 b.Profiles.AppendNull();
             }
-            b.Shared.Append(shared.Length > 0 && (shared[node >> 6] & (1UL << (node & 63))) != 0);
+            b.Shared.Append(stitch.IsShared(node));
             node++;
             if (++b.Rows == BatchRows)
             {
@@ -175,31 +184,19 @@ public static class IdentityOutput
 
     /// <summary>Writes <c>identity/links</c>: every distinct link with its outcome; returns the number written.</summary>
     public static async Task<long> WriteLinksAsync(
-        StorageLocation location, IdentityRules rules, CanonicalGraph graph, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+        StorageLocation location, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, CancellationToken cancellationToken)
     {
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, LinksSchema, null, cancellationToken);
-        var rows = WriteLinkRows(writer, rules, graph, result, pinned, cancellationToken);
+        var rows = WriteLinkRows(writer, rules, graph, outcomes, cancellationToken);
         await writer.CommitAsync(cancellationToken);
         return rows;
     }
 
     private static long WriteLinkRows(
-        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, StitchResult result, ulong[] pinned, CancellationToken cancellationToken)
+        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, CancellationToken cancellationToken)
     {
         var typeNames = rules.Types.Select(t => t.Name).ToArray();
-        // Refused edges sorted by packed value, with the type whose limit they would break, for a merge walk.
-        var refused = result.Refused;
-        var refusedEdges = new ulong[refused.Length];
-        var refusedTypes = new byte[refused.Length];
-        for (var i = 0; i < refused.Length; i++)
-        {
-            refusedEdges[i] = EdgeSet.Pack(refused[i].First, refused[i].Second);
-            refusedTypes[i] = refused[i].LimitedType;
-        }
-        System.Array.Sort(refusedEdges, refusedTypes);
         var edges = graph.Edges;
-        var nodeTypes = graph.NodeTypes;
-        int r = 0, p = 0;
         for (var start = 0; start < edges.Length; start += BatchRows)
         {
             var end = Math.Min(edges.Length, start + BatchRows);
@@ -210,37 +207,19 @@ public static class IdentityOutput
             var reasonType = new StringArray.Builder();
             for (var i = start; i < end; i++)
             {
-                var e = edges[i];
-                var a = EdgeSet.First(e);
-                var b = EdgeSet.Second(e);
-                from.Append(a);
-                to.Append(b);
-                while (p < pinned.Length && pinned[p] < e)
-                {
-                    p++;
-                }
-                while (r < refusedEdges.Length && refusedEdges[r] < e)
-                {
-                    r++;
-                }
-                var isPinned = p < pinned.Length && pinned[p] == e;
-                if (!isPinned && (result.IsShared(a) || result.IsShared(b)))
-                {
-                    outcome.Append(Refused);
-                    reason.Append(ReasonShared);
-                    reasonType.Append(typeNames[nodeTypes[result.IsShared(b) ? b : a]]);
-                }
-                else if (!isPinned && r < refusedEdges.Length && refusedEdges[r] == e)
-                {
-                    outcome.Append(Refused);
-                    reason.Append(ReasonLimit);
-                    reasonType.Append(typeNames[refusedTypes[r]]);
-                }
-                else
+                from.Append(EdgeSet.First(edges[i]));
+                to.Append(EdgeSet.Second(edges[i]));
+                if (outcomes.Outcome[i] == LinkOutcomes.Linked)
                 {
                     outcome.Append(Linked);
                     reason.AppendNull();
                     reasonType.AppendNull();
+                }
+                else
+                {
+                    outcome.Append(Refused);
+                    reason.Append(outcomes.Outcome[i] == LinkOutcomes.RefusedShared ? ReasonShared : ReasonLimit);
+                    reasonType.Append(typeNames[outcomes.ReasonType[i]]);
                 }
             }
             using var batch = new RecordBatch(LinksSchema, [from.Build(), to.Build(), outcome.Build(), reason.Build(), reasonType.Build()], end - start);
@@ -258,8 +237,11 @@ public static class IdentityOutput
         scan.Batch.Column(index) as T
             ?? throw new DataException(scan.Location, $"column '{name}' is {scan.Batch.Column(index).Data.DataType.Name}, not the {typeof(T).Name.Replace("Array", "", StringComparison.Ordinal).ToLowerInvariant()} the engine writes: this identity output was not written by this engine or is damaged; run with --full-refresh");
 
-    /// <summary>A visitor of one <c>identity/</c> row: the type id (-1 when the rules do not define the type), the value, the profile id (-1 when null).</summary>
-    public delegate void IdentifierVisitor(int typeId, ReadOnlySpan<byte> value, long profileId);
+    /// <summary>
+    /// A visitor of one <c>identity/</c> row: its position (the index <c>identity/links</c> uses), the type id (-1 when
+    /// the rules do not define the type), the value, the profile id (-1 when null) and the shared flag.
+    /// </summary>
+    public delegate void IdentifierVisitor(int index, int typeId, ReadOnlySpan<byte> value, long profileId, bool shared);
 
     /// <summary>Reads <c>identity/</c> rows in order (one file and row group after another).</summary>
     public static void ReadIdentifiers(Dataset dataset, IdentityRules rules, IdentifierVisitor visit, CancellationToken cancellationToken)
@@ -272,12 +254,15 @@ public static class IdentityOutput
             new("identifier_type", ColumnType.String, Required: true),
             new("identifier_value", ColumnType.String, Required: true),
             new("profile_id", ColumnType.Int64),
+            new("shared", ColumnType.Boolean),
         ];
+        var index = 0;
         DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
         {
             var batch = scan.Batch;
             var profiles = Column<Int64Array>(scan, 2, "profile_id");
-            for (var row = 0; row < batch.Length; row++)
+            var shared = Column<BooleanArray>(scan, 3, "shared");
+            for (var row = 0; row < batch.Length; row++, index++)
             {
                 if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
                 {
@@ -292,13 +277,16 @@ public static class IdentityOutput
                         break;
                     }
                 }
-                visit(typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row]);
+                visit(index, typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row], shared.GetValue(row) == true);
             }
         }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
     }
 
-    /// <summary>A visitor of one <c>identity/links</c> row: the two row positions and whether the link was accepted.</summary>
-    public delegate void LinkVisitor(int from, int to, bool linked);
+    /// <summary>
+    /// A visitor of one <c>identity/links</c> row: the two row positions, whether the link was accepted, and for a
+    /// refused one its reason and the type behind it (null for accepted links).
+    /// </summary>
+    public delegate void LinkVisitor(int from, int to, bool linked, string? reason, string? reasonType);
 
     /// <summary>Reads <c>identity/links</c> rows.</summary>
     public static void ReadLinks(Dataset dataset, LinkVisitor visit, CancellationToken cancellationToken)
@@ -309,6 +297,8 @@ public static class IdentityOutput
             new("from_index", ColumnType.Int64, Required: true),
             new("to_index", ColumnType.Int64, Required: true),
             new("outcome", ColumnType.String, Required: true),
+            new("reason", ColumnType.String),
+            new("reason_type", ColumnType.String),
         ];
         var linked = Encoding.UTF8.GetBytes(Linked);
         DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
@@ -319,8 +309,19 @@ public static class IdentityOutput
             for (var row = 0; row < batch.Length; row++)
             {
                 IdentityGraphBuilder.TryGetBytes(batch.Column(2), row, out var outcome);
-                visit(from.Values[row], to.Values[row], outcome.SequenceEqual(linked));
+                if (outcome.SequenceEqual(linked))
+                {
+                    visit(from.Values[row], to.Values[row], true, null, null);
+                }
+                else
+                {
+                    // Refused links are few: their texts are decoded, the accepted majority's are not.
+                    visit(from.Values[row], to.Values[row], false, Text(batch.Column(3), row), Text(batch.Column(4), row));
+                }
             }
         }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
     }
+
+    private static string? Text(IArrowArray array, int row) =>
+        IdentityGraphBuilder.TryGetBytes(array, row, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
 }

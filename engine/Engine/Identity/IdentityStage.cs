@@ -174,8 +174,8 @@ public sealed class IdentityStage
 
         // identity/ first: committing it replaces the folder (a re-run of this run id), so the datasets inside it
         // (merges, links) come after; those two are independent and encode on two threads.
-        await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Shared, progress, cancellationToken);
-        var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Result, stitched.Pinned, cancellationToken), cancellationToken);
+        await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Result, progress, cancellationToken);
+        var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Links, cancellationToken), cancellationToken);
         await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
         var links = await linksWrite;
         var state = new IdentityState
@@ -270,7 +270,7 @@ public sealed class IdentityStage
         lookup?.AsSpan().Fill(-1);
         var profiles = new ulong[1024];
         long row = 0;
-        IdentityOutput.ReadIdentifiers(dataset, builder.Rules, (typeId, value, profileId) =>
+        IdentityOutput.ReadIdentifiers(dataset, builder.Rules, (_, typeId, value, profileId, _) =>
         {
             if (profileId > 0)
             {
@@ -311,7 +311,7 @@ public sealed class IdentityStage
     {
         var location = identity.Child(LinksFolder);
         var dataset = await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken);
-        IdentityOutput.ReadLinks(dataset, (from, to, linked) =>
+        IdentityOutput.ReadLinks(dataset, (from, to, linked, _, _) =>
         {
             if ((uint)from >= (uint)identifiers || (uint)to >= (uint)identifiers || from == to)
             {
@@ -325,11 +325,8 @@ public sealed class IdentityStage
         }, cancellationToken);
     }
 
-    /// <summary>The stitched graph: the union-find outcome (shared values included), the pinned links and the profile ids.</summary>
-    private sealed record Stitched(StitchResult Result, ulong[] Pinned, ProfileAssignment Assignment)
-    {
-        public ulong[] Shared { get; } = Result.Shared.ToArray();
-    }
+    /// <summary>The stitched graph: the union-find outcome (shared values included), each link's outcome and the profile ids.</summary>
+    private sealed record Stitched(StitchResult Result, LinkOutcomes Links, ProfileAssignment Assignment);
 
     /// <summary>
     /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph; the
@@ -341,19 +338,19 @@ public sealed class IdentityStage
     {
         var pinnedEdges = graph.Remap(CollectionsMarshal.AsSpan(pinned));
         var result = Stitcher.Run(graph.NodeTypes, graph.Edges, builder.Policies(), pinnedEdges);
+        var links = LinkOutcomes.Classify(graph, result, pinnedEdges);
         report.TimingsMs["stitch"] = clock.ElapsedMilliseconds;
         clock.Restart();
         var previous = graph.ToNodes<long>(previousProfile, -1);
         var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previous, previousProfiles, nextProfileId);
         report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
-        return new Stitched(result, pinnedEdges, assignment);
+        return new Stitched(result, links, assignment);
     }
 
     private static void Fill(IdentityReport report, IdentityGraphBuilder builder, CanonicalGraph graph, Stitched stitched, int previousIds)
     {
         var stitch = stitched.Result;
         var assignment = stitched.Assignment;
-        var pinned = stitched.Pinned;
         var rules = builder.Rules;
         var n = graph.NodeCount;
         report.Identifiers = n;
@@ -387,19 +384,12 @@ public sealed class IdentityStage
                 report.ValuesSkipped[name] = skipped;
             }
         }
-        foreach (var refused in stitch.Refused)
+        var links = stitched.Links;
+        for (var i = 0; i < links.Outcome.Length; i++)
         {
-            var key = "limit:" + rules.Types[refused.LimitedType].Name;
-            report.LinksRefused[key] = report.LinksRefused.GetValueOrDefault(key) + 1;
-        }
-        foreach (var e in graph.Edges)
-        {
-            var a = EdgeSet.First(e);
-            var b = EdgeSet.Second(e);
-            var sharedEnd = stitch.IsShared(b) ? b : stitch.IsShared(a) ? a : -1;
-            if (sharedEnd >= 0 && pinned.AsSpan().BinarySearch(e) < 0)
+            if (links.Outcome[i] != LinkOutcomes.Linked)
             {
-                var key = "shared:" + rules.Types[graph.NodeTypes[sharedEnd]].Name;
+                var key = (links.Outcome[i] == LinkOutcomes.RefusedShared ? "shared:" : "limit:") + rules.Types[links.ReasonType[i]].Name;
                 report.LinksRefused[key] = report.LinksRefused.GetValueOrDefault(key) + 1;
             }
         }

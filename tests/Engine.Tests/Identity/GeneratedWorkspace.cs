@@ -1,5 +1,3 @@
-using System.Globalization;
-using DuckDB.NET.Data;
 using Engine.Datasets;
 using Engine.Identity;
 using Engine.Runs;
@@ -76,31 +74,6 @@ internal sealed class GeneratedWorkspace
             FullRefresh = fullRefresh,
             Parallelism = parallelism ?? Environment.ProcessorCount,
         }, cancellationToken: TestContext.Current.CancellationToken);
-    }
-
-    /// <summary>An in-memory DuckDB with views <c>truth</c> and <c>identity</c> (the given run's output).</summary>
-    public DuckDBConnection Open(string runId)
-    {
-        var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        Execute(connection, $"CREATE VIEW truth AS SELECT * FROM read_parquet('{DataDirectory}/{GeneratedDatasets.TruthFolder}/**/*.parquet')");
-        Execute(connection, $"CREATE VIEW identity AS SELECT * FROM read_parquet('{IdentityGlob(runId)}')");
-        return connection;
-    }
-
-    public static void Execute(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    public static double Scalar(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        var value = command.ExecuteScalar();
-        return value is null or DBNull ? 0 : Convert.ToDouble(value, CultureInfo.InvariantCulture);
     }
 
     /// <summary>Pairwise precision and recall of the run's profiles against truth (<see cref="IdentityScoring.Score"/>).</summary>

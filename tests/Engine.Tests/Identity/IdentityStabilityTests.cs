@@ -24,12 +24,11 @@ public sealed class NightlyData : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         await GeneratedWorkspace.GenerateAsync(Generated, 50_000, seed: 11);
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        GeneratedWorkspace.Execute(connection, $"CREATE TABLE events AS SELECT * FROM read_parquet('{Generated}/events/**/*.parquet')");
-        GeneratedWorkspace.Execute(connection, "CREATE TABLE cut AS SELECT quantile_disc(ts, 0.99) AS cutoff FROM events");
-        GeneratedWorkspace.Execute(connection, $"COPY (SELECT * FROM events WHERE ts < (SELECT cutoff FROM cut) ORDER BY event_id) TO '{History}' (FORMAT parquet)");
-        GeneratedWorkspace.Execute(connection, $"COPY (SELECT * FROM events WHERE ts >= (SELECT cutoff FROM cut) ORDER BY event_id) TO '{NewEvents}' (FORMAT parquet)");
+        using var connection = DuckDb.Open();
+        DuckDb.Execute(connection, $"CREATE TABLE events AS SELECT * FROM read_parquet('{Generated}/events/**/*.parquet')");
+        DuckDb.Execute(connection, "CREATE TABLE cut AS SELECT quantile_disc(ts, 0.99) AS cutoff FROM events");
+        DuckDb.Execute(connection, $"COPY (SELECT * FROM events WHERE ts < (SELECT cutoff FROM cut) ORDER BY event_id) TO '{History}' (FORMAT parquet)");
+        DuckDb.Execute(connection, $"COPY (SELECT * FROM events WHERE ts >= (SELECT cutoff FROM cut) ORDER BY event_id) TO '{NewEvents}' (FORMAT parquet)");
     }
 
     public ValueTask DisposeAsync()
@@ -90,14 +89,11 @@ public sealed class IdentityStabilityTests(NightlyData data) : IClassFixture<Nig
         var b = (await four.RunAsync("r", parallelism: 4)).Manifest.Identity!;
         Assert.Equal(a.Identifiers, b.Identifiers);
         Assert.Equal(a.LinksRefused, b.LinksRefused);
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
+        using var connection = DuckDb.Open();
         foreach (var dataset in new[] { "", IdentityStage.LinksFolder, IdentityStage.MergesFolder })
         {
             string Rows(GeneratedWorkspace w) => $"SELECT * FROM read_parquet('{Path.Combine(w.RunDirectory("r"), "identity", dataset, "*.parquet")}', file_row_number = true)";
-            using var command = connection.CreateCommand();
-            command.CommandText = $"SELECT count(*) FROM (({Rows(one)} EXCEPT ALL {Rows(four)}) UNION ALL ({Rows(four)} EXCEPT ALL {Rows(one)}))";
-            Assert.Equal(0L, Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture));
+            Assert.Equal(0L, DuckDb.Long(connection, $"SELECT count(*) FROM (({Rows(one)} EXCEPT ALL {Rows(four)}) UNION ALL ({Rows(four)} EXCEPT ALL {Rows(one)}))"));
         }
     }
 
@@ -115,9 +111,8 @@ public sealed class IdentityStabilityTests(NightlyData data) : IClassFixture<Nig
     /// <summary>Profiles of <paramref name="before"/> and <paramref name="after"/> matched through their identifiers.</summary>
     private static Comparison Compare(GeneratedWorkspace workspace, string before, string after)
     {
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        GeneratedWorkspace.Execute(connection, $"""
+        using var connection = DuckDb.Open();
+        DuckDb.Execute(connection, $"""
             CREATE TABLE j AS
             SELECT a.profile_id p1, b.profile_id p2
             FROM (SELECT * FROM read_parquet('{workspace.IdentityGlob(before)}') WHERE profile_id IS NOT NULL) a
@@ -125,16 +120,11 @@ public sealed class IdentityStabilityTests(NightlyData data) : IClassFixture<Nig
             USING (identifier_type, identifier_value)
             """);
         // A profile's membership is unchanged when all its identifiers went to one later profile that holds nothing else.
-        GeneratedWorkspace.Execute(connection, """
+        DuckDb.Execute(connection, """
             CREATE TABLE per1 AS SELECT p1, count(*) n, count(DISTINCT p2) d2, count(p2) n2, min(p2) p2 FROM j WHERE p1 IS NOT NULL GROUP BY p1;
             CREATE TABLE per2 AS SELECT p2, count(*) n, count(DISTINCT p1) d1, count(p1) n1, min(p1) oldest FROM j WHERE p2 IS NOT NULL GROUP BY p2;
             """);
-        long Count(string sql)
-        {
-            using var command = connection.CreateCommand();
-            command.CommandText = sql;
-            return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-        }
+        long Count(string sql) => DuckDb.Long(connection, sql);
         var unchanged = Count("SELECT count(*) FROM per1 JOIN per2 USING (p2) WHERE d2 = 1 AND n2 = per1.n AND d1 = 1 AND n1 = per2.n AND per1.n = per2.n");
         var kept = Count("SELECT count(*) FROM per1 JOIN per2 USING (p2) WHERE d2 = 1 AND n2 = per1.n AND d1 = 1 AND n1 = per2.n AND per1.n = per2.n AND per1.p1 = per2.p2");
         var merged = Count("SELECT count(*) FROM per2 WHERE d1 > 1");

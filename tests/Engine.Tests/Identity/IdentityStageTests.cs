@@ -1,5 +1,4 @@
 using System.Globalization;
-using DuckDB.NET.Data;
 using Engine.Identity;
 using Engine.Runs;
 using Engine.Storage;
@@ -98,7 +97,7 @@ internal sealed class HandWorkspace : IDisposable
     public Dictionary<string, long?> Profiles(string runId)
     {
         var result = new Dictionary<string, long?>(StringComparer.Ordinal);
-        foreach (var row in Query($"SELECT identifier_type || ':' || identifier_value, profile_id FROM read_parquet('{Run(runId)}/*.parquet')"))
+        foreach (var row in DuckDb.Rows($"SELECT identifier_type || ':' || identifier_value, profile_id FROM read_parquet('{Run(runId)}/*.parquet')"))
         {
             result.Add((string)row[0]!, row[1] is null ? null : Convert.ToInt64(row[1], CultureInfo.InvariantCulture));
         }
@@ -107,29 +106,8 @@ internal sealed class HandWorkspace : IDisposable
 
     /// <summary>The rows of identity/merges: (old, new, change).</summary>
     public List<(long Old, long? New, string Change)> Merges(string runId) =>
-        [.. Query($"SELECT old_profile_id, new_profile_id, change FROM read_parquet('{Run(runId, "merges")}/*.parquet') ORDER BY ALL")
+        [.. DuckDb.Rows($"SELECT old_profile_id, new_profile_id, change FROM read_parquet('{Run(runId, "merges")}/*.parquet') ORDER BY ALL")
             .Select(r => (Convert.ToInt64(r[0], CultureInfo.InvariantCulture), r[1] is null ? (long?)null : Convert.ToInt64(r[1], CultureInfo.InvariantCulture), (string)r[2]!))];
-
-    public static List<object?[]> Query(string sql)
-    {
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        var rows = new List<object?[]>();
-        while (reader.Read())
-        {
-            var values = new object?[reader.FieldCount];
-            reader.GetValues(values!);
-            for (var i = 0; i < values.Length; i++)
-            {
-                values[i] = values[i] is DBNull ? null : values[i];
-            }
-            rows.Add(values);
-        }
-        return rows;
-    }
 
     public void Dispose() => _dir.Dispose();
 }
@@ -166,7 +144,7 @@ public sealed class IdentityStageTests
         Assert.Equal(6, report.LargestProfile);
         Assert.Equal(report.Profiles, report.ProfileSizes.Sum(b => b.Profiles));
         Assert.Empty(ws.Merges("r1"));
-        var links = HandWorkspace.Query($"SELECT outcome, count(*) FROM read_parquet('{ws.Run("r1", "links")}/*.parquet') GROUP BY ALL");
+        var links = DuckDb.Rows($"SELECT outcome, count(*) FROM read_parquet('{ws.Run("r1", "links")}/*.parquet') GROUP BY ALL");
         Assert.Equal(report.Edges, links.Sum(r => Convert.ToInt64(r[1], CultureInfo.InvariantCulture)));
         Assert.True(File.Exists(ws.Run("r1", IdentityState.FileName)));
     }
@@ -324,7 +302,7 @@ public sealed class IdentityStageTests
         await ws.RunAsync("r1", day: 1);
         // Someone rewrites the links with 64-bit positions (a notebook, another tool): not what the engine wrote.
         var links = Path.Combine(ws.Run("r1", IdentityStage.LinksFolder), "part-00000.parquet");
-        HandWorkspace.Query($"COPY (SELECT from_index::BIGINT AS from_index, to_index::BIGINT AS to_index, outcome, reason, reason_type FROM read_parquet('{links}')) TO '{links}.new' (FORMAT parquet)");
+        DuckDb.Rows($"COPY (SELECT from_index::BIGINT AS from_index, to_index::BIGINT AS to_index, outcome, reason, reason_type FROM read_parquet('{links}')) TO '{links}.new' (FORMAT parquet)");
         File.Move(links + ".new", links, overwrite: true);
 
         var error = await Assert.ThrowsAsync<DataException>(() => ws.RunAsync("r2", day: 2));

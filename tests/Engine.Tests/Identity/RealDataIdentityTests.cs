@@ -138,29 +138,9 @@ public sealed class RealDataIdentityTests
 
     private static DuckDBConnection Open(string identityGlob)
     {
-        var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        Execute(connection, $"CREATE TABLE identity AS SELECT * FROM read_parquet('{identityGlob.Replace("'", "''", StringComparison.Ordinal)}')");
+        var connection = DuckDb.Open();
+        DuckDb.Execute(connection, $"CREATE TABLE identity AS SELECT * FROM read_parquet('{identityGlob.Replace("'", "''", StringComparison.Ordinal)}')");
         return connection;
-    }
-
-    private static void Execute(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
-
-    private static long Long(DuckDBConnection connection, string sql)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar() switch
-        {
-            null or DBNull => 0,
-            System.Numerics.BigInteger big => (long)big,
-            var value => Convert.ToInt64(value, CultureInfo.InvariantCulture),
-        };
     }
 
     [Fact]
@@ -175,9 +155,9 @@ public sealed class RealDataIdentityTests
         var data = Path.Combine(real, "olist-ecommerce-sample");
         using var db = Open(ws.IdentityGlob("olist"));
         // The truth: each customers row names the person (customer_unique_id) of one order's customer_id.
-        Execute(db, $"CREATE TABLE customers AS SELECT customer_id, customer_unique_id FROM {Csv(Path.Combine(data, "olist_customers_dataset.csv"))}");
-        Execute(db, $"CREATE TABLE orders AS SELECT order_id, customer_id FROM {Csv(Path.Combine(data, "olist_orders_dataset.csv"))}");
-        Execute(db, """
+        DuckDb.Execute(db, $"CREATE TABLE customers AS SELECT customer_id, customer_unique_id FROM {Csv(Path.Combine(data, "olist_customers_dataset.csv"))}");
+        DuckDb.Execute(db, $"CREATE TABLE orders AS SELECT order_id, customer_id FROM {Csv(Path.Combine(data, "olist_orders_dataset.csv"))}");
+        DuckDb.Execute(db, """
             CREATE TABLE placed AS
             SELECT c.customer_id, c.customer_unique_id, by_id.profile_id AS id_profile, by_person.profile_id AS person_profile
             FROM customers c
@@ -185,26 +165,26 @@ public sealed class RealDataIdentityTests
             LEFT JOIN identity by_person ON by_person.identifier_type = 'customer_unique_id' AND by_person.identifier_value = c.customer_unique_id
             """);
 
-        var customers = Long(db, "SELECT count(*) FROM customers");
-        var customerIds = Long(db, "SELECT count(DISTINCT customer_id) FROM customers");
-        var people = Long(db, "SELECT count(DISTINCT customer_unique_id) FROM customers");
-        var repeatPeople = Long(db, "SELECT count(*) FROM (SELECT customer_unique_id FROM customers GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)");
-        var profiles = Long(db, "SELECT count(DISTINCT profile_id) FROM identity");
-        var profilesOfCustomers = Long(db, "SELECT count(DISTINCT id_profile) FROM placed");
-        var pairs = Long(db, "SELECT count(*) FROM (SELECT DISTINCT id_profile, customer_unique_id FROM placed)");
-        var unplaced = Long(db, "SELECT count(*) FROM placed WHERE id_profile IS NULL OR person_profile IS NULL");
-        var disagree = Long(db, "SELECT count(*) FROM placed WHERE id_profile <> person_profile");
-        var repeatProfiles = Long(db, "SELECT count(*) FROM (SELECT profile_id FROM identity WHERE identifier_type = 'customer_id' GROUP BY ALL HAVING count(*) > 1)");
-        var orders = Long(db, "SELECT count(*) FROM orders");
+        var customers = DuckDb.Long(db, "SELECT count(*) FROM customers");
+        var customerIds = DuckDb.Long(db, "SELECT count(DISTINCT customer_id) FROM customers");
+        var people = DuckDb.Long(db, "SELECT count(DISTINCT customer_unique_id) FROM customers");
+        var repeatPeople = DuckDb.Long(db, "SELECT count(*) FROM (SELECT customer_unique_id FROM customers GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)");
+        var profiles = DuckDb.Long(db, "SELECT count(DISTINCT profile_id) FROM identity");
+        var profilesOfCustomers = DuckDb.Long(db, "SELECT count(DISTINCT id_profile) FROM placed");
+        var pairs = DuckDb.Long(db, "SELECT count(*) FROM (SELECT DISTINCT id_profile, customer_unique_id FROM placed)");
+        var unplaced = DuckDb.Long(db, "SELECT count(*) FROM placed WHERE id_profile IS NULL OR person_profile IS NULL");
+        var disagree = DuckDb.Long(db, "SELECT count(*) FROM placed WHERE id_profile <> person_profile");
+        var repeatProfiles = DuckDb.Long(db, "SELECT count(*) FROM (SELECT profile_id FROM identity WHERE identifier_type = 'customer_id' GROUP BY ALL HAVING count(*) > 1)");
+        var orders = DuckDb.Long(db, "SELECT count(*) FROM orders");
         // Each order's customer_id, as the orders file carries it, lands in the profile of its customer's person.
-        var ordersPlaced = Long(db, """
+        var ordersPlaced = DuckDb.Long(db, """
             SELECT count(*) FROM orders o
             JOIN customers c USING (customer_id)
             JOIN identity by_id ON by_id.identifier_type = 'customer_id' AND by_id.identifier_value = o.customer_id
             JOIN identity by_person ON by_person.identifier_type = 'customer_unique_id' AND by_person.identifier_value = c.customer_unique_id
             WHERE by_id.profile_id = by_person.profile_id
             """);
-        var shared = Long(db, "SELECT count(*) FROM identity WHERE shared OR profile_id IS NULL");
+        var shared = DuckDb.Long(db, "SELECT count(*) FROM identity WHERE shared OR profile_id IS NULL");
 
         TestContext.Current.SendDiagnosticMessage(
             $"olist: run {runTime.TotalSeconds:F2} s ({report.RowsRead:N0} rows read, {report.Identifiers:N0} identifiers, {report.Edges:N0} links); "
@@ -263,30 +243,30 @@ public sealed class RealDataIdentityTests
             var file = Path.Combine(real, "ncvoter-multisource-5k", $"ncvr_numrec_5000_modrec_2_ocp_{level}_myp_{p}_nump_5.csv");
             return $"SELECT 'voter_{p}' AS identifier_type, recid FROM {Csv(file, "header=false, skip=1, names=['recid', 'givenname', 'surname', 'suburb', 'postcode']")}";
         });
-        Execute(db, $"CREATE TABLE truth AS {string.Join(" UNION ALL ", parties)}");
-        Execute(db, """
+        DuckDb.Execute(db, $"CREATE TABLE truth AS {string.Join(" UNION ALL ", parties)}");
+        DuckDb.Execute(db, """
             CREATE TABLE records AS
             SELECT t.identifier_type, t.recid, i.profile_id
             FROM truth t LEFT JOIN identity i ON i.identifier_type = t.identifier_type AND i.identifier_value = t.recid
             """);
 
         // Every record is one identifier of the output, in a profile, and no party has two records of one voter.
-        Assert.Equal(25_000, Long(db, "SELECT count(*) FROM records"));
-        Assert.Equal(25_000, Long(db, "SELECT count(*) FROM (SELECT DISTINCT identifier_type, recid FROM records)"));
-        Assert.Equal(0, Long(db, "SELECT count(*) FROM records WHERE profile_id IS NULL"));
-        Assert.Equal(25_000, Long(db, "SELECT count(*) FROM identity WHERE identifier_type LIKE 'voter_%'"));
+        Assert.Equal(25_000, DuckDb.Long(db, "SELECT count(*) FROM records"));
+        Assert.Equal(25_000, DuckDb.Long(db, "SELECT count(*) FROM (SELECT DISTINCT identifier_type, recid FROM records)"));
+        Assert.Equal(0, DuckDb.Long(db, "SELECT count(*) FROM records WHERE profile_id IS NULL"));
+        Assert.Equal(25_000, DuckDb.Long(db, "SELECT count(*) FROM identity WHERE identifier_type LIKE 'voter_%'"));
         // limit 1 per voter type: a profile never holds two records of one party.
-        Assert.Equal(1, Long(db, "SELECT max(n) FROM (SELECT count(*) n FROM records GROUP BY profile_id, identifier_type)"));
+        Assert.Equal(1, DuckDb.Long(db, "SELECT max(n) FROM (SELECT count(*) n FROM records GROUP BY profile_id, identifier_type)"));
 
         static string Pairs(string groups) => $"SELECT coalesce(sum(n * (n - 1) // 2), 0)::BIGINT FROM (SELECT count(*)::BIGINT n FROM records GROUP BY {groups})";
         var score = new LinkageScore(
             level,
-            Long(db, "SELECT count(*) FROM records"),
-            Long(db, "SELECT count(DISTINCT recid) FROM records"),
-            Long(db, "SELECT count(DISTINCT profile_id) FROM records"),
-            Long(db, Pairs("recid")),
-            Long(db, Pairs("profile_id")),
-            Long(db, Pairs("profile_id, recid")),
+            DuckDb.Long(db, "SELECT count(*) FROM records"),
+            DuckDb.Long(db, "SELECT count(DISTINCT recid) FROM records"),
+            DuckDb.Long(db, "SELECT count(DISTINCT profile_id) FROM records"),
+            DuckDb.Long(db, Pairs("recid")),
+            DuckDb.Long(db, Pairs("profile_id")),
+            DuckDb.Long(db, Pairs("profile_id, recid")),
             report.LinksRefused.Values.Sum(),
             runTime);
         // SOURCE.md: 18,000 persons at every level (15,500 in one party, 500 in 2, 500 in 3, 500 in 4, 1,000 in all 5).

@@ -44,6 +44,18 @@ internal sealed class BatchResolver
     /// <summary>Distinct values of the batch.</summary>
     public int Values { get; private set; }
 
+    /// <summary>
+    /// Runs of consecutive rows whose every slot holds the same reference: an event stream repeats one person's
+    /// identifiers row after row, and a run links (and counts its skips) once, on the worker's side of the lock.
+    /// </summary>
+    public int Runs { get; private set; }
+
+    /// <summary>The first row of each run.</summary>
+    public int[] RunStarts { get; private set; } = new int[1024];
+
+    /// <summary>How many rows each run covers.</summary>
+    public int[] RunLengths { get; private set; } = new int[1024];
+
     public IdentifierKey[] Keys { get; private set; } = new IdentifierKey[1024];
 
     public byte[] ValueTypes { get; private set; } = new byte[1024];
@@ -137,7 +149,48 @@ internal sealed class BatchResolver
             }
             Order[j + 1] = current;
         }
+        FindRuns(rows, total);
     }
+
+    private void FindRuns(int rows, int slots)
+    {
+        if (_changed.Length < rows)
+        {
+            RunStarts = new int[rows];
+            RunLengths = new int[rows];
+            _changed = new bool[rows];
+        }
+        // A row starts a run when any slot differs from the row before: slot by slot over flat spans.
+        var changed = _changed.AsSpan(0, rows);
+        changed.Clear();
+        for (var s = 0; s < slots; s++)
+        {
+            ReadOnlySpan<int> refs = Refs[s].AsSpan(0, rows);
+            for (var row = 1; row < refs.Length; row++)
+            {
+                changed[row] |= refs[row] != refs[row - 1];
+            }
+        }
+        var runs = 0;
+        var starts = RunStarts.AsSpan(0, rows);
+        var lengths = RunLengths.AsSpan(0, rows);
+        for (var row = 0; row < rows; row++)
+        {
+            if (row == 0 || changed[row])
+            {
+                starts[runs] = row;
+                lengths[runs] = 1;
+                runs++;
+            }
+            else
+            {
+                lengths[runs - 1]++;
+            }
+        }
+        Runs = runs;
+    }
+
+    private bool[] _changed = [];
 
     private byte TypeId(IdentifierType type)
     {

@@ -159,7 +159,7 @@ public sealed class IdentityGraphBuilder
     /// The second half of adding a batch, the half that touches the graph: each distinct value of the batch gets its
     /// identifier id (the blocklist is consulted only for a value not seen before: a known identifier passed it
     /// already, and a blocked one is remembered by key, so the patterns run once per distinct value), skips are
-    /// counted, and each row's identifiers are linked as a star to its highest-priority one. One caller at a time.
+    /// counted, and each row's identifiers (once per run of equal rows) are linked as a star to its highest-priority one. One caller at a time.
     /// </summary>
     internal void Apply(BatchResolver resolved, long basePosition)
     {
@@ -204,12 +204,13 @@ public sealed class IdentityGraphBuilder
             _valueIds[v] = Add(key, typeId, canonical, basePosition + resolved.FirstRow[v]);
         }
 
-        var rows = resolved.Rows;
         var order = resolved.Order;
         var refs = resolved.Refs;
         var slotTypes = resolved.SlotTypes;
-        for (var row = 0; row < rows; row++)
+        for (var run = 0; run < resolved.Runs; run++)
         {
+            var row = resolved.RunStarts[run];
+            var repeats = resolved.RunLengths[run];
             var hub = -1;
             for (var k = 0; k < resolved.Slots; k++)
             {
@@ -221,13 +222,13 @@ public sealed class IdentityGraphBuilder
                 }
                 if (reference < BatchResolver.Null)
                 {
-                    _skipped[slotTypes[slot]][(int)BatchResolver.StatusOf(reference)]++;
+                    _skipped[slotTypes[slot]][(int)BatchResolver.StatusOf(reference)] += repeats;
                     continue;
                 }
                 var id = _valueIds[reference];
                 if (id < 0)
                 {
-                    _skipped[slotTypes[slot]][(int)NormalizeStatus.Blocked]++;
+                    _skipped[slotTypes[slot]][(int)NormalizeStatus.Blocked] += repeats;
                     continue;
                 }
                 if (hub < 0)
@@ -240,7 +241,7 @@ public sealed class IdentityGraphBuilder
                 }
             }
         }
-        Rows += rows;
+        Rows += resolved.Rows;
         // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a small
         // multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait for Build).
         if (_edges.Count >= _compactAt)

@@ -113,8 +113,9 @@ internal static class IdentityScaleRun
                 sideArgs.AddRange(["--engine-scan-threads", scanThreads]);
             }
             var engine = RunChild("engine", sideArgs, work);
+            var floor = RunChild("floor", sideArgs, work);
             var duck = RunChild("duckdb", sideArgs, work);
-            var report = Report(people, dataDir, engine, duck);
+            var report = Report(people, dataDir, engine, floor, duck);
             var json = Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench", $"identity-scale-{people}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.json");
             Directory.CreateDirectory(Path.GetDirectoryName(json)!);
             File.WriteAllText(json, JsonSerializer.Serialize(report, Json));
@@ -147,19 +148,7 @@ internal static class IdentityScaleRun
     /// </summary>
     public static SideReport RunEngineIdentity(string dataDir, string work)
     {
-        var workspace = new Workspace(work, "identity-scale", Path.Combine(work, "engine-output"),
-        [
-            new SourceDefinition
-            {
-                Name = "events", File = "sources/events.yaml", Location = Path.Combine(dataDir, GeneratedDatasets.EventsFolder), Schema = GeneratedDatasets.Events,
-                Identifiers = new Dictionary<string, string> { ["user_id"] = "customer_id", ["email"] = "email", ["anonymous_id"] = "anonymous_id" },
-            },
-            new SourceDefinition
-            {
-                Name = "profiles", File = "sources/profiles.yaml", Location = Path.Combine(dataDir, GeneratedDatasets.ProfilesFolder), Schema = GeneratedDatasets.Profiles,
-                Identifiers = new Dictionary<string, string> { ["customer_id"] = "customer_id", ["email"] = "email", ["phone"] = "phone" },
-            },
-        ], []);
+        var workspace = Workspace(dataDir, work);
         using var storage = new StorageResolver();
         var output = storage.Resolve(Path.Combine(work, "engine-output", "runs", "bench", IdentityStage.Folder));
         var clock = Stopwatch.StartNew();
@@ -186,6 +175,50 @@ internal static class IdentityScaleRun
                 ["scan_parallelism"] = EngineScanParallelism.ToString(CultureInfo.InvariantCulture),
                 ["rules"] = "IdentityRules.Default (customer_id limit 1, email 5, phone 3, anonymous_id shared after 1)",
             },
+        };
+    }
+
+    /// <summary>The engine side's workspace: the generator's events and profiles with their identifier columns.</summary>
+    private static Workspace Workspace(string dataDir, string work) => new(work, "identity-scale", Path.Combine(work, "engine-output"),
+    [
+        new SourceDefinition
+        {
+            Name = "events", File = "sources/events.yaml", Location = Path.Combine(dataDir, GeneratedDatasets.EventsFolder), Schema = GeneratedDatasets.Events,
+            Identifiers = new Dictionary<string, string> { ["user_id"] = "customer_id", ["email"] = "email", ["anonymous_id"] = "anonymous_id" },
+        },
+        new SourceDefinition
+        {
+            Name = "profiles", File = "sources/profiles.yaml", Location = Path.Combine(dataDir, GeneratedDatasets.ProfilesFolder), Schema = GeneratedDatasets.Profiles,
+            Identifiers = new Dictionary<string, string> { ["customer_id"] = "customer_id", ["email"] = "email", ["phone"] = "phone" },
+        },
+    ], []);
+
+    /// <summary>
+    /// The floor under the engine side: the same identifier columns decoded by the same reader on as many workers,
+    /// and nothing done with them. No identity stage that reads its input can finish faster than this.
+    /// </summary>
+    public static SideReport RunDecodeFloor(string dataDir, string work)
+    {
+        var workspace = Workspace(dataDir, work);
+        using var storage = new StorageResolver();
+        var clock = Stopwatch.StartNew();
+        long rows = 0;
+        foreach (var source in workspace.Sources)
+        {
+            var dataset = Dataset.OpenAsync(storage.Resolve(source.Location, work), source.Format).GetAwaiter().GetResult();
+            var columns = source.Identifiers.Keys.Select(c => source.Schema.Find(c)!).ToList();
+            var counts = DatasetScan.Run(dataset, columns, () => new long[1], (count, scan) => count[0] += scan.Batch.Length,
+                source.ScanOptions(EngineScanParallelism));
+            rows += counts.Sum(c => c[0]);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"decode floor: {rows:N0} rows of identifier columns decoded in {seconds:F2} s");
+        return new SideReport
+        {
+            Side = "floor",
+            Parts = [new("decode only", seconds)],
+            TotalSeconds = seconds,
+            Details = { ["rows"] = rows.ToString(CultureInfo.InvariantCulture) },
         };
     }
 
@@ -230,13 +263,14 @@ internal static class IdentityScaleRun
     {
         var startBytes = ProcessMemory.CurrentBytes();
         var others = new OtherCpu();
-        var side = StringOption(args, "--identity-side") ?? throw new ArgumentException("--identity-side engine|duckdb");
+        var side = StringOption(args, "--identity-side") ?? throw new ArgumentException("--identity-side engine|floor|duckdb");
         EngineScanParallelism = (int)(LongOption(args, "--engine-scan-threads") ?? Environment.ProcessorCount);
         var dataDir = StringOption(args, "--data") ?? throw new ArgumentException("--identity-side needs --data DIR");
         var work = StringOption(args, "--work") ?? throw new ArgumentException("--identity-side needs --work DIR");
         var report = side switch
         {
             "engine" => RunEngineIdentity(dataDir, work),
+            "floor" => RunDecodeFloor(dataDir, work),
             "duckdb" => RunDuckDb(dataDir, work, StringOption(args, "--duckdb-memory") ?? DuckDbPeerOptions.DefaultMemoryLimit(), StringOption(args, "--write-clusters")),
             _ => throw new ArgumentException($"unknown side '{side}' (engine or duckdb)"),
         };
@@ -310,7 +344,7 @@ internal static class IdentityScaleRun
     /// <summary>One line of the printed table (and of the JSON's <c>table</c>).</summary>
     private sealed record TableRow(string Side, string Part, double Seconds, double IdentifiersPerSecond, double EdgesPerSecond, long? PeakBytes, double? BytesPerIdentifier);
 
-    private static object Report(long people, string dataDir, SideReport engine, SideReport duck)
+    private static object Report(long people, string dataDir, SideReport engine, SideReport floor, SideReport duck)
     {
         var ratio = duck.TotalSeconds / engine.TotalSeconds;
         var rows = new List<TableRow>();
@@ -339,6 +373,9 @@ internal static class IdentityScaleRun
         Console.WriteLine($"other processes' CPU while each side ran: engine {engine.OtherCpuCores:F2} cores, DuckDB {duck.OtherCpuCores:F2} cores"
             + (engine.OtherCpuCores > 0.25 || duck.OtherCpuCores > 0.25 ? "  (the machine was shared: these timings are not reliable)" : ""));
         Console.WriteLine($"ratio DuckDB / engine: {ratio:F1}x (target >= {TargetRatio:F0}x: {(ratio >= TargetRatio ? "met" : "NOT met")})");
+        var budget = duck.TotalSeconds / TargetRatio;
+        Console.WriteLine($"decode floor: the engine's reader decodes the identifier columns alone, doing nothing with them, in {floor.TotalSeconds:F2} s; "
+            + $"the target leaves the whole stage {budget:F2} s, {budget / floor.TotalSeconds:F2}x the floor; DuckDB / floor: {duck.TotalSeconds / floor.TotalSeconds:F1}x");
         return new
         {
             Benchmark = "identity-scale",
@@ -351,6 +388,8 @@ internal static class IdentityScaleRun
             Table = rows,
             RatioDuckdbToEngine = ratio,
             TargetRatio,
+            DecodeFloorSeconds = floor.TotalSeconds,
+            RatioDuckdbToDecodeFloor = duck.TotalSeconds / floor.TotalSeconds,
             Engine = engine,
             Duckdb = duck,
         };

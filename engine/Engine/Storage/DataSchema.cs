@@ -118,6 +118,22 @@ public sealed class DataSchema
         };
     }
 
+    /// <summary>
+    /// The logical type of an Arrow type exactly as <see cref="ToArrow(ColumnType)"/> makes it (strings also as a
+    /// dictionary), or null for any other: what the engine's own outputs are read back with.
+    /// </summary>
+    public static ColumnType? FromArrow(IArrowType type) => type switch
+    {
+        StringType => ColumnType.String,
+        DictionaryType { ValueType: StringType } => ColumnType.String,
+        Int64Type => ColumnType.Int64,
+        DoubleType => ColumnType.Double,
+        BooleanType => ColumnType.Boolean,
+        TimestampType { Unit: TimeUnit.Microsecond } => ColumnType.Timestamp,
+        Date32Type => ColumnType.Date,
+        _ => null,
+    };
+
     /// <summary>A short name of a stored Arrow type, for error messages.</summary>
     public static string DescribeArrow(IArrowType type) => type switch
     {

@@ -1,0 +1,1088 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using Apache.Arrow;
+
+namespace Engine.Segments;
+
+// The compiled form of a condition: a tree of kernels, each of which turns a chunk of rows into a vector (values and
+// a validity bitmap) or, for a boolean, into two bitmaps, TRUE and FALSE (a row in neither is NULL). SQL's
+// three-valued logic is then plain bitwise algebra: NOT swaps the two, AND is (Ta & Tb, Fa | Fb), OR is
+// (Ta | Tb, Fa & Fb). Every kernel is a loop over one type's span; nothing is interpreted per row.
+
+/// <summary>One worker's evaluation state: the chunk of rows in hand and each node's output buffers.</summary>
+internal sealed class Chunk
+{
+    /// <summary>Rows per chunk: a multiple of 64, small enough that a node's buffers stay in the L2 cache.</summary>
+    public const int Rows = 16 * 1024;
+
+    public const int MaxWords = Rows / 64;
+
+    public Chunk(int slots, IReadOnlyDictionary<string, ulong[]> segments)
+    {
+        Buffers = new object?[slots];
+        Segments = segments;
+    }
+
+    public int Start { get; private set; }
+
+    public int Length { get; private set; }
+
+    public int Words { get; private set; }
+
+    public object?[] Buffers { get; }
+
+    /// <summary>Members of the segments already evaluated, for <c>in_segment</c>.</summary>
+    public IReadOnlyDictionary<string, ulong[]> Segments { get; }
+
+    public void MoveTo(int start, int length)
+    {
+        Start = start;
+        Length = length;
+        Words = (length + 63) >> 6;
+    }
+
+    public T Buffer<T>(int slot) where T : class, new() => (T)(Buffers[slot] ??= new T());
+}
+
+internal sealed class LongVector
+{
+    public readonly long[] Values = new long[Chunk.Rows];
+    public readonly ulong[] Valid = new ulong[Chunk.MaxWords];
+}
+
+internal sealed class DoubleVector
+{
+    public readonly double[] Values = new double[Chunk.Rows];
+    public readonly ulong[] Valid = new ulong[Chunk.MaxWords];
+}
+
+/// <summary>Strings as codes into the node's dictionary (fixed when the condition is compiled).</summary>
+internal sealed class CodeVector
+{
+    public readonly int[] Codes = new int[Chunk.Rows];
+    public readonly ulong[] Valid = new ulong[Chunk.MaxWords];
+}
+
+internal sealed class Bits
+{
+    public readonly ulong[] True = new ulong[Chunk.MaxWords];
+    public readonly ulong[] False = new ulong[Chunk.MaxWords];
+
+    // Scratch for the node that owns these bits (comparison outcomes, joint validity).
+    public readonly ulong[] Holds = new ulong[Chunk.MaxWords];
+    public readonly ulong[] Both = new ulong[Chunk.MaxWords];
+}
+
+internal abstract class Node
+{
+    protected Node(SqlType type, int position)
+    {
+        Type = type;
+        Position = position;
+    }
+
+    public SqlType Type { get; }
+
+    /// <summary>Offset of the expression in the condition text, for errors found while evaluating.</summary>
+    public int Position { get; }
+
+    /// <summary>The node's index in <see cref="Chunk.Buffers"/>.</summary>
+    public int Slot { get; set; }
+
+    /// <summary>Digits after the point, for <see cref="SqlType.Decimal"/>.</summary>
+    public int Scale { get; init; }
+
+    public abstract IEnumerable<Node> Children { get; }
+
+    /// <summary>The validity bitmap of the node's value for the chunk (for IS NULL and coalesce).</summary>
+    public abstract ReadOnlySpan<ulong> Validity(Chunk chunk);
+}
+
+internal abstract class LongNode(SqlType type, int position) : Node(type, position)
+{
+    public abstract LongVector Eval(Chunk chunk);
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk) => Eval(chunk).Valid.AsSpan(0, chunk.Words);
+}
+
+internal abstract class DoubleNode(int position) : Node(SqlType.Double, position)
+{
+    public abstract DoubleVector Eval(Chunk chunk);
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk) => Eval(chunk).Valid.AsSpan(0, chunk.Words);
+}
+
+/// <summary>The distinct strings (UTF-8) a string node's codes index: a column's own Arrow dictionary, or a small list.</summary>
+internal sealed class Utf8Dictionary
+{
+    private readonly StringArray? _array;
+    private readonly byte[][]? _list;
+
+    public Utf8Dictionary(StringArray array) => _array = array;
+
+    public Utf8Dictionary(byte[][] list) => _list = list;
+
+    public int Count => _array?.Length ?? _list!.Length;
+
+    public ReadOnlySpan<byte> this[int code] => _array is null ? _list![code] : _array.GetBytes(code);
+}
+
+internal abstract class StringNode(int position, Utf8Dictionary dictionary) : Node(SqlType.Varchar, position)
+{
+    /// <summary>The distinct strings this node's codes index.</summary>
+    public Utf8Dictionary Dictionary { get; } = dictionary;
+
+    public abstract CodeVector Eval(Chunk chunk);
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk) => Eval(chunk).Valid.AsSpan(0, chunk.Words);
+}
+
+internal abstract class PredicateNode(int position) : Node(SqlType.Boolean, position)
+{
+    public abstract Bits Eval(Chunk chunk);
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk)
+    {
+        var bits = Eval(chunk);
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            bits.Both[w] = bits.True[w] | bits.False[w];
+        }
+        return bits.Both.AsSpan(0, chunk.Words);
+    }
+}
+
+/// <summary>A bare NULL, or anything that is NULL whatever the row: every value invalid.</summary>
+internal sealed class NullNode(int position) : Node(SqlType.Null, position)
+{
+    private static readonly ulong[] None = new ulong[Chunk.MaxWords];
+
+    public override IEnumerable<Node> Children => [];
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk) => None.AsSpan(0, chunk.Words);
+}
+
+/// <summary>An INTERVAL constant; only ever an operand of a date or time + or -.</summary>
+internal sealed class IntervalNode(int position, int months, int days, long micros) : Node(SqlType.Interval, position)
+{
+    public int Months { get; } = months;
+
+    public int Days { get; } = days;
+
+    public long Micros { get; } = micros;
+
+    public override IEnumerable<Node> Children => [];
+
+    public override ReadOnlySpan<ulong> Validity(Chunk chunk) => throw new InvalidOperationException("an interval has no rows");
+
+    public IntervalNode Negate() => new(Position, -Months, -Days, -Micros);
+}
+
+internal static class Validity
+{
+    /// <summary>Copies an Arrow validity bitmap for the chunk into words (all ones when the array has no nulls).</summary>
+    public static void FromArrow(IArrowArray array, Chunk chunk, Span<ulong> words)
+    {
+        words = words[..chunk.Words];
+        if (array.NullCount == 0)
+        {
+            words.Fill(ulong.MaxValue);
+            return;
+        }
+        var bitmap = array.Data.Buffers[0].Span;
+        var firstByte = chunk.Start >> 3;
+        var bytes = (chunk.Length + 7) >> 3;
+        var whole = bytes >> 3;
+        MemoryMarshal.Cast<byte, ulong>(bitmap.Slice(firstByte, whole * 8)).CopyTo(words);
+        if (whole < words.Length)
+        {
+            ulong last = 0;
+            for (var b = whole * 8; b < bytes; b++)
+            {
+                last |= (ulong)bitmap[firstByte + b] << ((b - whole * 8) * 8);
+            }
+            words[whole] = last;
+        }
+    }
+
+    public static void And(ReadOnlySpan<ulong> a, ReadOnlySpan<ulong> b, Span<ulong> result)
+    {
+        for (var w = 0; w < result.Length; w++)
+        {
+            result[w] = a[w] & b[w];
+        }
+    }
+
+    public static bool IsSet(ReadOnlySpan<ulong> words, int row) => (words[row >> 6] & (1UL << row)) != 0;
+}
+
+// ---- columns and constants -----------------------------------------------------------------------------------
+
+internal sealed class LongColumnNode(SqlType type, int position, IArrowArray array) : LongNode(type, position)
+{
+    public override IEnumerable<Node> Children => [];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<LongVector>(Slot);
+        var values = result.Values.AsSpan(0, chunk.Length);
+        switch (array)
+        {
+            case Int64Array longs:
+                longs.Values.Slice(chunk.Start, chunk.Length).CopyTo(values);
+                break;
+            case TimestampArray timestamps:
+                MemoryMarshal.Cast<byte, long>(timestamps.ValueBuffer.Span).Slice(timestamps.Offset + chunk.Start, chunk.Length).CopyTo(values);
+                break;
+            case Date32Array dates:
+                var days = MemoryMarshal.Cast<byte, int>(dates.ValueBuffer.Span).Slice(dates.Offset + chunk.Start, chunk.Length);
+                for (var i = 0; i < days.Length; i++)
+                {
+                    values[i] = days[i];
+                }
+                break;
+            default:
+                throw new InvalidOperationException($"not a 64-bit column: {array.Data.DataType.Name}");
+        }
+        Segments.Validity.FromArrow(array, chunk, result.Valid);
+        return result;
+    }
+}
+
+internal sealed class LongConstantNode(SqlType type, int position, long value) : LongNode(type, position)
+{
+    public long Value { get; } = value;
+
+    public override IEnumerable<Node> Children => [];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<LongVector>(Slot);
+        result.Values.AsSpan(0, chunk.Length).Fill(Value);
+        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        return result;
+    }
+}
+
+internal sealed class DoubleColumnNode(int position, DoubleArray array) : DoubleNode(position)
+{
+    public override IEnumerable<Node> Children => [];
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        array.Values.Slice(chunk.Start, chunk.Length).CopyTo(result.Values);
+        Segments.Validity.FromArrow(array, chunk, result.Valid);
+        return result;
+    }
+}
+
+internal sealed class DoubleConstantNode(int position, double value) : DoubleNode(position)
+{
+    public double Value { get; } = value;
+
+    public override IEnumerable<Node> Children => [];
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        result.Values.AsSpan(0, chunk.Length).Fill(Value);
+        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        return result;
+    }
+}
+
+internal sealed class StringColumnNode(int position, DictionaryArray array) : StringNode(position, new Utf8Dictionary((StringArray)array.Dictionary))
+{
+    public override IEnumerable<Node> Children => [];
+
+    public override CodeVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<CodeVector>(Slot);
+        ((Int32Array)array.Indices).Values.Slice(chunk.Start, chunk.Length).CopyTo(result.Codes);
+        Segments.Validity.FromArrow(array.Indices, chunk, result.Valid);
+        return result;
+    }
+}
+
+internal sealed class StringConstantNode(int position, byte[] value) : StringNode(position, new Utf8Dictionary([value]))
+{
+    public byte[] Value { get; } = value;
+
+    public override IEnumerable<Node> Children => [];
+
+    public override CodeVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<CodeVector>(Slot);
+        result.Codes.AsSpan(0, chunk.Length).Clear();
+        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        return result;
+    }
+}
+
+/// <summary>A function of a string applied once per dictionary entry (lower, upper): codes mapped to a new dictionary.</summary>
+internal sealed class StringMapNode(int position, StringNode input, int[] map, byte[][] dictionary) : StringNode(position, new Utf8Dictionary(dictionary))
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override CodeVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<CodeVector>(Slot);
+        var codes = source.Codes.AsSpan(0, chunk.Length);
+        var output = result.Codes.AsSpan(0, chunk.Length);
+        for (var i = 0; i < codes.Length; i++)
+        {
+            output[i] = map[codes[i]];
+        }
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
+        return result;
+    }
+}
+
+/// <summary>A numeric function of a string computed once per dictionary entry (length).</summary>
+internal sealed class StringToLongNode(int position, StringNode input, long[] table) : LongNode(SqlType.BigInt, position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<LongVector>(Slot);
+        var codes = source.Codes.AsSpan(0, chunk.Length);
+        var output = result.Values.AsSpan(0, chunk.Length);
+        for (var i = 0; i < codes.Length; i++)
+        {
+            output[i] = table[codes[i]];
+        }
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
+        return result;
+    }
+}
+
+/// <summary><c>coalesce</c> of strings: each argument's codes mapped into one union dictionary.</summary>
+internal sealed class StringCoalesceNode(int position, StringNode[] inputs, int[][] maps, byte[][] dictionary) : StringNode(position, new Utf8Dictionary(dictionary))
+{
+    public override IEnumerable<Node> Children => inputs;
+
+    public override CodeVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<CodeVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        valid.Clear();
+        for (var a = 0; a < inputs.Length; a++)
+        {
+            var source = inputs[a].Eval(chunk);
+            var map = maps[a];
+            for (var w = 0; w < valid.Length; w++)
+            {
+                var take = source.Valid[w] & ~valid[w];
+                while (take != 0)
+                {
+                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                    result.Codes[row] = map[source.Codes[row]];
+                    take &= take - 1;
+                }
+                valid[w] |= source.Valid[w];
+            }
+        }
+        return result;
+    }
+}
+
+// ---- arithmetic --------------------------------------------------------------------------------------------------
+
+internal enum ArithmeticOperator { Add, Subtract, Multiply, Modulo, IntegerDivide, Divide }
+
+/// <summary>
+/// 64-bit integer arithmetic (BIGINT, DECIMAL at one scale, dates in days, times in microseconds), checked as DuckDB
+/// checks it: an overflow on a row that is not NULL stops the evaluation; <c>%</c> and <c>//</c> by zero are NULL.
+/// </summary>
+internal sealed class LongArithmeticNode(SqlType type, int position, ArithmeticOperator op, LongNode left, LongNode right, string what)
+    : LongNode(type, position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var b = right.Eval(chunk);
+        var result = chunk.Buffer<LongVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        Segments.Validity.And(a.Valid, b.Valid, valid);
+        var x = a.Values;
+        var y = b.Values;
+        var r = result.Values;
+        var overflow = false;
+        for (var w = 0; w < valid.Length; w++)
+        {
+            var bits = valid[w];
+            while (bits != 0)
+            {
+                var i = (w << 6) + BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                long value;
+                switch (op)
+                {
+                    case ArithmeticOperator.Add:
+                        value = x[i] + y[i];
+                        overflow |= ((x[i] ^ value) & (y[i] ^ value)) < 0;
+                        break;
+                    case ArithmeticOperator.Subtract:
+                        value = x[i] - y[i];
+                        overflow |= ((x[i] ^ y[i]) & (x[i] ^ value)) < 0;
+                        break;
+                    case ArithmeticOperator.Multiply:
+                        var high = Math.BigMul(x[i], y[i], out value);
+                        overflow |= high != (value >> 63);
+                        break;
+                    default:
+                        if (y[i] == 0)
+                        {
+                            valid[w] &= ~(1UL << i);
+                            value = 0;
+                        }
+                        else if (y[i] == -1)
+                        {
+                            // long.MinValue / -1 overflows; x % -1 is 0 for every x.
+                            overflow |= op == ArithmeticOperator.IntegerDivide && x[i] == long.MinValue;
+                            value = op == ArithmeticOperator.Modulo ? 0 : -x[i];
+                        }
+                        else
+                        {
+                            value = op == ArithmeticOperator.Modulo ? x[i] % y[i] : x[i] / y[i];
+                        }
+                        break;
+                }
+                r[i] = value;
+            }
+        }
+        if (overflow)
+        {
+            throw new ConditionException(Position, $"{SqlTypes.Name(Type)} overflow in {what}");
+        }
+        return result;
+    }
+}
+
+/// <summary>Multiplies by a constant factor, checked: BIGINT to DECIMAL, a DECIMAL to a larger scale, days to microseconds.</summary>
+internal sealed class LongScaleNode(SqlType type, int position, LongNode input, long factor, string what) : LongNode(type, position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<LongVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(valid);
+        var overflow = false;
+        for (var i = 0; i < chunk.Length; i++)
+        {
+            var high = Math.BigMul(source.Values[i], factor, out var value);
+            result.Values[i] = value;
+            overflow |= high != (value >> 63) && Segments.Validity.IsSet(valid, i);
+        }
+        if (overflow)
+        {
+            throw new ConditionException(Position, $"{SqlTypes.Name(Type)} overflow in {what}");
+        }
+        return result;
+    }
+}
+
+internal sealed class LongNegateNode(int position, LongNode input, bool absolute) : LongNode(input.Type, position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<LongVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(valid);
+        var overflow = false;
+        for (var i = 0; i < chunk.Length; i++)
+        {
+            var v = source.Values[i];
+            overflow |= v == long.MinValue && Segments.Validity.IsSet(valid, i);
+            result.Values[i] = absolute && v >= 0 ? v : -v;
+        }
+        if (overflow)
+        {
+            throw new ConditionException(Position, $"{SqlTypes.Name(Type)} overflow in {(absolute ? "abs" : "negation")}");
+        }
+        return result;
+    }
+}
+
+/// <summary>A time plus an interval: months first (the day clamped to the month's end), then days, then microseconds, as DuckDB adds them.</summary>
+internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode interval) : LongNode(SqlType.Timestamp, position)
+{
+    private const long MicrosPerDay = 86_400_000_000;
+
+    public override IEnumerable<Node> Children => [time, interval];
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var source = time.Eval(chunk);
+        var result = chunk.Buffer<LongVector>(Slot);
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
+        var shift = interval.Days * MicrosPerDay + interval.Micros;
+        for (var i = 0; i < chunk.Length; i++)
+        {
+            var value = source.Values[i];
+            if (interval.Months != 0 && Segments.Validity.IsSet(result.Valid, i))
+            {
+                var day = Math.DivRem(value, MicrosPerDay, out var timeOfDay);
+                if (timeOfDay < 0)
+                {
+                    day--;
+                    timeOfDay += MicrosPerDay;
+                }
+                var date = DateOnly.FromDayNumber((int)(day + 719_162)).AddMonths(interval.Months);
+                value = (date.DayNumber - 719_162L) * MicrosPerDay + timeOfDay;
+            }
+            result.Values[i] = value + shift;
+        }
+        return result;
+    }
+}
+
+internal sealed class DoubleFromLongNode(int position, LongNode input, int scale) : DoubleNode(position)
+{
+    private readonly double _divisor = Math.Pow(10, scale);
+
+    public override IEnumerable<Node> Children => [input];
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        var values = source.Values.AsSpan(0, chunk.Length);
+        var output = result.Values.AsSpan(0, chunk.Length);
+        if (scale == 0)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                output[i] = values[i];
+            }
+        }
+        else
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                output[i] = values[i] / _divisor;
+            }
+        }
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
+        return result;
+    }
+}
+
+internal sealed class DoubleArithmeticNode(int position, ArithmeticOperator op, DoubleNode left, DoubleNode right) : DoubleNode(position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var b = right.Eval(chunk);
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        Segments.Validity.And(a.Valid, b.Valid, result.Valid.AsSpan(0, chunk.Words));
+        var x = a.Values.AsSpan(0, chunk.Length);
+        var y = b.Values.AsSpan(0, chunk.Length);
+        var r = result.Values.AsSpan(0, chunk.Length);
+        switch (op)
+        {
+            case ArithmeticOperator.Add:
+                for (var i = 0; i < r.Length; i++) { r[i] = x[i] + y[i]; }
+                break;
+            case ArithmeticOperator.Subtract:
+                for (var i = 0; i < r.Length; i++) { r[i] = x[i] - y[i]; }
+                break;
+            case ArithmeticOperator.Multiply:
+                for (var i = 0; i < r.Length; i++) { r[i] = x[i] * y[i]; }
+                break;
+            case ArithmeticOperator.Divide:
+                for (var i = 0; i < r.Length; i++) { r[i] = x[i] / y[i]; }
+                break;
+            case ArithmeticOperator.Modulo:
+                for (var i = 0; i < r.Length; i++) { r[i] = x[i] % y[i]; }
+                break;
+            default:
+                throw new InvalidOperationException($"{op} is not a DOUBLE operator");
+        }
+        return result;
+    }
+}
+
+internal sealed class DoubleNegateNode(int position, DoubleNode input, bool absolute) : DoubleNode(position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        for (var i = 0; i < chunk.Length; i++)
+        {
+            result.Values[i] = absolute ? Math.Abs(source.Values[i]) : -source.Values[i];
+        }
+        source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
+        return result;
+    }
+}
+
+/// <summary><c>coalesce</c> over 64-bit values (all arguments already converted to one type and scale).</summary>
+internal sealed class LongCoalesceNode(SqlType type, int position, LongNode[] inputs) : LongNode(type, position)
+{
+    public override IEnumerable<Node> Children => inputs;
+
+    public override LongVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<LongVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        valid.Clear();
+        foreach (var input in inputs)
+        {
+            var source = input.Eval(chunk);
+            for (var w = 0; w < valid.Length; w++)
+            {
+                var take = source.Valid[w] & ~valid[w];
+                while (take != 0)
+                {
+                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                    result.Values[row] = source.Values[row];
+                    take &= take - 1;
+                }
+                valid[w] |= source.Valid[w];
+            }
+        }
+        return result;
+    }
+}
+
+internal sealed class DoubleCoalesceNode(int position, DoubleNode[] inputs) : DoubleNode(position)
+{
+    public override IEnumerable<Node> Children => inputs;
+
+    public override DoubleVector Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<DoubleVector>(Slot);
+        var valid = result.Valid.AsSpan(0, chunk.Words);
+        valid.Clear();
+        foreach (var input in inputs)
+        {
+            var source = input.Eval(chunk);
+            for (var w = 0; w < valid.Length; w++)
+            {
+                var take = source.Valid[w] & ~valid[w];
+                while (take != 0)
+                {
+                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                    result.Values[row] = source.Values[row];
+                    take &= take - 1;
+                }
+                valid[w] |= source.Valid[w];
+            }
+        }
+        return result;
+    }
+}
+
+// ---- predicates ----------------------------------------------------------------------------------------------
+
+internal enum ComparisonOperator { Equal, NotEqual, Less, LessOrEqual, Greater, GreaterOrEqual }
+
+internal static class Comparisons
+{
+    public static bool Holds(ComparisonOperator op, int order) => op switch
+    {
+        ComparisonOperator.Equal => order == 0,
+        ComparisonOperator.NotEqual => order != 0,
+        ComparisonOperator.Less => order < 0,
+        ComparisonOperator.LessOrEqual => order <= 0,
+        ComparisonOperator.Greater => order > 0,
+        _ => order >= 0,
+    };
+
+    /// <summary>DuckDB's order of doubles: NaN equals NaN and is above every other value; -0.0 equals 0.0.</summary>
+    public static int Compare(double a, double b)
+    {
+        if (a < b)
+        {
+            return -1;
+        }
+        if (a > b)
+        {
+            return 1;
+        }
+        if (a == b)
+        {
+            return 0;
+        }
+        return double.IsNaN(a) ? (double.IsNaN(b) ? 0 : 1) : -1;
+    }
+
+    /// <summary>Writes TRUE / FALSE words from a per-row outcome bitmap and the validity.</summary>
+    public static void Split(ReadOnlySpan<ulong> holds, ReadOnlySpan<ulong> valid, Bits result, int words)
+    {
+        for (var w = 0; w < words; w++)
+        {
+            result.True[w] = holds[w] & valid[w];
+            result.False[w] = ~holds[w] & valid[w];
+        }
+    }
+}
+
+internal sealed class CompareLongNode(int position, ComparisonOperator op, LongNode left, LongNode right) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        var holds = result.Holds;
+        var x = a.Values;
+        ReadOnlySpan<ulong> valid;
+        if (right is LongConstantNode constant)
+        {
+            Compare(x, constant.Value, holds, chunk.Length);
+            valid = a.Valid;
+        }
+        else
+        {
+            var b = right.Eval(chunk);
+            Compare(x, b.Values, holds, chunk.Length);
+            var both = result.Both;
+            Segments.Validity.And(a.Valid, b.Valid, both.AsSpan(0, chunk.Words));
+            valid = both;
+        }
+        Comparisons.Split(holds, valid, result, chunk.Words);
+        return result;
+    }
+
+    private void Compare(long[] x, long y, ulong[] holds, int length)
+    {
+        for (var w = 0; w * 64 < length; w++)
+        {
+            ulong word = 0;
+            var end = Math.Min(64, length - w * 64);
+            var baseRow = w * 64;
+            switch (op)
+            {
+                case ComparisonOperator.Equal: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] == y ? 1UL : 0) << b; } break;
+                case ComparisonOperator.NotEqual: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] != y ? 1UL : 0) << b; } break;
+                case ComparisonOperator.Less: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] < y ? 1UL : 0) << b; } break;
+                case ComparisonOperator.LessOrEqual: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] <= y ? 1UL : 0) << b; } break;
+                case ComparisonOperator.Greater: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] > y ? 1UL : 0) << b; } break;
+                default: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] >= y ? 1UL : 0) << b; } break;
+            }
+            holds[w] = word;
+        }
+    }
+
+    private void Compare(long[] x, long[] y, ulong[] holds, int length)
+    {
+        for (var w = 0; w * 64 < length; w++)
+        {
+            ulong word = 0;
+            var end = Math.Min(64, length - w * 64);
+            var baseRow = w * 64;
+            for (var b = 0; b < end; b++)
+            {
+                var i = baseRow + b;
+                word |= (Comparisons.Holds(op, x[i].CompareTo(y[i])) ? 1UL : 0) << b;
+            }
+            holds[w] = word;
+        }
+    }
+
+}
+
+internal sealed class CompareDoubleNode(int position, ComparisonOperator op, DoubleNode left, DoubleNode right) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var b = right.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        var holds = result.Holds;
+        var both = result.Both;
+        Segments.Validity.And(a.Valid, b.Valid, both.AsSpan(0, chunk.Words));
+        var x = a.Values;
+        var y = b.Values;
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            ulong word = 0;
+            var end = Math.Min(64, chunk.Length - w * 64);
+            var baseRow = w * 64;
+            for (var bit = 0; bit < end; bit++)
+            {
+                var i = baseRow + bit;
+                word |= (Comparisons.Holds(op, Comparisons.Compare(x[i], y[i])) ? 1UL : 0) << bit;
+            }
+            holds[w] = word;
+        }
+        Comparisons.Split(holds, both, result, chunk.Words);
+        return result;
+    }
+
+}
+
+/// <summary>
+/// A predicate over one string decided per dictionary entry when compiling (a comparison with a constant, LIKE, IN
+/// a list of constants): per row it is a table lookup. An entry's outcome is true, false or null (IN with a NULL item).
+/// </summary>
+internal sealed class StringTableNode(int position, StringNode input, bool[] isTrue, bool[] isFalse) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        var codes = source.Codes;
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            ulong t = 0;
+            ulong f = 0;
+            var end = Math.Min(64, chunk.Length - w * 64);
+            var baseRow = w * 64;
+            for (var bit = 0; bit < end; bit++)
+            {
+                var code = codes[baseRow + bit];
+                t |= (isTrue[code] ? 1UL : 0) << bit;
+                f |= (isFalse[code] ? 1UL : 0) << bit;
+            }
+            result.True[w] = t & source.Valid[w];
+            result.False[w] = f & source.Valid[w];
+        }
+        return result;
+    }
+}
+
+/// <summary>Two strings compared by rank in the union of their dictionaries, sorted by UTF-8 bytes (DuckDB's default collation).</summary>
+internal sealed class CompareStringsNode(int position, ComparisonOperator op, StringNode left, StringNode right, int[] leftRank, int[] rightRank)
+    : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var b = right.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        var holds = result.Holds;
+        var both = result.Both;
+        Segments.Validity.And(a.Valid, b.Valid, both.AsSpan(0, chunk.Words));
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            ulong word = 0;
+            var end = Math.Min(64, chunk.Length - w * 64);
+            var baseRow = w * 64;
+            for (var bit = 0; bit < end; bit++)
+            {
+                var i = baseRow + bit;
+                word |= (Comparisons.Holds(op, leftRank[a.Codes[i]].CompareTo(rightRank[b.Codes[i]])) ? 1UL : 0) << bit;
+            }
+            holds[w] = word;
+        }
+        Comparisons.Split(holds, both, result, chunk.Words);
+        return result;
+    }
+
+}
+
+internal sealed class BooleanColumnNode(int position, BooleanArray array) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<Bits>(Slot);
+        Segments.Validity.FromArrow(array, chunk, result.False);
+        // The value bitmap has the validity's layout: read it the same way, into TRUE.
+        var values = array.ValueBuffer.Span;
+        var firstByte = chunk.Start >> 3;
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            ulong word = 0;
+            for (var b = 0; b < 8; b++)
+            {
+                var at = firstByte + w * 8 + b;
+                if (at < values.Length)
+                {
+                    word |= (ulong)values[at] << (b * 8);
+                }
+            }
+            var valid = result.False[w];
+            result.True[w] = word & valid;
+            result.False[w] = ~word & valid;
+        }
+        return result;
+    }
+}
+
+internal sealed class BooleanConstantNode(int position, bool? value) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<Bits>(Slot);
+        result.True.AsSpan(0, chunk.Words).Fill(value == true ? ulong.MaxValue : 0);
+        result.False.AsSpan(0, chunk.Words).Fill(value == false ? ulong.MaxValue : 0);
+        return result;
+    }
+}
+
+internal sealed class NotNode(int position, PredicateNode input) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var source = input.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        source.True.AsSpan(0, chunk.Words).CopyTo(result.False);
+        source.False.AsSpan(0, chunk.Words).CopyTo(result.True);
+        return result;
+    }
+}
+
+internal sealed class AndOrNode(int position, bool and, PredicateNode[] inputs) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => inputs;
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<Bits>(Slot);
+        var t = result.True.AsSpan(0, chunk.Words);
+        var f = result.False.AsSpan(0, chunk.Words);
+        var first = inputs[0].Eval(chunk);
+        first.True.AsSpan(0, chunk.Words).CopyTo(t);
+        first.False.AsSpan(0, chunk.Words).CopyTo(f);
+        for (var k = 1; k < inputs.Length; k++)
+        {
+            var next = inputs[k].Eval(chunk);
+            if (and)
+            {
+                for (var w = 0; w < t.Length; w++)
+                {
+                    t[w] &= next.True[w];
+                    f[w] |= next.False[w];
+                }
+            }
+            else
+            {
+                for (var w = 0; w < t.Length; w++)
+                {
+                    t[w] |= next.True[w];
+                    f[w] &= next.False[w];
+                }
+            }
+        }
+        return result;
+    }
+}
+
+/// <summary><c>a = b</c> (or another comparison) between two booleans, with FALSE &lt; TRUE.</summary>
+internal sealed class CompareBooleansNode(int position, ComparisonOperator op, PredicateNode left, PredicateNode right) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [left, right];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var a = left.Eval(chunk);
+        var b = right.Eval(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            ulong ta = a.True[w], fa = a.False[w], tb = b.True[w], fb = b.False[w];
+            var both = (ta | fa) & (tb | fb);
+            var equal = (ta & tb) | (fa & fb);
+            var less = fa & tb;
+            var greater = ta & fb;
+            var holds = op switch
+            {
+                ComparisonOperator.Equal => equal,
+                ComparisonOperator.NotEqual => less | greater,
+                ComparisonOperator.Less => less,
+                ComparisonOperator.LessOrEqual => less | equal,
+                ComparisonOperator.Greater => greater,
+                _ => greater | equal,
+            };
+            result.True[w] = holds;
+            result.False[w] = both & ~holds;
+        }
+        return result;
+    }
+}
+
+internal sealed class BooleanCoalesceNode(int position, PredicateNode[] inputs) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => inputs;
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var result = chunk.Buffer<Bits>(Slot);
+        var t = result.True.AsSpan(0, chunk.Words);
+        var f = result.False.AsSpan(0, chunk.Words);
+        t.Clear();
+        f.Clear();
+        foreach (var input in inputs)
+        {
+            var next = input.Eval(chunk);
+            for (var w = 0; w < t.Length; w++)
+            {
+                var open = ~(t[w] | f[w]);
+                t[w] |= next.True[w] & open;
+                f[w] |= next.False[w] & open;
+            }
+        }
+        return result;
+    }
+}
+
+internal sealed class IsNullNode(int position, Node input, bool negated) : PredicateNode(position)
+{
+    public override IEnumerable<Node> Children => [input];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var valid = input.Validity(chunk);
+        var result = chunk.Buffer<Bits>(Slot);
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            result.True[w] = negated ? valid[w] : ~valid[w];
+            result.False[w] = ~result.True[w];
+        }
+        return result;
+    }
+}
+
+/// <summary><c>in_segment('name')</c>: the members of a segment evaluated before this one; never NULL.</summary>
+internal sealed class InSegmentNode(int position, string segment) : PredicateNode(position)
+{
+    public string Segment { get; } = segment;
+
+    public override IEnumerable<Node> Children => [];
+
+    public override Bits Eval(Chunk chunk)
+    {
+        var members = chunk.Segments[Segment];
+        var result = chunk.Buffer<Bits>(Slot);
+        var first = chunk.Start >> 6;
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            result.True[w] = members[first + w];
+            result.False[w] = ~members[first + w];
+        }
+        return result;
+    }
+}

@@ -22,7 +22,7 @@ public sealed class ConditionCompiler
     private readonly ProfileTable _table;
     private readonly DateTimeOffset _asOf;
     private readonly Func<string, bool> _segmentExists;
-    private readonly List<string> _dependencies = [];
+    private readonly Dictionary<string, int> _dependencies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ProfileColumn> _columnsIgnoringCase;
 
     /// <param name="table">The profile table the condition is evaluated over (its columns and string dictionaries).</param>
@@ -48,7 +48,7 @@ public sealed class ConditionCompiler
         var root = Predicate(ConditionParser.Parse(condition), "the condition");
         var slots = 0;
         Number(root, ref slots);
-        return new CompiledCondition(root, slots, [.. _dependencies.Distinct(StringComparer.Ordinal)]);
+        return new CompiledCondition(root, slots, new Dictionary<string, int>(_dependencies, StringComparer.Ordinal));
     }
 
     private static void Number(Node node, ref int slots)
@@ -671,7 +671,7 @@ public sealed class ConditionCompiler
                 {
                     throw new ConditionException(name.Position, $"unknown segment '{name.Text}'");
                 }
-                _dependencies.Add(name.Text);
+                _dependencies.TryAdd(name.Text, name.Position);
                 return new InSegmentNode(at, name.Text);
             case "now" or "current_timestamp":
                 Arity(0);
@@ -816,15 +816,18 @@ public sealed class CompiledCondition
     private readonly PredicateNode _root;
     private readonly int _slots;
 
-    internal CompiledCondition(PredicateNode root, int slots, IReadOnlyList<string> dependencies)
+    internal CompiledCondition(PredicateNode root, int slots, IReadOnlyDictionary<string, int> dependencies)
     {
         _root = root;
         _slots = slots;
         Dependencies = dependencies;
     }
 
-    /// <summary>The segments the condition names with <c>in_segment</c>: they are evaluated first.</summary>
-    public IReadOnlyList<string> Dependencies { get; }
+    /// <summary>
+    /// The segments the condition names with <c>in_segment</c> (they are evaluated first), each with the offset in
+    /// the condition where it is first named.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> Dependencies { get; }
 
     /// <summary>
     /// The rows of <paramref name="table"/> for which the condition is TRUE (not FALSE, not NULL), one bit per row.

@@ -463,7 +463,7 @@ public sealed class ConditionParser
                 }
             }
         }
-        tokens.Add(new Token(TokenKind.End, "", text.Length));
+        tokens.Add(new Token(TokenKind.End, "", text.TrimEnd().Length));
         return tokens;
     }
 

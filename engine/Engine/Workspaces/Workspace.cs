@@ -104,4 +104,7 @@ public sealed class SegmentDefinition
 
     /// <summary>Line of the condition in its file, so condition errors can point into it.</summary>
     public int ConditionLine { get; init; }
+
+    /// <summary>Where each part of the condition is in its file (line and column of an offset in the condition).</summary>
+    public TextPositions ConditionPositions { get; init; } = TextPositions.At(1, 1);
 }

@@ -74,7 +74,7 @@ public static partial class WorkspaceLoader
         var segments = new List<SegmentDefinition>();
         foreach (var file in YamlFiles(full, "segments"))
         {
-            if (Parse(full, file, errors) is { } node && ReadSegment(node, file, errors) is { } segment)
+            if (Parse(full, file, errors) is { } node && ReadSegment(node, file, File.ReadAllText(Path.Combine(full, file)), errors) is { } segment)
             {
                 segments.Add(segment);
             }
@@ -328,7 +328,7 @@ public static partial class WorkspaceLoader
         return type;
     }
 
-    private static SegmentDefinition? ReadSegment(YamlMappingNode node, string file, List<WorkspaceError> errors)
+    private static SegmentDefinition? ReadSegment(YamlMappingNode node, string file, string text, List<WorkspaceError> errors)
     {
         var before = errors.Count;
         var reader = new MappingReader(node, file, errors);
@@ -356,6 +356,7 @@ public static partial class WorkspaceLoader
             Description = description,
             Condition = conditionNode.Value!,
             ConditionLine = (int)conditionNode.Start.Line,
+            ConditionPositions = TextPositions.ForScalar(conditionNode, text),
         };
     }
 

@@ -14,7 +14,7 @@ public sealed class ConditionPeerTests : IAsyncLifetime
     private readonly TempDirectory _directory = new("conditions");
     private ProfileTable _table = null!;
 
-    public async ValueTask InitializeAsync() => _table = await SegmentProfiles.WriteAsync(_directory.Path, rows: 3_000, seed: 7);
+    public async ValueTask InitializeAsync() => _table = await RandomProfiles.WriteAsync(_directory.Path, rows: 3_000, seed: 7);
 
     public ValueTask DisposeAsync()
     {
@@ -23,11 +23,11 @@ public sealed class ConditionPeerTests : IAsyncLifetime
     }
 
     private List<long> Engine(string condition) =>
-        SegmentProfiles.Members(_table, new ConditionCompiler(_table, SegmentProfiles.AsOf).Compile(condition).Evaluate(_table));
+        RandomProfiles.Members(_table, new ConditionCompiler(_table, RandomProfiles.AsOf).Compile(condition).Evaluate(_table));
 
     private void AssertSameAsDuckDb(string condition)
     {
-        var expected = SegmentProfiles.DuckDbMembers(_directory.Path, condition);
+        var expected = RandomProfiles.DuckDbMembers(_directory.Path, condition);
         var actual = Engine(condition);
         Assert.True(expected.SequenceEqual(actual),
             $"{condition}: DuckDB {expected.Count} members, engine {actual.Count}; first difference at profile " +
@@ -90,63 +90,7 @@ public sealed class ConditionPeerTests : IAsyncLifetime
         var random = new Random(20261130);
         for (var i = 0; i < 400; i++)
         {
-            AssertSameAsDuckDb(new ConditionGenerator(random).Predicate(3));
+            AssertSameAsDuckDb(new RandomConditions(random).Predicate(3));
         }
-    }
-
-    /// <summary>Well-typed random conditions over <see cref="SegmentProfiles"/>' columns, NULLs in play.</summary>
-    private sealed class ConditionGenerator(Random random)
-    {
-        private static readonly string[] Ops = ["=", "<>", "<", "<=", ">", ">="];
-
-        private T Pick<T>(params T[] items) => items[random.Next(items.Length)];
-
-        public string Predicate(int depth)
-        {
-            var choice = random.Next(depth > 0 ? 14 : 10);
-            return choice switch
-            {
-                0 or 1 => $"{Number(2)} {Pick(Ops)} {Number(2)}",
-                2 => $"{Text()} {Pick(Ops)} '{Pick(SegmentProfiles.Tiers.Concat(SegmentProfiles.Countries).Append("m").ToArray())}'",
-                3 => $"{Text()} {Pick("", "NOT ")}IN ({string.Join(", ", Enumerable.Range(0, random.Next(1, 4)).Select(_ => random.Next(6) == 0 ? "NULL" : $"'{Pick(SegmentProfiles.Tiers)}'"))})",
-                4 => $"{Pick("email", "tier", "country", "lower(country)")} {Pick("", "NOT ")}{Pick("LIKE", "ILIKE")} '{Pick("%", "g%", "%d", "_%e%", "a_@%", "%.com", "%ö%", "__")}'",
-                5 => $"{Pick(Number(1), Text(), Time(), "subscribed")} IS {Pick("", "NOT ")}NULL",
-                6 => $"{Number(1)} {Pick("", "NOT ")}BETWEEN {Number(0)} AND {Number(0)}",
-                7 => Pick($"created_at {Pick(Ops)} now() - INTERVAL {random.Next(0, 400)} DAY", $"birthday {Pick(Ops)} DATE '19{random.Next(50, 99)}-0{random.Next(1, 9)}-1{random.Next(0, 9)}'",
-                        $"current_date - birthday {Pick(Ops)} {random.Next(5000, 25000)}", $"{Time()} {Pick(Ops)} {Time()}"),
-                8 => Pick("subscribed", "NOT subscribed", "subscribed = TRUE", "subscribed <> (orders > 3)", "coalesce(subscribed, orders > 5)"),
-                9 => $"{Number(1)} {Pick("", "NOT ")}IN ({string.Join(", ", Enumerable.Range(0, random.Next(1, 4)).Select(_ => random.Next(5) == 0 ? "NULL" : random.Next(-2, 8).ToString(CultureInfo.InvariantCulture)))})",
-                10 or 11 => $"({Predicate(depth - 1)}) {Pick("AND", "OR")} ({Predicate(depth - 1)})",
-                12 => $"NOT ({Predicate(depth - 1)})",
-                _ => Pick("NULL", "TRUE", "FALSE", $"({Predicate(depth - 1)}) AND NULL", $"({Predicate(depth - 1)}) OR NULL"),
-            };
-        }
-
-        private string Number(int depth)
-        {
-            var choice = random.Next(depth > 0 ? 16 : 9);
-            return choice switch
-            {
-                0 => "ltv",
-                1 => "orders",
-                2 => "opens",
-                3 => "churn_score",
-                4 => random.Next(-3, 12).ToString(CultureInfo.InvariantCulture),
-                5 => $"{random.Next(0, 20)}.{random.Next(0, 100):D2}",
-                6 => $"{random.Next(1, 9)}e{random.Next(0, 3)}",
-                7 => "length(email)",
-                8 => "NULL",
-                9 or 10 => $"({Number(depth - 1)} {Pick("+", "-", "*")} {Number(depth - 1)})",
-                11 => $"({Number(depth - 1)} / {Number(depth - 1)})",
-                12 => $"(orders {Pick("%", "//")} {Pick("opens", "3", "0", "-2")})",
-                13 => $"abs({Number(depth - 1)})",
-                14 => $"coalesce({Number(depth - 1)}, {Number(depth - 1)})",
-                _ => $"-{Pick("orders", "ltv", "(opens + 1)")}",
-            };
-        }
-
-        private string Text() => Pick("tier", "country", "email", "lower(tier)", "upper(country)", "coalesce(tier, country)", "coalesce(tier, 'none')");
-
-        private string Time() => Pick("created_at", "birthday", "now()", "created_at + INTERVAL 2 MONTH", "birthday - INTERVAL '3 days'", "birthday + 30", "TIMESTAMP '2026-01-01 08:00:00'", "coalesce(created_at, birthday)");
     }
 }

@@ -14,7 +14,7 @@ public sealed class SegmentSetTests : IAsyncLifetime
     private readonly TempDirectory _profiles = new("segment-set");
     private ProfileTable _table = null!;
 
-    public async ValueTask InitializeAsync() => _table = await SegmentProfiles.WriteAsync(_profiles.Path, rows: 500, seed: 3);
+    public async ValueTask InitializeAsync() => _table = await RandomProfiles.WriteAsync(_profiles.Path, rows: 500, seed: 3);
 
     public ValueTask DisposeAsync()
     {
@@ -49,7 +49,7 @@ public sealed class SegmentSetTests : IAsyncLifetime
     {
         using var dir = new TempDirectory("ws");
         var workspace = Load(dir, segments);
-        return Assert.Throws<WorkspaceException>(() => SegmentSet.Compile(workspace.Segments, _table, SegmentProfiles.AsOf));
+        return Assert.Throws<WorkspaceException>(() => SegmentSet.Compile(workspace.Segments, _table, RandomProfiles.AsOf));
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class SegmentSetTests : IAsyncLifetime
     [InlineData("9999999999999999999 > ltv", "out of BIGINT's range")]
     public void Bad_conditions_are_rejected_before_evaluation(string condition, string expected)
     {
-        var error = Assert.Throws<ConditionException>(() => new ConditionCompiler(_table, SegmentProfiles.AsOf).Compile(condition));
+        var error = Assert.Throws<ConditionException>(() => new ConditionCompiler(_table, RandomProfiles.AsOf).Compile(condition));
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
@@ -114,13 +114,13 @@ public sealed class SegmentSetTests : IAsyncLifetime
             ("a_high_value_not_gold", "name: a_high_value_not_gold\ndescription: x\ncondition: in_segment('high_value') AND NOT in_segment('gold')\n"),
             ("gold", "name: gold\ndescription: x\ncondition: tier = 'gold'\n"),
             ("high_value", "name: high_value\ndescription: x\ncondition: ltv > 1000\n"));
-        var set = SegmentSet.Compile(workspace.Segments, _table, SegmentProfiles.AsOf);
+        var set = SegmentSet.Compile(workspace.Segments, _table, RandomProfiles.AsOf);
         Assert.Equal("a_high_value_not_gold", set.Order[^1].Name);
         var members = set.Evaluate(_table);
-        var expected = SegmentProfiles.DuckDbMembers(_profiles.Path, "ltv > 1000 AND NOT coalesce(tier = 'gold', FALSE)");
+        var expected = RandomProfiles.DuckDbMembers(_profiles.Path, "ltv > 1000 AND NOT coalesce(tier = 'gold', FALSE)");
         Assert.Equal(expected, members.ProfileIds("a_high_value_not_gold"));
         Assert.NotEmpty(expected);
-        Assert.Equal(SegmentProfiles.DuckDbMembers(_profiles.Path, "tier = 'gold'"), members.ProfileIds("gold"));
+        Assert.Equal(RandomProfiles.DuckDbMembers(_profiles.Path, "tier = 'gold'"), members.ProfileIds("gold"));
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public sealed class SegmentSetTests : IAsyncLifetime
     {
         using var dir = new TempDirectory("ws");
         var workspace = Load(dir, ("huge", "name: huge\ndescription: x\ncondition: orders * 9223372036854775807 > 0\n"));
-        var set = SegmentSet.Compile(workspace.Segments, _table, SegmentProfiles.AsOf);
+        var set = SegmentSet.Compile(workspace.Segments, _table, RandomProfiles.AsOf);
         var error = Assert.Throws<WorkspaceException>(() => set.Evaluate(_table));
         Assert.Equal("segments/huge.yaml:3:19: segment 'huge': BIGINT overflow in *", error.Errors.Single().ToString());
     }

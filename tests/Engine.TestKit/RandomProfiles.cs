@@ -3,15 +3,15 @@ using Apache.Arrow;
 using Apache.Arrow.Types;
 using Engine.Profiles;
 using Engine.Storage;
-using Engine.TestKit;
 
-namespace Engine.Tests.Segments;
+namespace Engine.TestKit;
 
 /// <summary>
-/// A random profile table for segment tests, written as a <c>profiles/</c> Parquet dataset (so that DuckDB reads the
-/// very bytes the engine reads) and read back with <see cref="ProfileTable.ReadAsync"/>. NULLs in every column.
+/// A random profile table for segment tests and benchmarks, written as a <c>profiles/</c> Parquet dataset (so that
+/// DuckDB reads the very bytes the engine reads) and read back with <see cref="ProfileTable.ReadAsync"/>. NULLs in
+/// every column.
 /// </summary>
-internal static class SegmentProfiles
+public static class RandomProfiles
 {
     /// <summary>The run's as-of time in these tests; <c>now()</c> means it.</summary>
     public static readonly DateTimeOffset AsOf = new(2026, 6, 1, 12, 0, 0, TimeSpan.Zero);
@@ -34,6 +34,18 @@ internal static class SegmentProfiles
         .Build();
 
     public static async Task<ProfileTable> WriteAsync(string directory, int rows, int seed)
+    {
+        var location = new StorageLocation(new LocalObjectStore(directory), "profiles");
+        using (var batch = Build(rows, seed))
+        {
+            // Small row groups: the engine then concatenates many chunks, as it would on a large table.
+            await TestTables.WriteDatasetAsync(location, batch, new ParquetWriteOptions { RowGroupRows = Math.Max(1000, rows / 16) });
+        }
+        return await ProfileTable.ReadAsync(location);
+    }
+
+    /// <summary>The rows, in memory.</summary>
+    public static RecordBatch Build(int rows, int seed)
     {
         var random = new Random(seed);
         var ids = new Int64Array.Builder();
@@ -64,25 +76,27 @@ internal static class SegmentProfiles
             if (Null(20)) { subscribed.AppendNull(); } else { subscribed.Append(random.Next(2) == 0); }
             if (Null(35)) { churn.AppendNull(); } else { churn.Append(random.Next(0, 101) / 100.0); }
         }
-        using var batch = new RecordBatch(Schema,
+        return new RecordBatch(Schema,
         [
             ids.Build(), ltv.Build(), orders.Build(), opens.Build(), tier.Build(), country.Build(), email.Build(),
             created.Build(), birthday.Build(), subscribed.Build(), churn.Build(),
         ], rows);
-        var location = new StorageLocation(new LocalObjectStore(directory), "profiles");
-        // Small row groups: the engine then concatenates many chunks, as it would on a large table.
-        await TestTables.WriteDatasetAsync(location, batch, new ParquetWriteOptions { RowGroupRows = 1000 });
-        return await ProfileTable.ReadAsync(location);
+    }
+
+    /// <summary>A condition as DuckDB must read it: <c>now()</c> and <c>current_date</c> replaced by the as-of time.</summary>
+    public static string ForDuckDb(string condition)
+    {
+        var asOf = $"TIMESTAMP '{AsOf.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}'";
+        return condition
+            .Replace("now()", asOf, StringComparison.Ordinal)
+            .Replace("current_date", $"CAST({asOf} AS DATE)", StringComparison.Ordinal);
     }
 
     /// <summary>The profile ids DuckDB selects with <paramref name="condition"/> over the dataset.</summary>
     public static List<long> DuckDbMembers(string directory, string condition)
     {
         var glob = Path.Combine(directory, "profiles", "*.parquet").Replace("'", "''", StringComparison.Ordinal);
-        var asOf = $"TIMESTAMP '{AsOf.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}'";
-        var sql = condition
-            .Replace("now()", asOf, StringComparison.Ordinal)
-            .Replace("current_date", $"CAST({asOf} AS DATE)", StringComparison.Ordinal);
+        var sql = ForDuckDb(condition);
         return [.. DuckDb.Rows($"SELECT profile_id FROM read_parquet('{glob}') WHERE {sql} ORDER BY profile_id").Select(r => Convert.ToInt64(r[0], CultureInfo.InvariantCulture))];
     }
 

@@ -3,10 +3,11 @@ SHELL := /bin/bash
 DOTNET ?= dotnet
 CONFIG ?= Release
 PEOPLE ?= 20000
+PROFILES ?= 1000000
 DEMO ?= demo
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check bench-identity tools clean
+.PHONY: all build run test bench bench-check bench-identity bench-segments tools clean
 
 all: build
 
@@ -45,6 +46,10 @@ bench-check: tools
 ## bench-identity: the identity stage on PEOPLE generated people beside DuckDB's label propagation (make bench-identity PEOPLE=10000000)
 bench-identity:
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --identity-scale --people $(PEOPLE) --keep
+
+## bench-segments: 100 segment conditions and their deltas on PROFILES profiles beside DuckDB (make bench-segments PROFILES=10000000)
+bench-segments:
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --segments-scale --profiles $(PROFILES)
 
 clean:
 	rm -rf artifacts bin $(DEMO)

@@ -8,7 +8,8 @@ using Engine.Benchmarks.Infrastructure;
 // `--check` runs every case once and verifies its answer (cheap enough for CI); anything else goes to
 // BenchmarkDotNet (e.g. `--filter '*Read*'`). With no arguments every benchmark runs.
 // `--identity-scale --people N`: the identity stage at scale beside DuckDB (each side in a child process started
-// with `--identity-side`); see Identity/IdentityScaleRun.cs.
+// with `--identity-side`); see Identity/IdentityScaleRun.cs. `--segments-scale --profiles N`: a hundred segments and
+// their deltas beside DuckDB; see Segments/SegmentScaleRun.cs.
 if (args.Contains("--identity-side"))
 {
     return IdentityScaleRun.RunSide(args);
@@ -16,6 +17,10 @@ if (args.Contains("--identity-side"))
 if (args.Contains("--identity-scale"))
 {
     return IdentityScaleRun.Run(args);
+}
+if (args.Contains("--segments-scale"))
+{
+    return Engine.Benchmarks.Segments.SegmentScaleRun.Run(args);
 }
 if (args.Contains("--check"))
 {

@@ -154,9 +154,9 @@ internal static class SegmentScaleRun
             return 1;
         }
 
-        var duckEvaluate = Math.Min(oneQuerySeconds, perQuerySeconds);
-        var engineEvaluate = evaluateSeconds + idsSeconds;
-        var evaluationRatio = duckEvaluate / engineEvaluate;
+        // Like with like: DuckDB's boolean column per segment against the engine's bitmaps, its member tables against
+        // the engine's bitmaps turned into id lists; DuckDB is credited with whichever form does better.
+        var evaluationRatio = Math.Min(oneQuerySeconds / evaluateSeconds, perQuerySeconds / (evaluateSeconds + idsSeconds));
         var deltaRatio = duckDeltaSeconds / engineDeltaSeconds;
         Console.WriteLine();
         Console.WriteLine($"segments, {profiles:N0} profiles, {conditions.Count} conditions, {engineMembers:N0} memberships; DuckDB {Scalar(duck, "SELECT version()")} threads={Environment.ProcessorCount}");
@@ -168,7 +168,7 @@ internal static class SegmentScaleRun
         Console.WriteLine($"{"duckdb",-7} {"a query per segment",-36} {perQuerySeconds,9:F3}");
         Console.WriteLine($"{"engine",-7} {"deltas (merge of sorted ids)",-36} {engineDeltaSeconds,9:F3}");
         Console.WriteLine($"{"duckdb",-7} {"deltas (EXCEPT both ways)",-36} {duckDeltaSeconds,9:F3}");
-        Console.WriteLine($"evaluation: DuckDB's faster form / engine (bitmaps and ids) = {evaluationRatio:F1}x (target >= {EvaluationTarget:F0}x: {(evaluationRatio >= EvaluationTarget ? "met" : "NOT met")})");
+        Console.WriteLine($"evaluation: DuckDB / engine, the form better for DuckDB (columns vs bitmaps {oneQuerySeconds / evaluateSeconds:F1}x, member tables vs bitmaps and ids {perQuerySeconds / (evaluateSeconds + idsSeconds):F1}x) = {evaluationRatio:F1}x (target >= {EvaluationTarget:F0}x: {(evaluationRatio >= EvaluationTarget ? "met" : "NOT met")})");
         Console.WriteLine($"deltas: DuckDB / engine = {deltaRatio:F1}x (target >= {DeltaTarget:F0}x: {(deltaRatio >= DeltaTarget ? "met" : "NOT met")}); {entered:N0} entered, {exited:N0} exited on both sides");
         var json = Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench", $"segments-scale-{profiles}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.json");
         Directory.CreateDirectory(Path.GetDirectoryName(json)!);

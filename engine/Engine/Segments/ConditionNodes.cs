@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Apache.Arrow;
 
 namespace Engine.Segments;
@@ -44,16 +45,45 @@ internal sealed class Chunk
     public T Buffer<T>(int slot) where T : class, new() => (T)(Buffers[slot] ??= new T());
 }
 
+/// <summary>
+/// A chunk of 64-bit values: the node's own <see cref="Buffer"/>, or for a column, a view of the column's memory
+/// (no copy) when the chunk's whole words lie inside it. Kernels read <see cref="Values"/> and write <see cref="Buffer"/>.
+/// </summary>
 internal sealed class LongVector
 {
-    public readonly long[] Values = new long[Chunk.Rows];
+    public readonly long[] Buffer = new long[Chunk.Rows];
     public readonly ulong[] Valid = new ulong[Chunk.MaxWords];
+    private ReadOnlyMemory<byte> _borrowed;
+    private int _start;
+
+    public ReadOnlySpan<long> Values => _borrowed.IsEmpty ? Buffer : MemoryMarshal.Cast<byte, long>(_borrowed.Span)[_start..];
+
+    public void Borrow(ReadOnlyMemory<byte> memory, int start)
+    {
+        _borrowed = memory;
+        _start = start;
+    }
+
+    public void Own() => _borrowed = default;
 }
 
+/// <summary>A chunk of doubles; see <see cref="LongVector"/>.</summary>
 internal sealed class DoubleVector
 {
-    public readonly double[] Values = new double[Chunk.Rows];
+    public readonly double[] Buffer = new double[Chunk.Rows];
     public readonly ulong[] Valid = new ulong[Chunk.MaxWords];
+    private ReadOnlyMemory<byte> _borrowed;
+    private int _start;
+
+    public ReadOnlySpan<double> Values => _borrowed.IsEmpty ? Buffer : MemoryMarshal.Cast<byte, double>(_borrowed.Span)[_start..];
+
+    public void Borrow(ReadOnlyMemory<byte> memory, int start)
+    {
+        _borrowed = memory;
+        _start = start;
+    }
+
+    public void Own() => _borrowed = default;
 }
 
 /// <summary>Strings as codes into the node's dictionary (fixed when the condition is compiled).</summary>
@@ -186,7 +216,7 @@ internal static class Validity
         words = words[..chunk.Words];
         if (array.NullCount == 0)
         {
-            words.Fill(ulong.MaxValue);
+            All(chunk, words);
             return;
         }
         var bitmap = array.Data.Buffers[0].Span;
@@ -202,6 +232,23 @@ internal static class Validity
                 last |= (ulong)bitmap[firstByte + b] << ((b - whole * 8) * 8);
             }
             words[whole] = last;
+        }
+        Trim(chunk, words);
+    }
+
+    /// <summary>Every row of the chunk valid, and no bit set past its last row (so kernels never act on padding).</summary>
+    public static void All(Chunk chunk, Span<ulong> words)
+    {
+        words = words[..chunk.Words];
+        words.Fill(ulong.MaxValue);
+        Trim(chunk, words);
+    }
+
+    private static void Trim(Chunk chunk, Span<ulong> words)
+    {
+        if ((chunk.Length & 63) != 0)
+        {
+            words[chunk.Words - 1] &= (1UL << (chunk.Length & 63)) - 1;
         }
     }
 
@@ -225,24 +272,30 @@ internal sealed class LongColumnNode(SqlType type, int position, IArrowArray arr
     public override LongVector Eval(Chunk chunk)
     {
         var result = chunk.Buffer<LongVector>(Slot);
-        var values = result.Values.AsSpan(0, chunk.Length);
-        switch (array)
+        if (array is Date32Array dates)
         {
-            case Int64Array longs:
-                longs.Values.Slice(chunk.Start, chunk.Length).CopyTo(values);
-                break;
-            case TimestampArray timestamps:
-                MemoryMarshal.Cast<byte, long>(timestamps.ValueBuffer.Span).Slice(timestamps.Offset + chunk.Start, chunk.Length).CopyTo(values);
-                break;
-            case Date32Array dates:
-                var days = MemoryMarshal.Cast<byte, int>(dates.ValueBuffer.Span).Slice(dates.Offset + chunk.Start, chunk.Length);
-                for (var i = 0; i < days.Length; i++)
-                {
-                    values[i] = days[i];
-                }
-                break;
-            default:
-                throw new InvalidOperationException($"not a 64-bit column: {array.Data.DataType.Name}");
+            result.Own();
+            var days = MemoryMarshal.Cast<byte, int>(dates.ValueBuffer.Span).Slice(dates.Offset + chunk.Start, chunk.Length);
+            var values = result.Buffer.AsSpan(0, chunk.Length);
+            for (var i = 0; i < days.Length; i++)
+            {
+                values[i] = days[i];
+            }
+        }
+        else
+        {
+            var memory = array.Data.Buffers[1].Memory;
+            var start = array.Offset + chunk.Start;
+            // Kernels read whole 64-row words: borrow the column only where those lie inside it.
+            if ((start + chunk.Words * 64) * sizeof(long) <= memory.Length)
+            {
+                result.Borrow(memory, start);
+            }
+            else
+            {
+                result.Own();
+                MemoryMarshal.Cast<byte, long>(memory.Span).Slice(start, chunk.Length).CopyTo(result.Buffer);
+            }
         }
         Segments.Validity.FromArrow(array, chunk, result.Valid);
         return result;
@@ -258,8 +311,8 @@ internal sealed class LongConstantNode(SqlType type, int position, long value) :
     public override LongVector Eval(Chunk chunk)
     {
         var result = chunk.Buffer<LongVector>(Slot);
-        result.Values.AsSpan(0, chunk.Length).Fill(Value);
-        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        result.Buffer.AsSpan(0, chunk.Length).Fill(Value);
+        Segments.Validity.All(chunk, result.Valid);
         return result;
     }
 }
@@ -271,7 +324,17 @@ internal sealed class DoubleColumnNode(int position, DoubleArray array) : Double
     public override DoubleVector Eval(Chunk chunk)
     {
         var result = chunk.Buffer<DoubleVector>(Slot);
-        array.Values.Slice(chunk.Start, chunk.Length).CopyTo(result.Values);
+        var memory = array.ValueBuffer.Memory;
+        var start = array.Offset + chunk.Start;
+        if ((start + chunk.Words * 64) * sizeof(double) <= memory.Length)
+        {
+            result.Borrow(memory, start);
+        }
+        else
+        {
+            result.Own();
+            array.Values.Slice(chunk.Start, chunk.Length).CopyTo(result.Buffer);
+        }
         Segments.Validity.FromArrow(array, chunk, result.Valid);
         return result;
     }
@@ -286,8 +349,8 @@ internal sealed class DoubleConstantNode(int position, double value) : DoubleNod
     public override DoubleVector Eval(Chunk chunk)
     {
         var result = chunk.Buffer<DoubleVector>(Slot);
-        result.Values.AsSpan(0, chunk.Length).Fill(Value);
-        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        result.Buffer.AsSpan(0, chunk.Length).Fill(Value);
+        Segments.Validity.All(chunk, result.Valid);
         return result;
     }
 }
@@ -315,7 +378,7 @@ internal sealed class StringConstantNode(int position, byte[] value) : StringNod
     {
         var result = chunk.Buffer<CodeVector>(Slot);
         result.Codes.AsSpan(0, chunk.Length).Clear();
-        result.Valid.AsSpan(0, chunk.Words).Fill(ulong.MaxValue);
+        Segments.Validity.All(chunk, result.Valid);
         return result;
     }
 }
@@ -350,7 +413,7 @@ internal sealed class StringToLongNode(int position, StringNode input, long[] ta
         var source = input.Eval(chunk);
         var result = chunk.Buffer<LongVector>(Slot);
         var codes = source.Codes.AsSpan(0, chunk.Length);
-        var output = result.Values.AsSpan(0, chunk.Length);
+        var output = result.Buffer.AsSpan(0, chunk.Length);
         for (var i = 0; i < codes.Length; i++)
         {
             output[i] = table[codes[i]];
@@ -412,7 +475,7 @@ internal sealed class LongArithmeticNode(SqlType type, int position, ArithmeticO
         Segments.Validity.And(a.Valid, b.Valid, valid);
         var x = a.Values;
         var y = b.Values;
-        var r = result.Values;
+        var r = result.Buffer;
         var overflow = false;
         for (var w = 0; w < valid.Length; w++)
         {
@@ -480,7 +543,7 @@ internal sealed class LongScaleNode(SqlType type, int position, LongNode input, 
         for (var i = 0; i < chunk.Length; i++)
         {
             var high = Math.BigMul(source.Values[i], factor, out var value);
-            result.Values[i] = value;
+            result.Buffer[i] = value;
             overflow |= high != (value >> 63) && Segments.Validity.IsSet(valid, i);
         }
         if (overflow)
@@ -506,7 +569,7 @@ internal sealed class LongNegateNode(int position, LongNode input, bool absolute
         {
             var v = source.Values[i];
             overflow |= v == long.MinValue && Segments.Validity.IsSet(valid, i);
-            result.Values[i] = absolute && v >= 0 ? v : -v;
+            result.Buffer[i] = absolute && v >= 0 ? v : -v;
         }
         if (overflow)
         {
@@ -543,7 +606,7 @@ internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode 
                 var date = DateOnly.FromDayNumber((int)(day + 719_162)).AddMonths(interval.Months);
                 value = (date.DayNumber - 719_162L) * MicrosPerDay + timeOfDay;
             }
-            result.Values[i] = value + shift;
+            result.Buffer[i] = value + shift;
         }
         return result;
     }
@@ -559,8 +622,8 @@ internal sealed class DoubleFromLongNode(int position, LongNode input, int scale
     {
         var source = input.Eval(chunk);
         var result = chunk.Buffer<DoubleVector>(Slot);
-        var values = source.Values.AsSpan(0, chunk.Length);
-        var output = result.Values.AsSpan(0, chunk.Length);
+        var values = source.Values[..chunk.Length];
+        var output = result.Buffer.AsSpan(0, chunk.Length);
         if (scale == 0)
         {
             for (var i = 0; i < values.Length; i++)
@@ -590,9 +653,9 @@ internal sealed class DoubleArithmeticNode(int position, ArithmeticOperator op, 
         var b = right.Eval(chunk);
         var result = chunk.Buffer<DoubleVector>(Slot);
         Segments.Validity.And(a.Valid, b.Valid, result.Valid.AsSpan(0, chunk.Words));
-        var x = a.Values.AsSpan(0, chunk.Length);
-        var y = b.Values.AsSpan(0, chunk.Length);
-        var r = result.Values.AsSpan(0, chunk.Length);
+        var x = a.Values[..chunk.Length];
+        var y = b.Values[..chunk.Length];
+        var r = result.Buffer.AsSpan(0, chunk.Length);
         switch (op)
         {
             case ArithmeticOperator.Add:
@@ -627,7 +690,7 @@ internal sealed class DoubleNegateNode(int position, DoubleNode input, bool abso
         var result = chunk.Buffer<DoubleVector>(Slot);
         for (var i = 0; i < chunk.Length; i++)
         {
-            result.Values[i] = absolute ? Math.Abs(source.Values[i]) : -source.Values[i];
+            result.Buffer[i] = absolute ? Math.Abs(source.Values[i]) : -source.Values[i];
         }
         source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
         return result;
@@ -653,7 +716,7 @@ internal sealed class LongCoalesceNode(SqlType type, int position, LongNode[] in
                 while (take != 0)
                 {
                     var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                    result.Values[row] = source.Values[row];
+                    result.Buffer[row] = source.Values[row];
                     take &= take - 1;
                 }
                 valid[w] |= source.Valid[w];
@@ -681,7 +744,7 @@ internal sealed class DoubleCoalesceNode(int position, DoubleNode[] inputs) : Do
                 while (take != 0)
                 {
                     var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                    result.Values[row] = source.Values[row];
+                    result.Buffer[row] = source.Values[row];
                     take &= take - 1;
                 }
                 valid[w] |= source.Valid[w];
@@ -736,6 +799,99 @@ internal static class Comparisons
     }
 }
 
+/// <summary>
+/// Builds comparison outcomes 64 rows (one bitmap word) at a time: four lanes per 256-bit compare, the lanes' sign
+/// bits gathered into the word. Reads whole words, so buffers must hold <see cref="Chunk.Rows"/> values.
+/// </summary>
+internal static class WordCompare
+{
+    /// <summary>
+    /// Compares <paramref name="x"/> with <paramref name="y"/> (or, when <paramref name="y"/> is empty, with
+    /// <paramref name="constant"/>), one bit per row into <paramref name="holds"/>. With <paramref name="unordered"/>,
+    /// marks each word holding a NaN on either side (its bits are IEEE's, which the caller redoes).
+    /// </summary>
+    public static void Fill<T>(ComparisonOperator op, ReadOnlySpan<T> x, ReadOnlySpan<T> y, T constant, ulong[] holds, int words, Span<bool> unordered = default)
+        where T : unmanaged, INumber<T>
+    {
+        // <= is not >, >= is not <, <> is not =: one compare and an inversion.
+        var invert = op is ComparisonOperator.NotEqual or ComparisonOperator.LessOrEqual or ComparisonOperator.GreaterOrEqual;
+        var basic = op switch
+        {
+            ComparisonOperator.NotEqual => ComparisonOperator.Equal,
+            ComparisonOperator.LessOrEqual => ComparisonOperator.Greater,
+            ComparisonOperator.GreaterOrEqual => ComparisonOperator.Less,
+            _ => op,
+        };
+        var pairwise = !y.IsEmpty;
+        var checkNaN = !unordered.IsEmpty;
+        if (x.Length < words * 64 || (pairwise && y.Length < words * 64))
+        {
+            throw new ArgumentException("comparison inputs must cover whole words");
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var lanes = Vector256<T>.Count;
+            var right = Vector256.Create(constant);
+            ref var xs = ref MemoryMarshal.GetReference(x);
+            ref var ys = ref MemoryMarshal.GetReference(y);
+            for (var w = 0; w < words; w++)
+            {
+                ulong word = 0;
+                var ordered = Vector256<T>.AllBitsSet;
+                for (var k = 0; k < 64; k += lanes)
+                {
+                    var at = (nuint)(w * 64 + k);
+                    var left = Vector256.LoadUnsafe(ref xs, at);
+                    if (pairwise)
+                    {
+                        right = Vector256.LoadUnsafe(ref ys, at);
+                    }
+                    if (checkNaN)
+                    {
+                        ordered &= Vector256.Equals(left, left) & Vector256.Equals(right, right);
+                    }
+                    var mask = basic switch
+                    {
+                        ComparisonOperator.Equal => Vector256.Equals(left, right),
+                        ComparisonOperator.Less => Vector256.LessThan(left, right),
+                        _ => Vector256.GreaterThan(left, right),
+                    };
+                    word |= (ulong)mask.ExtractMostSignificantBits() << k;
+                }
+                holds[w] = invert ? ~word : word;
+                if (checkNaN)
+                {
+                    unordered[w] = ordered != Vector256<T>.AllBitsSet;
+                }
+            }
+            return;
+        }
+        for (var w = 0; w < words; w++)
+        {
+            ulong word = 0;
+            var nan = false;
+            for (var b = 0; b < 64; b++)
+            {
+                var i = w * 64 + b;
+                var value = pairwise ? y[i] : constant;
+                nan |= checkNaN && (T.IsNaN(x[i]) || T.IsNaN(value));
+                var outcome = basic switch
+                {
+                    ComparisonOperator.Equal => x[i] == value,
+                    ComparisonOperator.Less => x[i] < value,
+                    _ => x[i] > value,
+                };
+                word |= (outcome ? 1UL : 0) << b;
+            }
+            holds[w] = invert ? ~word : word;
+            if (checkNaN)
+            {
+                unordered[w] = nan;
+            }
+        }
+    }
+}
+
 internal sealed class CompareLongNode(int position, ComparisonOperator op, LongNode left, LongNode right) : PredicateNode(position)
 {
     public override IEnumerable<Node> Children => [left, right];
@@ -744,64 +900,28 @@ internal sealed class CompareLongNode(int position, ComparisonOperator op, LongN
     {
         var a = left.Eval(chunk);
         var result = chunk.Buffer<Bits>(Slot);
-        var holds = result.Holds;
-        var x = a.Values;
         ReadOnlySpan<ulong> valid;
         if (right is LongConstantNode constant)
         {
-            Compare(x, constant.Value, holds, chunk.Length);
+            WordCompare.Fill(op, a.Values, default, constant.Value, result.Holds, chunk.Words);
             valid = a.Valid;
         }
         else
         {
             var b = right.Eval(chunk);
-            Compare(x, b.Values, holds, chunk.Length);
-            var both = result.Both;
-            Segments.Validity.And(a.Valid, b.Valid, both.AsSpan(0, chunk.Words));
-            valid = both;
+            WordCompare.Fill(op, a.Values, b.Values, 0L, result.Holds, chunk.Words);
+            Segments.Validity.And(a.Valid, b.Valid, result.Both.AsSpan(0, chunk.Words));
+            valid = result.Both;
         }
-        Comparisons.Split(holds, valid, result, chunk.Words);
+        Comparisons.Split(result.Holds, valid, result, chunk.Words);
         return result;
     }
-
-    private void Compare(long[] x, long y, ulong[] holds, int length)
-    {
-        for (var w = 0; w * 64 < length; w++)
-        {
-            ulong word = 0;
-            var end = Math.Min(64, length - w * 64);
-            var baseRow = w * 64;
-            switch (op)
-            {
-                case ComparisonOperator.Equal: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] == y ? 1UL : 0) << b; } break;
-                case ComparisonOperator.NotEqual: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] != y ? 1UL : 0) << b; } break;
-                case ComparisonOperator.Less: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] < y ? 1UL : 0) << b; } break;
-                case ComparisonOperator.LessOrEqual: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] <= y ? 1UL : 0) << b; } break;
-                case ComparisonOperator.Greater: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] > y ? 1UL : 0) << b; } break;
-                default: for (var b = 0; b < end; b++) { word |= (x[baseRow + b] >= y ? 1UL : 0) << b; } break;
-            }
-            holds[w] = word;
-        }
-    }
-
-    private void Compare(long[] x, long[] y, ulong[] holds, int length)
-    {
-        for (var w = 0; w * 64 < length; w++)
-        {
-            ulong word = 0;
-            var end = Math.Min(64, length - w * 64);
-            var baseRow = w * 64;
-            for (var b = 0; b < end; b++)
-            {
-                var i = baseRow + b;
-                word |= (Comparisons.Holds(op, x[i].CompareTo(y[i])) ? 1UL : 0) << b;
-            }
-            holds[w] = word;
-        }
-    }
-
 }
 
+/// <summary>
+/// DOUBLE comparisons: IEEE compares for the common case; a word with a NaN in it is redone row by row in DuckDB's
+/// order (NaN equals NaN and sorts above everything).
+/// </summary>
 internal sealed class CompareDoubleNode(int position, ComparisonOperator op, DoubleNode left, DoubleNode right) : PredicateNode(position)
 {
     public override IEnumerable<Node> Children => [left, right];
@@ -809,29 +929,37 @@ internal sealed class CompareDoubleNode(int position, ComparisonOperator op, Dou
     public override Bits Eval(Chunk chunk)
     {
         var a = left.Eval(chunk);
-        var b = right.Eval(chunk);
         var result = chunk.Buffer<Bits>(Slot);
-        var holds = result.Holds;
-        var both = result.Both;
-        Segments.Validity.And(a.Valid, b.Valid, both.AsSpan(0, chunk.Words));
+        var constant = right as DoubleConstantNode;
+        var b = constant is null ? right.Eval(chunk) : null;
         var x = a.Values;
-        var y = b.Values;
+        var y = b is null ? default : b.Values;
+        var c = constant?.Value ?? 0;
+        Span<bool> unordered = stackalloc bool[chunk.Words];
+        WordCompare.Fill(op, x, y, c, result.Holds, chunk.Words, unordered);
         for (var w = 0; w < chunk.Words; w++)
         {
-            ulong word = 0;
-            var end = Math.Min(64, chunk.Length - w * 64);
-            var baseRow = w * 64;
-            for (var bit = 0; bit < end; bit++)
+            if (!unordered[w])
             {
-                var i = baseRow + bit;
-                word |= (Comparisons.Holds(op, Comparisons.Compare(x[i], y[i])) ? 1UL : 0) << bit;
+                continue;
             }
-            holds[w] = word;
+            ulong word = 0;
+            for (var bit = 0; bit < 64; bit++)
+            {
+                var i = w * 64 + bit;
+                word |= (Comparisons.Holds(op, Comparisons.Compare(x[i], b is null ? c : y[i])) ? 1UL : 0) << bit;
+            }
+            result.Holds[w] = word;
         }
-        Comparisons.Split(holds, both, result, chunk.Words);
+        ReadOnlySpan<ulong> valid = a.Valid;
+        if (b is not null)
+        {
+            Segments.Validity.And(a.Valid, b.Valid, result.Both.AsSpan(0, chunk.Words));
+            valid = result.Both;
+        }
+        Comparisons.Split(result.Holds, valid, result, chunk.Words);
         return result;
     }
-
 }
 
 /// <summary>

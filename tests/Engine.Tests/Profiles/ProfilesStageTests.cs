@@ -159,6 +159,26 @@ public sealed class ProfilesStageTests
     }
 
     [Fact]
+    public async Task A_row_whose_most_trusted_identifier_has_no_profile_belongs_to_the_next_one()
+    {
+        using var workspace = Sample();
+        // One file read as one batch: every row resolves by customer id (the shortcut holds). The next file: "null" is a
+        // blocklisted customer id, so that row belongs to its email's profile; a row with nothing usable is counted.
+        workspace.Crm("b",
+            "null,ann@x.com,,,99,2026-10-20T00:00:00Z",
+            "n/a,,diamond,,,2026-10-20T00:00:00Z");
+        var result = await workspace.RunAsync(parallelism: 1);
+        var table = result.Profiles!.Table;
+        var ids = IdsOf(workspace, "r1");
+        Assert.Equal(99L, ProfileValues.Get(table, "score", ids.P1));
+        Assert.Equal("gold", ProfileValues.Get(table, "tier", ids.P1));
+        Assert.Equal(9, result.Manifest.Profiles!.AttributeRowsRead);
+        Assert.Equal(1, result.Manifest.Profiles.AttributeRowsWithoutProfile);
+        Assert.DoesNotContain(table.Columns, c => c.Values is Apache.Arrow.DictionaryArray { Dictionary: Apache.Arrow.StringArray entries }
+            && Enumerable.Range(0, entries.Length).Any(i => entries.GetString(i) == "diamond"));
+    }
+
+    [Fact]
     public async Task Counts_with_filters_and_windows_follow_half_open_bounds_before_as_of()
     {
         using var workspace = Sample();

@@ -100,9 +100,13 @@ internal sealed class BatchColumn
         }
         else
         {
+            // Straight from the validity bitmap: one shift and mask per row, no call.
+            var bitmap = array.Data.Buffers[0].Span;
+            var offset = array.Data.Offset;
             for (var i = 0; i < rows; i++)
             {
-                valid[i] = array.IsValid(i) ? (byte)1 : (byte)0;
+                var bit = offset + i;
+                valid[i] = (byte)((bitmap[bit >> 3] >> (bit & 7)) & 1);
             }
         }
         switch (Kind)

@@ -32,6 +32,27 @@ internal sealed class ProfileLookup
     /// <summary>The profile row of an identifier, or -1 when it is unknown or shared.</summary>
     public int RowOf(in IdentifierKey key) => _table.TryGet(key, out var id) ? _rowOf[id] : -1;
 
+    /// <summary>
+    /// <see cref="RowOf"/> for many keys, with the table's slots prefetched a few keys ahead: independent lookups keep
+    /// several cache misses in flight instead of one at a time.
+    /// </summary>
+    public void RowsOf(ReadOnlySpan<IdentifierKey> keys, Span<int> rows)
+    {
+        const int Ahead = 16;
+        for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
+        {
+            _table.Prefetch(keys[i]);
+        }
+        for (var i = 0; i < keys.Length; i++)
+        {
+            if (i + Ahead < keys.Length)
+            {
+                _table.Prefetch(keys[i + Ahead]);
+            }
+            rows[i] = _table.TryGet(keys[i], out var id) ? _rowOf[id] : -1;
+        }
+    }
+
     /// <summary>Per-worker buffer of (key, profile id) pairs read from <c>identity/</c>.</summary>
     private sealed class Chunk
     {

@@ -596,11 +596,7 @@ public sealed class ProfilesStage
             {
                 _valueRows = new int[Math.Max(values, _valueRows.Length * 2)];
             }
-            var keys = resolver.Keys;
-            for (var v = 0; v < values; v++)
-            {
-                _valueRows[v] = _lookup.RowOf(keys[v]);
-            }
+            _lookup.RowsOf(resolver.Keys.AsSpan(0, values), _valueRows.AsSpan(0, values));
             var order = resolver.Order;
             var refs = resolver.Refs;
             var slots = resolver.Slots;

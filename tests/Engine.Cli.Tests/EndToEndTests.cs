@@ -24,7 +24,7 @@ public class EndToEndTests
         (code, _, error) = await CliHarness.RunAsync("validate", "--workspace", ws);
         Assert.True(code == 0, error);
 
-        (code, output, error) = await CliHarness.RunAsync("run", "--workspace", ws, "--run-id", "first");
+        (code, output, error) = await CliHarness.RunAsync("run", "--workspace", ws, "--run-id", "first", "--as-of", "2026-11-01");
         Assert.True(code == 0, error);
         Assert.Contains("Run first succeeded", output, StringComparison.Ordinal);
 
@@ -37,6 +37,24 @@ public class EndToEndTests
             var written = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(ws, "data", source, "_dataset.json"), TestContext.Current.CancellationToken)).RootElement.GetProperty("rows").GetInt64();
             Assert.Equal(written, rows);
             Assert.True(rows > 0, source);
+        }
+
+        // The profiles stage ran with init's profiles.yaml: the CRM attributes and every trait, with values in them.
+        var profiles = manifest.GetProperty("profiles");
+        Assert.True(profiles.GetProperty("profiles").GetInt64() > 2000);
+        Assert.Equal(inputs["events"], profiles.GetProperty("events_read").GetInt64());
+        var table = Path.Combine(ws, "output", "runs", "first", "profiles", "*.parquet");
+        string[] columns =
+        [
+            "profile_id", "loyalty_tier", "subscription_status", "country", "created_at", "lifetime_value", "orders_90d", "orders_previous_quarter",
+            "average_order_value", "product_views_7d", "products_viewed_30d", "last_product_viewed", "last_purchase_at", "last_cart_at",
+            "email_opens_30d", "days_since_last_seen", "first_seen_at", "last_seen_at",
+        ];
+        Assert.Equal(columns, DuckDb.Rows($"DESCRIBE SELECT * FROM read_parquet('{table}')").Select(r => (string)r[0]!));
+        foreach (var column in columns)
+        {
+            var filled = Convert.ToInt64(DuckDb.Rows($"SELECT count(*) FROM read_parquet('{table}') WHERE {column} IS NOT NULL AND CAST({column} AS VARCHAR) NOT IN ('0')")[0][0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(filled > 10, $"{column}: {filled} profiles with a value");
         }
     }
 }

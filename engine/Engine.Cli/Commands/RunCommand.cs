@@ -97,6 +97,16 @@ internal static class RunCommand
             table.AddRow("blocklisted values", Markup.Escape(blocked.Count == 0 ? "0" : string.Join(", ", blocked)));
             console.Write(table);
         }
+        if (manifest.Profiles is { } profiles)
+        {
+            var table = new Table().AddColumns("profiles", "value");
+            string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+            table.AddRow("profiles", Markup.Escape($"{N(profiles.Profiles)} ({profiles.Attributes} attributes, {profiles.Traits} traits)"));
+            table.AddRow("attribute rows", Markup.Escape($"{N(profiles.AttributeRowsRead)} ({N(profiles.AttributeRowsWithoutProfile)} without a profile)"));
+            table.AddRow("events", Markup.Escape($"{N(profiles.EventsRead)} ({N(profiles.EventsWithoutProfile)} without a profile)"));
+            table.AddRow("rows after as-of", N(profiles.RowsAfterAsOf));
+            console.Write(table);
+        }
         output.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
     }
 }

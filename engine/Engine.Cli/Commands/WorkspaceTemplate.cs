@@ -7,8 +7,8 @@ namespace Engine.Cli.Commands;
 /// <summary>
 /// The example workspace <c>engine init</c> writes: sources mapped to what <c>engine generate</c> writes (the
 /// contract in DESIGN.md), identifier columns typed as email, phone, customer_id and anonymous_id plus a name and
-/// postcode composite, the identity rules that reach the accuracy targets on the generator's data, explained, and two
-/// segments.
+/// postcode composite, the identity rules that reach the accuracy targets on the generator's data, explained, the
+/// profile attributes and traits, and two segments.
 /// </summary>
 internal static class WorkspaceTemplate
 {
@@ -60,6 +60,88 @@ internal static class WorkspaceTemplate
                   defaults: true
                   # email: ["orders@example-shop.com"]
                   # patterns: { email: ["@example-shop\\.com$"] }
+
+                """),
+            ("profiles.yaml", """
+                # The profile table: one row per person (profile_id), with CRM attributes and computed traits.
+                # Segments are conditions over these columns. Only data before the run's as-of time counts, and
+                # windows are half-open, counted back from as-of: last_days: 90 is as_of - 90 days <= ts < as_of,
+                # { from_days_ago: 180, to_days_ago: 90 } is as_of - 180 days <= ts < as_of - 90 days.
+                #
+                # Attributes: per column, the most recently updated non-null value among the person's CRM rows wins
+                # (ties: the larger value). With several sources, `survivorship: priority` prefers them in list order.
+                attributes:
+                  - source: profiles
+                    updated_at: updated_at
+                    columns: [loyalty_tier, subscription_status, country, created_at]
+
+                # Traits: function over the matching events of a source, per person. Functions: count, sum, min, max,
+                # avg, first, last, distinct_count (need a column except count), recency_days, first_seen, last_seen.
+                # count and distinct_count are 0 without matching events; the others are NULL.
+                # filter: column: value (or [values]), and `where:` comparisons { column, op, value } with op one of
+                # = != < <= > >= in not_in is_null is_not_null.
+                traits:
+                  - name: lifetime_value
+                    description: Revenue of every completed order.
+                    source: events
+                    function: sum
+                    column: revenue
+                    filter: { type: order_completed }
+                  - name: orders_90d
+                    source: events
+                    function: count
+                    filter: { type: order_completed }
+                    window: { last_days: 90 }
+                  - name: orders_previous_quarter
+                    description: Orders 90 to 180 days ago; with orders_90d, a falling-off signal.
+                    source: events
+                    function: count
+                    filter: { type: order_completed }
+                    window: { from_days_ago: 180, to_days_ago: 90 }
+                  - name: average_order_value
+                    source: events
+                    function: avg
+                    column: revenue
+                    filter: { type: order_completed, where: [{ column: revenue, op: '>', value: 0 }] }
+                  - name: product_views_7d
+                    source: events
+                    function: count
+                    filter: { type: product_view }
+                    window: { last_days: 7 }
+                  - name: products_viewed_30d
+                    source: events
+                    function: distinct_count
+                    column: product_id
+                    filter: { type: product_view }
+                    window: { last_days: 30 }
+                  - name: last_product_viewed
+                    source: events
+                    function: last
+                    column: product_id
+                    filter: { type: product_view }
+                  - name: last_purchase_at
+                    source: events
+                    function: last_seen
+                    filter: { type: order_completed }
+                  - name: last_cart_at
+                    description: The last add to cart, for abandoned-cart audiences (compare with last_purchase_at).
+                    source: events
+                    function: last_seen
+                    filter: { type: add_to_cart }
+                  - name: email_opens_30d
+                    source: events
+                    function: count
+                    filter: { type: email_open }
+                    window: { last_days: 30 }
+                  - name: days_since_last_seen
+                    source: events
+                    function: recency_days
+                  - name: first_seen_at
+                    source: events
+                    function: first_seen
+                  - name: last_seen_at
+                    source: events
+                    function: last_seen
 
                 """),
             (".gitignore", "output/\ndata/\n"),

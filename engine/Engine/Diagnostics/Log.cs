@@ -37,4 +37,10 @@ public static partial class Log
 
     [LoggerMessage(3002, LogLevel.Information, "Identity: {Identifiers} identifiers, {Edges} links, {Profiles} profiles (largest {Largest} identifiers)")]
     public static partial void IdentityFinished(ILogger logger, long identifiers, long edges, long profiles, long largest);
+
+    [LoggerMessage(4000, LogLevel.Information, "Profiles: source {Source}: {Rows} rows, {WithoutProfile} without a profile")]
+    public static partial void ProfilesSourceRead(ILogger logger, string source, long rows, long withoutProfile);
+
+    [LoggerMessage(4001, LogLevel.Information, "Profiles: {Profiles} profiles, {Attributes} attributes, {Traits} traits")]
+    public static partial void ProfilesFinished(ILogger logger, long profiles, int attributes, int traits);
 }

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Engine.Diagnostics;
 using Engine.Identity;
 using Engine.Ingest;
+using Engine.Profiles;
 using Engine.Storage;
 using Engine.Workspaces;
 using Microsoft.Extensions.Logging;
@@ -36,11 +37,11 @@ public sealed record RunOptions
 public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
 
 /// <summary>The result of a run: its manifest and where it was written.</summary>
-public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null);
+public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null, ProfilesResult? Profiles = null);
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
-/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity.
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles.
 /// </summary>
 public sealed partial class RunExecutor
 {
@@ -89,6 +90,7 @@ public sealed partial class RunExecutor
 
         IngestResult? ingest = null;
         IdentityResult? identity = null;
+        ProfilesResult? profiles = null;
         try
         {
             ingest = await RunStageAsync(manifest, "ingest", async () =>
@@ -139,6 +141,23 @@ public sealed partial class RunExecutor
                     ["shared_values"] = result.Report.SharedValues.Values.Sum(),
                 });
             });
+            profiles = await RunStageAsync(manifest, "profiles", async () =>
+            {
+                var stage = new ProfilesStage(_storage, _logger);
+                var report = new Progress<ProfilesProgress>(p => progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", -1)));
+                var result = await stage.RunAsync(
+                    workspace, identity.Location, runLocation.Child(ProfilesStage.Folder), asOf, options.Parallelism, report, cancellationToken);
+                manifest.Profiles = result.Report;
+                return (result, result.Report.EventsRead + result.Report.AttributeRowsRead, result.Report.Profiles, new Dictionary<string, long>
+                {
+                    ["profiles"] = result.Report.Profiles,
+                    ["attribute_rows_read"] = result.Report.AttributeRowsRead,
+                    ["attribute_rows_without_profile"] = result.Report.AttributeRowsWithoutProfile,
+                    ["events_read"] = result.Report.EventsRead,
+                    ["events_without_profile"] = result.Report.EventsWithoutProfile,
+                    ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
+                });
+            });
             manifest.Status = RunStatus.Succeeded;
         }
         catch (Exception e) when (e is EngineException or OperationCanceledException)
@@ -149,7 +168,7 @@ public sealed partial class RunExecutor
             throw;
         }
         await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
-        return new RunResult(manifest, manifestLocation.ToString(), ingest, identity);
+        return new RunResult(manifest, manifestLocation.ToString(), ingest, identity, profiles);
     }
 
     private async Task<T> RunStageAsync<T>(RunManifest manifest, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)

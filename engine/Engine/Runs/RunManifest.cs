@@ -26,6 +26,9 @@ public sealed class RunManifest
     /// <summary>The identity stage's figures (graph, profiles, refusals, histogram); absent when the stage did not run.</summary>
     [JsonPropertyName("identity")] public Identity.IdentityReport? Identity { get; set; }
 
+    /// <summary>The profiles stage's figures (rows read, rows without a profile, timings); absent when the stage did not run.</summary>
+    [JsonPropertyName("profiles")] public Profiles.ProfilesReport? Profiles { get; set; }
+
     public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, RunJsonContext.Default.RunManifest);
 
     public static RunManifest Parse(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, RunJsonContext.Default.RunManifest)

@@ -5,7 +5,7 @@ namespace Engine.Workspaces;
 
 /// <summary>
 /// A workspace: the folder of configuration a user versions, like a dbt project. It holds <c>workspace.yaml</c>,
-/// one file per source under <c>sources/</c>, optionally <c>identity.yaml</c> (the identity rules), and one file per segment under <c>segments/</c>. Secrets never live
+/// one file per source under <c>sources/</c>, optionally <c>identity.yaml</c> (the identity rules) and <c>profiles.yaml</c> (attributes and traits), and one file per segment under <c>segments/</c>. Secrets never live
 /// here: destinations read credentials from the environment.
 /// </summary>
 public sealed class Workspace
@@ -13,8 +13,10 @@ public sealed class Workspace
     /// <summary>The name of the workspace's root file.</summary>
     public const string FileName = "workspace.yaml";
 
-    public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments, IdentityRules? identity = null)
+    public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments, IdentityRules? identity = null,
+        Profiles.ProfilesDefinition? profiles = null)
     {
+        Profiles = profiles ?? Engine.Profiles.ProfilesDefinition.Empty;
         Identity = identity ?? IdentityRules.Default;
         Directory = directory;
         Name = name;
@@ -40,6 +42,9 @@ public sealed class Workspace
 
     /// <summary>The identity rules of <c>identity.yaml</c>, or <see cref="IdentityRules.Default"/> when the workspace has none.</summary>
     public IdentityRules Identity { get; }
+
+    /// <summary>The attributes and traits of <c>profiles.yaml</c>; none when the workspace has no such file.</summary>
+    public Profiles.ProfilesDefinition Profiles { get; }
 }
 
 /// <summary>A dataset the engine reads: where it is, its format, its columns and which of them are identifiers.</summary>

@@ -71,6 +71,8 @@ public static partial class WorkspaceLoader
             errors.Add(new WorkspaceError("sources/", 0, 0, "no sources defined: add a file such as sources/events.yaml"));
         }
 
+        var profiles = ReadProfiles(full, sources, errors);
+
         var segments = new List<SegmentDefinition>();
         foreach (var file in YamlFiles(full, "segments"))
         {
@@ -84,7 +86,7 @@ public static partial class WorkspaceLoader
         {
             throw new WorkspaceException(errors);
         }
-        return new Workspace(full, name, output, sources, segments, identity);
+        return new Workspace(full, name, output, sources, segments, identity, profiles);
     }
 
     private static IEnumerable<string> YamlFiles(string root, string folder)

@@ -1,0 +1,172 @@
+using Apache.Arrow;
+using Engine.Identity;
+using Engine.Storage;
+
+namespace Engine.Profiles;
+
+/// <summary>
+/// The run's <c>identity/</c> output as a hash table: identifier key (type, canonical value) → profile row, where
+/// rows number the distinct non-null profile ids in ascending order. A shared value (NULL profile) is kept with row
+/// -1, so it maps to nothing. Read-only once built: scan workers look keys up concurrently without locks.
+/// </summary>
+internal sealed class ProfileLookup
+{
+    private readonly IdentifierTable _table;
+    private readonly int[] _rowOf;
+
+    private ProfileLookup(IdentifierTable table, int[] rowOf, long[] profileIds)
+    {
+        _table = table;
+        _rowOf = rowOf;
+        ProfileIds = profileIds;
+    }
+
+    /// <summary>The profile ids, ascending: row i of the profile table is <c>ProfileIds[i]</c>.</summary>
+    public long[] ProfileIds { get; }
+
+    public int Profiles => ProfileIds.Length;
+
+    /// <summary>Identifiers read.</summary>
+    public int Identifiers => _table.Count;
+
+    /// <summary>The profile row of an identifier, or -1 when it is unknown or shared.</summary>
+    public int RowOf(in IdentifierKey key) => _table.TryGet(key, out var id) ? _rowOf[id] : -1;
+
+    /// <summary>
+    /// <see cref="RowOf"/> for many keys, with the table's slots prefetched a few keys ahead: independent lookups keep
+    /// several cache misses in flight instead of one at a time.
+    /// </summary>
+    public void RowsOf(ReadOnlySpan<IdentifierKey> keys, Span<int> rows)
+    {
+        const int Ahead = 16;
+        for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
+        {
+            _table.Prefetch(keys[i]);
+        }
+        for (var i = 0; i < keys.Length; i++)
+        {
+            if (i + Ahead < keys.Length)
+            {
+                _table.Prefetch(keys[i + Ahead]);
+            }
+            rows[i] = _table.TryGet(keys[i], out var id) ? _rowOf[id] : -1;
+        }
+    }
+
+    /// <summary>Per-worker buffer of (key, profile id) pairs read from <c>identity/</c>.</summary>
+    private sealed class Chunk
+    {
+        public IdentifierKey[] Keys = new IdentifierKey[4096];
+        public long[] Profiles = new long[4096];
+        public int Count;
+
+        public void Add(IdentifierKey key, long profile)
+        {
+            if (Count == Keys.Length)
+            {
+                System.Array.Resize(ref Keys, Count * 2);
+                System.Array.Resize(ref Profiles, Count * 2);
+            }
+            Keys[Count] = key;
+            Profiles[Count] = profile;
+            Count++;
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="identity"/>: hashing runs on every worker, the table is filled once they are done. Types
+    /// the rules do not define are skipped (no source can produce their keys).
+    /// </summary>
+    public static ProfileLookup Read(Dataset identity, IdentityRules rules, int parallelism, CancellationToken cancellationToken)
+    {
+        var typeNames = new byte[rules.Types.Count][];
+        for (var t = 0; t < typeNames.Length; t++)
+        {
+            typeNames[t] = System.Text.Encoding.UTF8.GetBytes(rules.Types[t].Name);
+        }
+        ColumnSpec[] columns =
+        [
+            new("identifier_type", ColumnType.String, Required: true),
+            new("identifier_value", ColumnType.String, Required: true),
+            new("profile_id", ColumnType.Int64),
+        ];
+        var chunks = DatasetScan.Run(identity, columns, () => new Chunk(), (chunk, scan) =>
+        {
+            var batch = scan.Batch;
+            var profiles = IdentityOutput.Column<Int64Array>(scan, 2, "profile_id");
+            var lastType = -1;
+            ReadOnlySpan<byte> lastTypeBytes = default;
+            for (var row = 0; row < batch.Length; row++)
+            {
+                if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
+                {
+                    throw new DataException($"{scan.Location}: row index {scan.FileRowOffset + row}", "identifier_type and identifier_value must not be null");
+                }
+                if (row == 0 || !type.SequenceEqual(lastTypeBytes))
+                {
+                    lastTypeBytes = type;
+                    lastType = -1;
+                    for (var t = 0; t < typeNames.Length; t++)
+                    {
+                        if (type.SequenceEqual(typeNames[t]))
+                        {
+                            lastType = t;
+                            break;
+                        }
+                    }
+                }
+                if (lastType < 0)
+                {
+                    continue;
+                }
+                chunk.Add(IdentifierKey.Compute((byte)lastType, value), profiles.IsNull(row) ? -1 : profiles.Values[row]);
+            }
+        }, ScanOptions.Default with { Parallelism = parallelism }, cancellationToken);
+
+        var total = 0;
+        foreach (var chunk in chunks)
+        {
+            total += chunk.Count;
+        }
+        var all = new long[total];
+        var n = 0;
+        foreach (var chunk in chunks)
+        {
+            for (var i = 0; i < chunk.Count; i++)
+            {
+                if (chunk.Profiles[i] >= 0)
+                {
+                    all[n++] = chunk.Profiles[i];
+                }
+            }
+        }
+        var sorted = all.AsSpan(0, n);
+        sorted.Sort();
+        var distinct = 0;
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            if (distinct == 0 || sorted[i] != sorted[distinct - 1])
+            {
+                sorted[distinct++] = sorted[i];
+            }
+        }
+        var profileIds = sorted[..distinct].ToArray();
+
+        var table = new IdentifierTable(total);
+        var rowOf = new int[total];
+        foreach (var chunk in chunks)
+        {
+            for (var i = 0; i < chunk.Count; i++)
+            {
+                var before = table.Count;
+                var id = table.GetOrAdd(chunk.Keys[i], 0);
+                if (id != before)
+                {
+                    throw new DataException(identity.Location.ToString(), "an identifier appears twice: the identity output is damaged; run with --full-refresh");
+                }
+                rowOf[id] = chunk.Profiles[i] < 0 ? -1 : System.Array.BinarySearch(profileIds, chunk.Profiles[i]);
+            }
+        }
+        return new ProfileLookup(table, rowOf, profileIds);
+    }
+}

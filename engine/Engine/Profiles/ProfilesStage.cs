@@ -1,0 +1,622 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Engine.Diagnostics;
+using Engine.Identity;
+using Engine.Storage;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Profiles;
+
+/// <summary>Progress of the profiles stage: the step and rows done in it.</summary>
+public readonly record struct ProfilesProgress(string Step, long Done);
+
+/// <summary>What the profiles stage wrote: its figures, the <c>profiles/</c> folder, and the table itself.</summary>
+/// <param name="Report">The figures recorded in the manifest.</param>
+/// <param name="Location">The <c>profiles/</c> dataset written.</param>
+/// <param name="Table">The same rows in memory, for the stages after (segments evaluate over it).</param>
+public sealed record ProfilesResult(ProfilesReport Report, StorageLocation Location, ProfileTable Table);
+
+/// <summary>The profiles stage's figures in <c>manifest.json</c> (under <c>profiles</c>).</summary>
+public sealed class ProfilesReport
+{
+    [JsonPropertyName("profiles")] public long Profiles { get; set; }
+    [JsonPropertyName("attributes")] public int Attributes { get; set; }
+    [JsonPropertyName("traits")] public int Traits { get; set; }
+    [JsonPropertyName("attribute_rows_read")] public long AttributeRowsRead { get; set; }
+    [JsonPropertyName("attribute_rows_without_profile")] public long AttributeRowsWithoutProfile { get; set; }
+    [JsonPropertyName("events_read")] public long EventsRead { get; set; }
+    [JsonPropertyName("events_without_profile")] public long EventsWithoutProfile { get; set; }
+
+    /// <summary>Events (or attribute rows) at or after the as-of time, which no trait or attribute counts.</summary>
+    [JsonPropertyName("rows_after_as_of")] public long RowsAfterAsOf { get; set; }
+
+    [JsonPropertyName("sources")] public Dictionary<string, ProfilesSourceReport> Sources { get; set; } = [];
+    [JsonPropertyName("timings_ms")] public Dictionary<string, long> TimingsMs { get; set; } = [];
+}
+
+/// <summary>One source as the profiles stage read it.</summary>
+public sealed class ProfilesSourceReport
+{
+    [JsonPropertyName("rows")] public long Rows { get; set; }
+    [JsonPropertyName("rows_without_profile")] public long RowsWithoutProfile { get; set; }
+    [JsonPropertyName("rows_after_as_of")] public long RowsAfterAsOf { get; set; }
+}
+
+/// <summary>
+/// The profiles stage: one row per profile id of the run's <c>identity/</c> output, with the CRM attributes (by
+/// survivorship) and every trait of <c>profiles.yaml</c>, written to <c>profiles/</c> and returned as a
+/// <see cref="ProfileTable"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Which profile a row belongs to.</b> The row's identifier columns are normalised with the workspace's
+/// identity rules exactly as the identity stage does (<see cref="BatchResolver"/>), each (type, canonical value) key is
+/// looked up in a hash table built from <c>identity/</c>, and the row belongs to the profile of its highest-priority
+/// identifier that has one. Shared values (NULL profile), blocked and invalid values map to nothing; a row with no
+/// profile is counted, not silently dropped.</para>
+/// <para><b>Time.</b> Only rows before the as-of time count: events with <c>ts &lt; as_of</c>, attribute rows with
+/// <c>updated_at &lt; as_of</c> (or NULL, treated as older than any dated row). A window <c>last_days: N</c> is
+/// <c>as_of - N days &lt;= ts &lt; as_of</c>; <c>{ from_days_ago: A, to_days_ago: B }</c> is
+/// <c>as_of - A days &lt;= ts &lt; as_of - B days</c>. Events with a NULL time count in no trait.</para>
+/// <para><b>One pass per source.</b> Every trait and attribute of a source is computed in one parallel scan
+/// (<see cref="DatasetScan"/>); each worker has its own accumulators indexed by profile row, merged at the end by
+/// order-independent rules, so the output does not depend on the number of workers.</para>
+/// </remarks>
+public sealed class ProfilesStage
+{
+    /// <summary>The stage's folder in a run.</summary>
+    public const string Folder = "profiles";
+
+    private const long MicrosPerDay = 86_400_000_000L;
+
+    private readonly StorageResolver _storage;
+    private readonly ILogger _logger;
+
+    public ProfilesStage(StorageResolver storage, ILogger logger)
+    {
+        _storage = storage;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// Builds the profiles of <paramref name="workspace"/> from the run's <paramref name="identity"/> output as of
+    /// <paramref name="asOf"/> and writes them to <paramref name="output"/> (atomically).
+    /// </summary>
+    public async Task<ProfilesResult> RunAsync(
+        Workspace workspace, StorageLocation identity, StorageLocation output, DateTimeOffset asOf, int parallelism,
+        IProgress<ProfilesProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        var definition = workspace.Profiles;
+        var report = new ProfilesReport();
+        var clock = Stopwatch.StartNew();
+        var asOfMicros = (asOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
+
+        progress?.Report(new ProfilesProgress("reading identities", 0));
+        var identityDataset = await Dataset.OpenAsync(identity, DataFormat.Parquet, cancellationToken);
+        var lookup = ProfileLookup.Read(identityDataset, workspace.Identity, Math.Max(1, parallelism), cancellationToken);
+        var profiles = lookup.Profiles;
+        report.Profiles = profiles;
+        report.TimingsMs["identities"] = clock.ElapsedMilliseconds;
+        clock.Restart();
+
+        var attributes = definition.Attributes;
+        var attributeResults = new Accumulator?[attributes.Count];
+        var traitResults = new Accumulator?[definition.Traits.Count];
+        foreach (var source in workspace.Sources)
+        {
+            var plan = Plan(source, definition, attributes, asOfMicros);
+            if (plan is null)
+            {
+                continue;
+            }
+            var dataset = await OpenAsync(source, workspace, cancellationToken);
+            long rowsSoFar = 0;
+            var gate = new Lock();
+            var states = DatasetScan.Run(
+                dataset, plan.Specs,
+                () => new Worker(plan, workspace.Identity, lookup, asOfMicros),
+                (worker, scan) =>
+                {
+                    worker.Consume(scan);
+                    if (progress is not null)
+                    {
+                        lock (gate)
+                        {
+                            rowsSoFar += scan.Batch.Length;
+                            progress.Report(new ProfilesProgress($"reading {source.Name}", rowsSoFar));
+                        }
+                    }
+                },
+                source.ScanOptions(Math.Max(1, parallelism)), cancellationToken);
+
+            var sourceReport = new ProfilesSourceReport();
+            foreach (var worker in states)
+            {
+                sourceReport.Rows += worker.Rows;
+                sourceReport.RowsWithoutProfile += worker.WithoutProfile;
+                sourceReport.RowsAfterAsOf += worker.AfterAsOf;
+                for (var t = 0; t < plan.Traits.Count; t++)
+                {
+                    ref var target = ref traitResults[plan.Traits[t].Trait];
+                    if (target is null)
+                    {
+                        target = worker.Traits[t];
+                    }
+                    else
+                    {
+                        target.Merge(worker.Traits[t]);
+                    }
+                }
+                for (var a = 0; a < plan.Attributes.Count; a++)
+                {
+                    ref var target = ref attributeResults[plan.Attributes[a].Attribute];
+                    if (target is null)
+                    {
+                        target = worker.Attributes[a];
+                    }
+                    else
+                    {
+                        target.Merge(worker.Attributes[a]);
+                    }
+                }
+            }
+            report.Sources[source.Name] = sourceReport;
+            report.RowsAfterAsOf += sourceReport.RowsAfterAsOf;
+            if (plan.Traits.Count > 0)
+            {
+                report.EventsRead += sourceReport.Rows;
+                report.EventsWithoutProfile += sourceReport.RowsWithoutProfile;
+            }
+            if (plan.Attributes.Count > 0)
+            {
+                report.AttributeRowsRead += sourceReport.Rows;
+                report.AttributeRowsWithoutProfile += sourceReport.RowsWithoutProfile;
+            }
+            report.TimingsMs[$"read:{source.Name}"] = clock.ElapsedMilliseconds;
+            Log.ProfilesSourceRead(_logger, source.Name, sourceReport.Rows, sourceReport.RowsWithoutProfile);
+            clock.Restart();
+        }
+
+        // Columns in the file's order: attributes, then traits. A column no source fed (an empty dataset) is all NULL / 0.
+        var columns = new List<ProfileColumn>(attributes.Count + definition.Traits.Count);
+        for (var a = 0; a < attributes.Count; a++)
+        {
+            var accumulator = attributeResults[a] ?? AttributeAccumulator(attributes[a].Type, profiles);
+            columns.Add(new ProfileColumn(attributes[a].Name, attributes[a].Type, accumulator.Build()));
+        }
+        for (var t = 0; t < definition.Traits.Count; t++)
+        {
+            var trait = definition.Traits[t];
+            var accumulator = traitResults[t] ?? TraitAccumulator(trait, profiles, asOfMicros);
+            columns.Add(new ProfileColumn(trait.Name, trait.OutputType, accumulator.Build()));
+        }
+        var ids = new Int64Array(new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(lookup.ProfileIds.AsSpan()).ToArray()),
+            ArrowBuffer.Empty, profiles, 0, 0);
+        var table = new ProfileTable(ids, columns);
+        report.Attributes = attributes.Count;
+        report.Traits = definition.Traits.Count;
+        report.TimingsMs["build"] = clock.ElapsedMilliseconds;
+        clock.Restart();
+
+        progress?.Report(new ProfilesProgress("writing profiles", profiles));
+        await WriteAsync(output, table, cancellationToken);
+        report.TimingsMs["write"] = clock.ElapsedMilliseconds;
+        Log.ProfilesFinished(_logger, profiles, attributes.Count, definition.Traits.Count);
+        return new ProfilesResult(report, output, table);
+    }
+
+    /// <summary>The Arrow schema of <c>profiles/</c> for a table: profile_id, then each column (strings dictionary-encoded).</summary>
+    public static Schema SchemaOf(ProfileTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var builder = new Schema.Builder().Field(f => f.Name(ProfileTable.ProfileIdColumn).DataType(Int64Type.Default).Nullable(false));
+        foreach (var column in table.Columns)
+        {
+            builder.Field(new Field(column.Name, column.Values.Data.DataType, nullable: true));
+        }
+        return builder.Build();
+    }
+
+    private static async Task WriteAsync(StorageLocation output, ProfileTable table, CancellationToken cancellationToken)
+    {
+        var schema = SchemaOf(table);
+        await using var writer = await ParquetDatasetWriter.CreateAsync(output, schema, null, cancellationToken);
+        if (table.Count > 0)
+        {
+            var arrays = new List<IArrowArray>(table.Columns.Count + 1) { table.ProfileIds };
+            foreach (var column in table.Columns)
+            {
+                arrays.Add(column.Values);
+            }
+            // Not disposed: the arrays stay the table's.
+            var batch = new RecordBatch(schema, arrays, table.Count);
+            writer.Write(batch);
+        }
+        await writer.CommitAsync(cancellationToken);
+    }
+
+    private async Task<Dataset> OpenAsync(SourceDefinition source, Workspace workspace, CancellationToken cancellationToken)
+    {
+        var location = _storage.Resolve(source.Location, workspace.Directory);
+        try
+        {
+            return await Dataset.OpenAsync(location, source.Format, cancellationToken);
+        }
+        catch (DataException e)
+        {
+            throw new DataException(e.Location, $"{e.Message[(e.Message.StartsWith(e.Location + ": ", StringComparison.Ordinal) ? e.Location.Length + 2 : 0)..]} (source '{source.Name}', {source.File})", e);
+        }
+    }
+
+    /// <summary>A trait bound to one source's scan: its index, value column, conditions and window bounds (UTC microseconds).</summary>
+    private sealed record TraitSlot(int Trait, TraitDefinition Definition, int Column, IReadOnlyList<(TraitCondition Condition, int Column)> Conditions, long From, long To);
+
+    /// <summary>An attribute bound to one source's scan: its index, column and rank (0 under recency survivorship).</summary>
+    private sealed record AttributeSlot(int Attribute, ColumnSpec Spec, int Column, int Rank);
+
+    /// <summary>What one source's scan reads and computes.</summary>
+    private sealed class SourcePlan
+    {
+        public required SourceDefinition Source { get; init; }
+        public List<ColumnSpec> Specs { get; } = [];
+        public Dictionary<string, int> Positions { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Positions of the columns converted for the loops (times, values, filters); identifiers are read by the resolver.</summary>
+        public SortedSet<int> Loaded { get; } = [];
+
+        public List<(int Column, IdentifierType Type)> Identifiers { get; } = [];
+        public List<int> Regions { get; } = [];
+        public List<(IReadOnlyList<int> Columns, IdentifierType Type)> Composites { get; } = [];
+        public int EventTime { get; set; } = -1;
+        public int UpdatedAt { get; set; } = -1;
+        public List<TraitSlot> Traits { get; } = [];
+        public List<AttributeSlot> Attributes { get; } = [];
+
+        public int Position(string column, bool load)
+        {
+            if (!Positions.TryGetValue(column, out var position))
+            {
+                var spec = Source.Schema.Find(column)
+                    ?? throw new EngineException($"source '{Source.Name}': column '{column}' is not declared in its columns ({Source.File})");
+                position = Specs.Count;
+                Specs.Add(spec);
+                Positions.Add(column, position);
+            }
+            if (load)
+            {
+                Loaded.Add(position);
+            }
+            return position;
+        }
+    }
+
+    private static SourcePlan? Plan(SourceDefinition source, ProfilesDefinition definition, IReadOnlyList<ColumnSpec> attributes, long asOf)
+    {
+        var plan = new SourcePlan { Source = source };
+        for (var t = 0; t < definition.Traits.Count; t++)
+        {
+            var trait = definition.Traits[t];
+            if (trait.Source != source.Name)
+            {
+                continue;
+            }
+            plan.EventTime = plan.Position(trait.Timestamp, load: true);
+            var conditions = new List<(TraitCondition, int)>();
+            foreach (var condition in trait.Conditions)
+            {
+                conditions.Add((condition, plan.Position(condition.Column, load: true)));
+            }
+            var window = trait.Window;
+            var from = window.FromDaysAgo is { } days ? asOf - days * MicrosPerDay : long.MinValue;
+            var to = asOf - window.ToDaysAgo * MicrosPerDay;
+            plan.Traits.Add(new TraitSlot(t, trait, trait.Column is null ? -1 : plan.Position(trait.Column, load: true), conditions, from, to));
+        }
+        for (var s = 0; s < definition.AttributeSources.Count; s++)
+        {
+            var attributeSource = definition.AttributeSources[s];
+            if (attributeSource.Source != source.Name)
+            {
+                continue;
+            }
+            plan.UpdatedAt = plan.Position(attributeSource.UpdatedAt, load: true);
+            var rank = definition.Survivorship == Survivorship.Priority ? s : 0;
+            foreach (var column in attributeSource.Columns)
+            {
+                var index = -1;
+                for (var a = 0; a < attributes.Count; a++)
+                {
+                    if (attributes[a].Name == column.Name)
+                    {
+                        index = a;
+                        break;
+                    }
+                }
+                plan.Attributes.Add(new AttributeSlot(index, column, plan.Position(column.Name, load: true), rank));
+            }
+        }
+        if (plan.Traits.Count == 0 && plan.Attributes.Count == 0)
+        {
+            return null;
+        }
+        // The identifier columns, as the identity stage reads them.
+        foreach (var (column, _) in source.Identifiers)
+        {
+            plan.Position(column, load: false);
+        }
+        foreach (var region in source.PhoneRegionColumns.Values)
+        {
+            plan.Position(region, load: false);
+        }
+        foreach (var parts in source.CompositeIdentifiers.Values)
+        {
+            foreach (var part in parts)
+            {
+                plan.Position(part, load: false);
+            }
+        }
+        return plan;
+    }
+
+    private static BestAccumulator AttributeAccumulator(ColumnType type, int profiles) => new BestAccumulator(profiles, type, orderSign: 1, valueSign: 1);
+
+    private static Accumulator TraitAccumulator(TraitDefinition trait, int profiles, long asOf) => trait.Function switch
+    {
+        TraitFunction.Count => new CountAccumulator(profiles),
+        TraitFunction.DistinctCount => new DistinctAccumulator(profiles),
+        TraitFunction.Sum => new SumAccumulator(profiles, average: false, trait.ColumnType!.Value, trait.Name),
+        TraitFunction.Avg => new SumAccumulator(profiles, average: true, trait.ColumnType!.Value, trait.Name),
+        TraitFunction.Min => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: 0, valueSign: -1),
+        TraitFunction.Max => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: 0, valueSign: 1),
+        // first / last: the value at the earliest / latest event; events at the same instant: the smaller / larger value.
+        TraitFunction.First => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: -1, valueSign: -1),
+        TraitFunction.Last => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: 1, valueSign: 1),
+        TraitFunction.FirstSeen => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: -1, valueIsOrder: true),
+        TraitFunction.LastSeen => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: 1, valueIsOrder: true),
+        TraitFunction.RecencyDays => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: 1, valueIsOrder: true, recencyAsOf: asOf),
+        _ => throw new ArgumentOutOfRangeException(nameof(trait)),
+    };
+
+    /// <summary>One scan worker: its resolver, its column readers and its own accumulators.</summary>
+    private sealed class Worker
+    {
+        private readonly SourcePlan _plan;
+        private readonly ProfileLookup _lookup;
+        private readonly long _asOf;
+        private readonly BatchResolver _resolver;
+        private readonly BatchColumn?[] _columns;
+        private readonly BoundCondition[][] _conditions;
+        private int[] _valueRows = new int[1024];
+        private int[] _rows = [];
+        private byte[] _pass = [];
+        private long[] _order = [];
+
+        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long asOf)
+        {
+            _plan = plan;
+            _lookup = lookup;
+            _asOf = asOf;
+            _resolver = new BatchResolver(rules);
+            _columns = new BatchColumn?[plan.Specs.Count];
+            foreach (var position in plan.Loaded)
+            {
+                var spec = plan.Specs[position];
+                _columns[position] = new BatchColumn(spec.Name, spec.Type, position);
+            }
+            Traits = new Accumulator[plan.Traits.Count];
+            _conditions = new BoundCondition[plan.Traits.Count][];
+            for (var t = 0; t < Traits.Length; t++)
+            {
+                var slot = plan.Traits[t];
+                Traits[t] = TraitAccumulator(slot.Definition, lookup.Profiles, asOf);
+                _conditions[t] = new BoundCondition[slot.Conditions.Count];
+                for (var c = 0; c < slot.Conditions.Count; c++)
+                {
+                    _conditions[t][c] = new BoundCondition(slot.Conditions[c].Condition, _columns[slot.Conditions[c].Column]!);
+                }
+            }
+            Attributes = new Accumulator[plan.Attributes.Count];
+            for (var a = 0; a < Attributes.Length; a++)
+            {
+                Attributes[a] = AttributeAccumulator(plan.Attributes[a].Spec.Type, lookup.Profiles);
+            }
+            var source = plan.Source;
+            foreach (var (column, type) in source.Identifiers)
+            {
+                _identifierColumns.Add((plan.Positions[column], rules.Find(type)
+                    ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules")));
+                _regions.Add(source.PhoneRegionColumns.TryGetValue(column, out var region) && plan.Positions.TryGetValue(region, out var r) ? r : -1);
+            }
+            foreach (var (type, parts) in source.CompositeIdentifiers)
+            {
+                var indices = new int[parts.Count];
+                for (var i = 0; i < indices.Length; i++)
+                {
+                    indices[i] = plan.Positions.TryGetValue(parts[i], out var p) ? p : -1;
+                }
+                _composites.Add((indices, rules.Find(type)
+                    ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules")));
+            }
+            // The most trusted slot alone: when it gives every row of a batch a profile, the rule needs nothing else.
+            var top = -1;
+            var topPriority = int.MaxValue;
+            for (var c = 0; c < _identifierColumns.Count + _composites.Count; c++)
+            {
+                var type = c < _identifierColumns.Count ? _identifierColumns[c].Type : _composites[c - _identifierColumns.Count].Type;
+                var priority = rules.PriorityOf(type.Name);
+                if (priority < topPriority)
+                {
+                    top = c;
+                    topPriority = priority;
+                }
+            }
+            if (_identifierColumns.Count + _composites.Count > 1)
+            {
+                if (top < _identifierColumns.Count)
+                {
+                    _topColumns = [_identifierColumns[top]];
+                    _topRegions = [_regions[top]];
+                }
+                else
+                {
+                    _topComposites = [_composites[top - _identifierColumns.Count]];
+                }
+                _shortcut = true;
+            }
+        }
+
+        private readonly bool _shortcut;
+        private readonly List<(int Column, IdentifierType Type)> _topColumns = [];
+        private readonly List<int> _topRegions = [];
+        private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _topComposites = [];
+        private int _skipShortcut;
+
+        private readonly List<(int Column, IdentifierType Type)> _identifierColumns = [];
+        private readonly List<int> _regions = [];
+        private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _composites = [];
+
+        public Accumulator[] Traits { get; }
+
+        public Accumulator[] Attributes { get; }
+
+        public long Rows { get; private set; }
+
+        public long WithoutProfile { get; private set; }
+
+        public long AfterAsOf { get; private set; }
+
+        public void Consume(ScanBatch scan)
+        {
+            var batch = scan.Batch;
+            var n = batch.Length;
+            if (_rows.Length < n)
+            {
+                _rows = new int[n];
+                _pass = new byte[n];
+                _order = new long[n];
+            }
+            foreach (var column in _columns)
+            {
+                column?.Load(batch, scan.Location);
+            }
+            var rows = _rows.AsSpan(0, n);
+            ResolveProfiles(batch, rows);
+            Rows += n;
+            var pass = _pass.AsSpan(0, n);
+            var order = _order.AsSpan(0, n);
+
+            if (_plan.EventTime >= 0)
+            {
+                var time = _columns[_plan.EventTime]!;
+                var ts = time.Longs;
+                var valid = time.Valid;
+                long after = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    if (valid[i] != 0 && ts[i] >= _asOf)
+                    {
+                        after++;
+                    }
+                }
+                AfterAsOf += after;
+                for (var t = 0; t < Traits.Length; t++)
+                {
+                    var slot = _plan.Traits[t];
+                    var from = slot.From;
+                    var to = slot.To;
+                    for (var i = 0; i < n; i++)
+                    {
+                        pass[i] = rows[i] >= 0 && valid[i] != 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
+                    }
+                    foreach (var condition in _conditions[t])
+                    {
+                        condition.Apply(pass);
+                    }
+                    Traits[t].Add(rows, pass, ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
+                }
+            }
+            if (_plan.UpdatedAt >= 0)
+            {
+                var time = _columns[_plan.UpdatedAt]!;
+                var updated = time.Longs;
+                var valid = time.Valid;
+                long after = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    // A row without an update time is older than any dated row; one at or after as-of does not exist yet.
+                    var dated = valid[i] != 0;
+                    order[i] = dated ? updated[i] : long.MinValue;
+                    var future = dated && updated[i] >= _asOf;
+                    after += future && _plan.EventTime < 0 ? 1 : 0;
+                    pass[i] = rows[i] >= 0 && !future ? (byte)1 : (byte)0;
+                }
+                AfterAsOf += after;
+                for (var a = 0; a < Attributes.Length; a++)
+                {
+                    var slot = _plan.Attributes[a];
+                    Attributes[a].Add(rows, pass, order, _columns[slot.Column], slot.Rank);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Each row's profile row: that of its highest-priority identifier found in <c>identity/</c>, else -1. A CRM
+        /// row nearly always has a profile by its customer id, and then its other identifiers (phones above all, which
+        /// libphonenumber parses in microseconds) need no normalising: the most trusted slot is tried alone first, and
+        /// every slot only when some row is left without a profile (after which the shortcut rests for a while).
+        /// </summary>
+        private void ResolveProfiles(RecordBatch batch, Span<int> rows)
+        {
+            if (_shortcut && _skipShortcut == 0)
+            {
+                if (Resolve(batch, rows, _topColumns, _topComposites, _topRegions) == 0)
+                {
+                    return;
+                }
+                _skipShortcut = 32;
+            }
+            else if (_skipShortcut > 0)
+            {
+                _skipShortcut--;
+            }
+            WithoutProfile += Resolve(batch, rows, _identifierColumns, _composites, _regions);
+        }
+
+        /// <summary>Resolves the given slots of <paramref name="batch"/> into <paramref name="rows"/>; returns the rows left without a profile.</summary>
+        private long Resolve(
+            RecordBatch batch, Span<int> rows, List<(int Column, IdentifierType Type)> identifierColumns,
+            List<(IReadOnlyList<int> Columns, IdentifierType Type)> composites, List<int> regions)
+        {
+            var resolver = _resolver;
+            resolver.Resolve(batch, identifierColumns, composites, regions);
+            var values = resolver.Values;
+            if (_valueRows.Length < values)
+            {
+                _valueRows = new int[Math.Max(values, _valueRows.Length * 2)];
+            }
+            _lookup.RowsOf(resolver.Keys.AsSpan(0, values), _valueRows.AsSpan(0, values));
+            var order = resolver.Order;
+            var refs = resolver.Refs;
+            var slots = resolver.Slots;
+            long without = 0;
+            for (var row = 0; row < rows.Length; row++)
+            {
+                var profile = -1;
+                for (var k = 0; k < slots; k++)
+                {
+                    var reference = refs[order[k]][row];
+                    if (reference >= 0 && _valueRows[reference] >= 0)
+                    {
+                        profile = _valueRows[reference];
+                        break;
+                    }
+                }
+                rows[row] = profile;
+                without += profile < 0 ? 1 : 0;
+            }
+            return without;
+        }
+    }
+}

@@ -8,7 +8,7 @@ namespace Engine.Cli.Commands;
 /// The example workspace <c>engine init</c> writes: sources mapped to what <c>engine generate</c> writes (the
 /// contract in DESIGN.md), identifier columns typed as email, phone, customer_id and anonymous_id plus a name and
 /// postcode composite, the identity rules that reach the accuracy targets on the generator's data, explained, the
-/// profile attributes and traits, and two segments.
+/// profile attributes and traits, and the segments users ask for first.
 /// </summary>
 internal static class WorkspaceTemplate
 {
@@ -157,6 +157,46 @@ internal static class WorkspaceTemplate
             ("sources/consent.yaml", Source(
                 "consent", "Consent granted and revoked per identifier and channel; the latest record per identifier and channel holds.",
                 At(GeneratedDatasets.ConsentFolder), GeneratedDatasets.Consent, "ts", [])),
+            ("segments/existing_customers.yaml", """
+                name: existing_customers
+                description: Everyone who has bought; suppress them from acquisition campaigns.
+                condition: last_purchase_at IS NOT NULL
+
+                """),
+            ("segments/browsed_not_bought.yaml", """
+                name: browsed_not_bought
+                description: Viewed products in the last 7 days and bought nothing in that time.
+                condition: |
+                  product_views_7d > 0
+                  AND (last_purchase_at IS NULL OR last_purchase_at < now() - INTERVAL 7 DAY)
+
+                """),
+            ("segments/vip.yaml", """
+                name: vip
+                description: Gold-tier customers with a lifetime value over 500.
+                condition: loyalty_tier = 'gold' AND lifetime_value > 500
+
+                """),
+            ("segments/cart_abandoners.yaml", """
+                name: cart_abandoners
+                description: Put something in the cart in the last 24 hours and have not bought since.
+                condition: |
+                  last_cart_at >= now() - INTERVAL 24 HOUR
+                  AND (last_purchase_at IS NULL OR last_purchase_at < last_cart_at)
+
+                """),
+            ("segments/engaged_repeat_buyers.yaml", """
+                name: engaged_repeat_buyers
+                description: Bought at least twice in the last 90 days, opened three or more emails in the last 30, lifetime value over 300.
+                condition: orders_90d >= 2 AND email_opens_30d >= 3 AND lifetime_value > 300
+
+                """),
+            ("segments/win_back.yaml", """
+                name: win_back
+                description: Customers not seen for 60 days, VIPs left to their account managers.
+                condition: in_segment('existing_customers') AND days_since_last_seen > 60 AND NOT in_segment('vip')
+
+                """),
             ("segments/loyal_members.yaml", """
                 name: loyal_members
                 description: Members of the two top loyalty tiers whose subscription is active.

@@ -5,6 +5,7 @@ using Engine.Diagnostics;
 using Engine.Identity;
 using Engine.Ingest;
 using Engine.Profiles;
+using Engine.Segments;
 using Engine.Storage;
 using Engine.Workspaces;
 using Microsoft.Extensions.Logging;
@@ -37,11 +38,11 @@ public sealed record RunOptions
 public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
 
 /// <summary>The result of a run: its manifest and where it was written.</summary>
-public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null, ProfilesResult? Profiles = null);
+public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null, ProfilesResult? Profiles = null, SegmentsResult? Segments = null);
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
-/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles.
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles, segments (members and deltas).
 /// </summary>
 public sealed partial class RunExecutor
 {
@@ -91,6 +92,7 @@ public sealed partial class RunExecutor
         IngestResult? ingest = null;
         IdentityResult? identity = null;
         ProfilesResult? profiles = null;
+        SegmentsResult? segments = null;
         try
         {
             ingest = await RunStageAsync(manifest, "ingest", async () =>
@@ -158,6 +160,22 @@ public sealed partial class RunExecutor
                     ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
                 });
             });
+            segments = await RunStageAsync(manifest, "segments", async () =>
+            {
+                progress?.Report(new RunProgress("segments", $"{workspace.Segments.Count} segment(s) over {profiles.Table.Count:N0} profiles", -1));
+                var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "segments", cancellationToken);
+                var result = await SegmentsStage.RunAsync(
+                    workspace, profiles.Table, asOf, runLocation, previous is null ? null : runsLocation.Child(previous.RunId), previous?.RunId,
+                    options.Parallelism, cancellationToken);
+                manifest.Segments = result.Report;
+                return (result, (long)profiles.Table.Count, result.Report.Members, new Dictionary<string, long>
+                {
+                    ["segments"] = workspace.Segments.Count,
+                    ["members"] = result.Report.Members,
+                    ["entered"] = result.Report.Entered,
+                    ["exited"] = result.Report.Exited,
+                });
+            });
             manifest.Status = RunStatus.Succeeded;
         }
         catch (Exception e) when (e is EngineException or OperationCanceledException)
@@ -168,7 +186,7 @@ public sealed partial class RunExecutor
             throw;
         }
         await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
-        return new RunResult(manifest, manifestLocation.ToString(), ingest, identity, profiles);
+        return new RunResult(manifest, manifestLocation.ToString(), ingest, identity, profiles, segments);
     }
 
     private async Task<T> RunStageAsync<T>(RunManifest manifest, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)

@@ -476,55 +476,91 @@ internal sealed class LongArithmeticNode(SqlType type, int position, ArithmeticO
         var x = a.Values;
         var y = b.Values;
         var r = result.Buffer;
+        var overflow = op switch
+        {
+            // Straight loops over every row (NULL rows too: their results are never read); an overflow counts only
+            // on a row that is not NULL.
+            ArithmeticOperator.Add => AddOrSubtract(x, y, r, valid, subtract: false),
+            ArithmeticOperator.Subtract => AddOrSubtract(x, y, r, valid, subtract: true),
+            ArithmeticOperator.Multiply => Multiply(x, y, r, valid),
+            _ => Divide(x, y, r, valid),
+        };
+        if (overflow)
+        {
+            throw new ConditionException(Position, $"{SqlTypes.Name(Type)} overflow in {what}");
+        }
+        return result;
+    }
+
+    private static bool AddOrSubtract(ReadOnlySpan<long> x, ReadOnlySpan<long> y, long[] r, Span<ulong> valid, bool subtract)
+    {
+        ulong overflow = 0;
+        for (var w = 0; w < valid.Length; w++)
+        {
+            ulong signs = 0;
+            var baseRow = w * 64;
+            for (var b = 0; b < 64; b++)
+            {
+                var i = baseRow + b;
+                var value = subtract ? x[i] - y[i] : x[i] + y[i];
+                r[i] = value;
+                var sign = subtract ? (x[i] ^ y[i]) & (x[i] ^ value) : (x[i] ^ value) & (y[i] ^ value);
+                signs |= ((ulong)sign >> 63) << b;
+            }
+            overflow |= signs & valid[w];
+        }
+        return overflow != 0;
+    }
+
+    private static bool Multiply(ReadOnlySpan<long> x, ReadOnlySpan<long> y, long[] r, Span<ulong> valid)
+    {
+        ulong overflow = 0;
+        for (var w = 0; w < valid.Length; w++)
+        {
+            ulong wide = 0;
+            var baseRow = w * 64;
+            for (var b = 0; b < 64; b++)
+            {
+                var i = baseRow + b;
+                var high = Math.BigMul(x[i], y[i], out var value);
+                r[i] = value;
+                wide |= (high != (value >> 63) ? 1UL : 0) << b;
+            }
+            overflow |= wide & valid[w];
+        }
+        return overflow != 0;
+    }
+
+    private bool Divide(ReadOnlySpan<long> x, ReadOnlySpan<long> y, long[] r, Span<ulong> valid)
+    {
         var overflow = false;
         for (var w = 0; w < valid.Length; w++)
         {
             var bits = valid[w];
             while (bits != 0)
             {
-                var i = (w << 6) + BitOperations.TrailingZeroCount(bits);
+                var bit = BitOperations.TrailingZeroCount(bits);
+                var i = (w << 6) + bit;
                 bits &= bits - 1;
-                long value;
-                switch (op)
+                if (y[i] == 0)
                 {
-                    case ArithmeticOperator.Add:
-                        value = x[i] + y[i];
-                        overflow |= ((x[i] ^ value) & (y[i] ^ value)) < 0;
-                        break;
-                    case ArithmeticOperator.Subtract:
-                        value = x[i] - y[i];
-                        overflow |= ((x[i] ^ y[i]) & (x[i] ^ value)) < 0;
-                        break;
-                    case ArithmeticOperator.Multiply:
-                        var high = Math.BigMul(x[i], y[i], out value);
-                        overflow |= high != (value >> 63);
-                        break;
-                    default:
-                        if (y[i] == 0)
-                        {
-                            valid[w] &= ~(1UL << i);
-                            value = 0;
-                        }
-                        else if (y[i] == -1)
-                        {
-                            // long.MinValue / -1 overflows; x % -1 is 0 for every x.
-                            overflow |= op == ArithmeticOperator.IntegerDivide && x[i] == long.MinValue;
-                            value = op == ArithmeticOperator.Modulo ? 0 : -x[i];
-                        }
-                        else
-                        {
-                            value = op == ArithmeticOperator.Modulo ? x[i] % y[i] : x[i] / y[i];
-                        }
-                        break;
+                    // % and // by zero are NULL, as in DuckDB.
+                    valid[w] &= ~(1UL << bit);
+                    r[i] = 0;
                 }
-                r[i] = value;
+                else if (y[i] == -1)
+                {
+                    // long.MinValue / -1 overflows; x % -1 is 0 for every x.
+                    overflow |= op == ArithmeticOperator.IntegerDivide && x[i] == long.MinValue;
+                    r[i] = op == ArithmeticOperator.Modulo ? 0 : -x[i];
+                }
+                else
+                {
+                    r[i] = op == ArithmeticOperator.Modulo ? x[i] % y[i] : x[i] / y[i];
+                }
             }
         }
-        if (overflow)
-        {
-            throw new ConditionException(Position, $"{SqlTypes.Name(Type)} overflow in {what}");
-        }
-        return result;
+        return overflow;
     }
 }
 
@@ -592,6 +628,16 @@ internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode 
         var result = chunk.Buffer<LongVector>(Slot);
         source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
         var shift = interval.Days * MicrosPerDay + interval.Micros;
+        if (interval.Months == 0)
+        {
+            var values = source.Values[..chunk.Length];
+            var output = result.Buffer.AsSpan(0, chunk.Length);
+            for (var i = 0; i < values.Length; i++)
+            {
+                output[i] = values[i] + shift;
+            }
+            return result;
+        }
         for (var i = 0; i < chunk.Length; i++)
         {
             var value = source.Values[i];

@@ -222,7 +222,13 @@ internal sealed class SumAccumulator : Accumulator
             _counts[i] += theirs._counts[i];
             if (_integer)
             {
-                _longs[i] = checked(_longs[i] + theirs._longs[i]);
+                var sum = _longs[i];
+                var next = sum + theirs._longs[i];
+                if (((sum ^ next) & (theirs._longs[i] ^ next)) < 0)
+                {
+                    ThrowOverflow();
+                }
+                _longs[i] = next;
             }
             else
             {

@@ -120,7 +120,15 @@ public sealed class ProfilesStage
                 () => new Worker(plan, workspace.Identity, lookup, asOfMicros),
                 (worker, scan) =>
                 {
-                    worker.Consume(scan);
+                    try
+                    {
+                        worker.Consume(scan);
+                    }
+                    catch (EngineException e) when (e is not DataException)
+                    {
+                        // A sum that overflows or cannot be added exactly: name the file it came from.
+                        throw new DataException(scan.Location, e.Message, e);
+                    }
                     if (progress is not null)
                     {
                         lock (gate)

@@ -104,7 +104,7 @@ public static partial class WorkspaceLoader
     }
 
     /// <summary>The source a profiles entry names; it must exist and carry identifiers (or its rows belong to no profile).</summary>
-    private static SourceDefinition? ProfileSource(MappingReader reader, YamlMappingNode item, IReadOnlyList<SourceDefinition> sources, string file, List<WorkspaceError> errors)
+    private static SourceDefinition? ProfileSource(MappingReader reader, IReadOnlyList<SourceDefinition> sources, string file, List<WorkspaceError> errors)
     {
         if (reader.Scalar("source", required: true) is not { } node)
         {
@@ -123,7 +123,6 @@ public static partial class WorkspaceLoader
             errors.Add(At(file, node, $"source '{name}' declares no identifiers ({source.File}), so none of its rows belongs to a profile"));
             return null;
         }
-        _ = item;
         return source;
     }
 
@@ -146,7 +145,7 @@ public static partial class WorkspaceLoader
         var before = errors.Count;
         var reader = new MappingReader(item, file, errors);
         reader.CheckKeys(AttributeSourceKeys);
-        var source = ProfileSource(reader, item, sources, file, errors);
+        var source = ProfileSource(reader, sources, file, errors);
         if (source is not null && earlier.Exists(a => a.Source == source.Name))
         {
             errors.Add(At(file, reader.Scalar("source")!, $"source '{source.Name}' is listed twice under attributes; list all its columns once"));
@@ -248,7 +247,7 @@ public static partial class WorkspaceLoader
                 errors.Add(At(file, nameNode, $"trait '{name}' is already defined ({other.Origin})"));
             }
         }
-        var source = ProfileSource(reader, item, sources, file, errors);
+        var source = ProfileSource(reader, sources, file, errors);
         string? timestamp = null;
         if (source is not null)
         {

@@ -178,6 +178,25 @@ public sealed class ProfilesStageTests
             && Enumerable.Range(0, entries.Length).Any(i => entries.GetString(i) == "diamond"));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public async Task A_sum_that_overflows_int64_fails_the_run_and_writes_no_profiles(int parallelism)
+    {
+        using var workspace = Sample();
+        workspace.Events("c", "2026-10-01T00:00:00Z,order_completed,,c1,,1,9223372036854775807,p1");
+        var error = await Assert.ThrowsAnyAsync<EngineException>(() => workspace.RunAsync(parallelism: parallelism));
+        Assert.Contains("trait 'quantity_total'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("overflows int64", error.Message, StringComparison.Ordinal);
+        if (parallelism == 1)
+        {
+            Assert.Contains("c.csv", error.Message, StringComparison.Ordinal); // found while reading that file
+        }
+        var manifest = RunManifest.Parse(File.ReadAllBytes(Path.Combine(workspace.RunDirectory("r1"), RunManifest.FileName)));
+        Assert.Equal(RunStatus.Failed, manifest.Status);
+        Assert.False(Directory.Exists(Path.Combine(workspace.RunDirectory("r1"), ProfilesStage.Folder)));
+    }
+
     [Fact]
     public async Task Counts_with_filters_and_windows_follow_half_open_bounds_before_as_of()
     {

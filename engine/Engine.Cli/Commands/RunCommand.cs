@@ -107,6 +107,17 @@ internal static class RunCommand
             table.AddRow("rows after as-of", N(profiles.RowsAfterAsOf));
             console.Write(table);
         }
+        if (manifest.Segments is { } segments)
+        {
+            string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+            var against = segments.PreviousRunId is null ? "first run: every member entered" : $"against run {segments.PreviousRunId}";
+            var table = new Table().AddColumns("segment", "members", "entered", "exited").Caption(Markup.Escape(against));
+            foreach (var segment in segments.Segments)
+            {
+                table.AddRow(Markup.Escape(segment.Declared ? segment.Name : $"{segment.Name} (removed)"), N(segment.Members), N(segment.Entered), N(segment.Exited));
+            }
+            console.Write(table);
+        }
         output.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
     }
 }

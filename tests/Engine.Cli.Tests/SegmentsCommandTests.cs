@@ -82,13 +82,20 @@ public partial class SegmentsCommandTests
         Assert.Equal(0, (await CliHarness.RunAsync("init", ws)).ExitCode);
         var (code, _, error) = await CliHarness.RunAsync("generate", "--people", "300", "--seed", "3", "--days", "30", "--out", Path.Combine(ws, "data"));
         Assert.True(code == 0, error);
-        await File.WriteAllTextAsync(Path.Combine(ws, "segments", "broken.yaml"), "name: broken\ndescription: x\ncondition: lifetime_value > 'gold' OR loyalty_teir = 'gold'\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(ws, "segments", "broken.yaml"), "name: broken\ndescription: x\ncondition: lifetime_value > 'gold' OR loyalty_tier = 'gold'\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(ws, "segments", "typo.yaml"), "name: typo\ndescription: x\ncondition: loyalty_teir = 'gold'\n", TestContext.Current.CancellationToken);
+        // validate finds it from profiles.yaml's declared columns, without data; so does a run, before reading any.
+        (code, _, error) = await CliHarness.RunAsync("validate", "--workspace", ws);
+        Assert.Equal(1, code);
+        Assert.Contains("segments/broken.yaml:3:29: segment 'broken': 'gold' is not a number, and is compared with a DOUBLE", error, StringComparison.Ordinal);
+        Assert.Contains("segments/typo.yaml:3:12: segment 'typo': unknown column 'loyalty_teir' (did you mean 'loyalty_tier'?)", error, StringComparison.Ordinal);
         (code, _, error) = await CliHarness.RunAsync("run", "--workspace", ws, "--run-id", "bad");
         Assert.Equal(1, code);
         Assert.Contains("segments/broken.yaml:3:29: segment 'broken': 'gold' is not a number, and is compared with a DOUBLE", error, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(ws, "output", "runs", "bad", "deltas")));
         var manifest = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(ws, "output", "runs", "bad", "manifest.json"), TestContext.Current.CancellationToken)).RootElement;
         Assert.Equal("failed", manifest.GetProperty("status").GetString());
+        Assert.Empty(manifest.GetProperty("stages").EnumerateArray());
     }
 
     private static Dictionary<string, List<long>> Members(string glob) =>

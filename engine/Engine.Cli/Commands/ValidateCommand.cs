@@ -39,6 +39,7 @@ internal static class ValidateCommand
                     Markup.Escape(source.Location));
             }
             context.Results.Write(table);
+            Segments.SegmentSet.Check(loaded);
             context.Output.WriteLine($"Workspace '{loaded.Name}' is valid: {loaded.Sources.Count} source(s), {loaded.Segments.Count} segment(s), {loaded.Profiles.Attributes.Count} attribute(s), {loaded.Profiles.Traits.Count} trait(s).");
             await Task.CompletedTask;
             return EngineCommandLine.Success;

@@ -92,6 +92,21 @@ public sealed class ProfileTable
     };
 
     /// <summary>
+    /// A table with <paramref name="columns"/> and no rows: what a workspace's <c>profiles.yaml</c> declares, so
+    /// segment conditions can be checked against it before a run reads any data.
+    /// </summary>
+    public static ProfileTable Empty(IEnumerable<ColumnSpec> columns)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        var list = new List<ProfileColumn>();
+        foreach (var column in columns)
+        {
+            list.Add(new ProfileColumn(column.Name, column.Type, Concatenate(column.Type, [], 0)));
+        }
+        return new ProfileTable(new Int64Array.Builder().Build(), list);
+    }
+
+    /// <summary>
     /// Reads a <c>profiles/</c> dataset: <c>profile_id</c> (int64, ascending across the files in key order) and any
     /// number of int64, double, boolean, timestamp, date and string columns.
     /// </summary>

@@ -28,6 +28,9 @@ public sealed class ProfilesDefinition
 
     public IReadOnlyList<TraitDefinition> Traits { get; }
 
+    /// <summary>The columns the profiles stage writes after <c>profile_id</c>: the attributes, then the traits.</summary>
+    public IEnumerable<ColumnSpec> OutputColumns => Attributes.Concat(Traits.Select(t => new ColumnSpec(t.Name, t.OutputType)));
+
     /// <summary>
     /// Every attribute once, in order of first mention, with its type (the same in every source that lists it).
     /// </summary>

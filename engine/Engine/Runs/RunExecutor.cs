@@ -95,6 +95,9 @@ public sealed partial class RunExecutor
         SegmentsResult? segments = null;
         try
         {
+            // Segment conditions are checked against the declared profile columns first: a typo stops the run
+            // before hours of reading, not after.
+            SegmentSet.Check(workspace);
             ingest = await RunStageAsync(manifest, "ingest", async () =>
             {
                 var stage = new IngestStage(_storage, _logger);

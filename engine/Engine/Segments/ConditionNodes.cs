@@ -907,7 +907,8 @@ internal static class WordCompare
                 holds[w] = invert ? ~word : word;
                 if (checkNaN)
                 {
-                    unordered[w] = ordered != Vector256<T>.AllBitsSet;
+                    // By bits: as doubles, all-ones is a NaN, which compares unequal to itself.
+                    unordered[w] = ordered.ExtractMostSignificantBits() != (1u << lanes) - 1;
                 }
             }
             return;

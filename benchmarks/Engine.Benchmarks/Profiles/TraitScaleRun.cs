@@ -25,6 +25,10 @@ internal sealed class TraitSideReport
     public List<PartReport> StagedParts { get; set; } = [];
     public double StagedTotalSeconds { get; set; }
 
+    /// <summary>DuckDB only: the one statement after mapping each distinct identifier tuple once.</summary>
+    public List<PartReport> KeysParts { get; set; } = [];
+    public double KeysTotalSeconds { get; set; }
+
     public long Profiles { get; set; }
     public long Events { get; set; }
     public long EventsWithoutProfile { get; set; }
@@ -32,14 +36,15 @@ internal sealed class TraitSideReport
     public long CrmWithoutProfile { get; set; }
     public long StartBytes { get; set; }
 
-    /// <summary>Peak resident set (VmHWM) at the end of the side's headline form (DuckDB: the one statement, before the staged form ran).</summary>
+    /// <summary>Peak resident set (VmHWM) at the end of the side's headline form (DuckDB: the one statement, before the other forms ran).</summary>
     public long PeakBytes { get; set; }
 
-    /// <summary>DuckDB only: VmHWM after the staged form too.</summary>
+    /// <summary>DuckDB only: VmHWM after every form (the staged one materialises the mapped events).</summary>
     public long StagedPeakBytes { get; set; }
     public double OtherCpuCores { get; set; }
     public string Output { get; set; } = "";
     public string StagedOutput { get; set; } = "";
+    public string KeysOutput { get; set; } = "";
     public Dictionary<string, string> Details { get; set; } = [];
 }
 
@@ -118,6 +123,8 @@ internal static class TraitScaleRun
             failures.AddRange(mismatches);
             var (stagedMismatches, _) = TraitCheck.Compare(engine.Output, duck.StagedOutput);
             failures.AddRange(stagedMismatches.Select(m => $"(staged form) {m}"));
+            var (keysMismatches, _) = TraitCheck.Compare(engine.Output, duck.KeysOutput);
+            failures.AddRange(keysMismatches.Select(m => $"(distinct keys form) {m}"));
             Console.WriteLine();
             Console.WriteLine("check: engine profiles/ against DuckDB's result, per column (non-NULL values and their sum; strings: total length):");
             foreach (var line in summary)
@@ -130,7 +137,7 @@ internal static class TraitScaleRun
                 keep = true;
                 return 1;
             }
-            Console.WriteLine($"check passed: {engine.Profiles:N0} profiles, every column equal row by row (both DuckDB forms); events {engine.Events:N0} ({engine.EventsWithoutProfile:N0} without a profile), CRM rows {engine.CrmRows:N0} on both sides");
+            Console.WriteLine($"check passed: {engine.Profiles:N0} profiles, every column equal row by row (all three DuckDB forms); events {engine.Events:N0} ({engine.EventsWithoutProfile:N0} without a profile), CRM rows {engine.CrmRows:N0} on both sides");
 
             var report = Report(people, dataDir, engine, duck);
             var json = Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench", $"traits-scale-{people}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.json");
@@ -232,7 +239,7 @@ internal static class TraitScaleRun
         };
     }
 
-    /// <summary>The DuckDB side: the one-statement form (whose peak memory is reported), then the staged form.</summary>
+    /// <summary>The DuckDB side: the one-statement form (whose peak memory is reported), the distinct-keys form, then the staged form.</summary>
     private static TraitSideReport RunDuckDb(string dataDir, string work, string memoryLimit)
     {
         var options = new DuckDbPeerOptions(Environment.ProcessorCount, memoryLimit, Path.Combine(work, "duckdb-tmp"));
@@ -242,6 +249,10 @@ internal static class TraitScaleRun
         var peak = ProcessMemory.PeakBytes();
         var total = steps.Sum(s => s.Seconds);
         Console.WriteLine($"duckdb: one statement in {total:F2} s");
+        var keysOutput = Path.Combine(work, "duckdb-profiles-keys.parquet");
+        var keys = peer.RunDistinctKeys(keysOutput);
+        var keysTotal = keys.Sum(s => s.Seconds);
+        Console.WriteLine($"duckdb: distinct keys, then one statement in {keysTotal:F2} s");
         var stagedOutput = Path.Combine(work, "duckdb-profiles-staged.parquet");
         var staged = peer.RunStaged(stagedOutput);
         var stagedTotal = staged.Steps.Sum(s => s.Seconds);
@@ -253,6 +264,8 @@ internal static class TraitScaleRun
             TotalSeconds = total,
             StagedParts = staged.Steps.Select(s => new PartReport(s.Name, s.Seconds)).ToList(),
             StagedTotalSeconds = stagedTotal,
+            KeysParts = keys.Select(s => new PartReport(s.Name, s.Seconds)).ToList(),
+            KeysTotalSeconds = keysTotal,
             PeakBytes = peak,
             StagedPeakBytes = ProcessMemory.PeakBytes(),
             Events = staged.Events,
@@ -261,6 +274,7 @@ internal static class TraitScaleRun
             CrmWithoutProfile = staged.CrmWithoutProfile,
             Output = output,
             StagedOutput = stagedOutput,
+            KeysOutput = keysOutput,
         };
         foreach (var (name, value) in peer.Settings())
         {
@@ -335,10 +349,12 @@ internal static class TraitScaleRun
         }
         Add("engine", engine.Parts, "total", engine.TotalSeconds, engine.PeakBytes);
         Add("duckdb", duck.Parts, "total, one statement", duck.TotalSeconds, duck.PeakBytes);
+        Add("duckdb", duck.KeysParts.Select(p => p with { Name = $"keys: {p.Name}" }), "total, distinct keys", duck.KeysTotalSeconds, null);
         Add("duckdb", duck.StagedParts.Select(p => p with { Name = $"staged: {p.Name}" }), "total, staged", duck.StagedTotalSeconds, duck.StagedPeakBytes);
 
         // DuckDB is credited with its faster form.
-        var duckBest = Math.Min(duck.TotalSeconds, duck.StagedTotalSeconds);
+        var forms = new[] { ("one statement", duck.TotalSeconds), ("distinct keys", duck.KeysTotalSeconds), ("staged", duck.StagedTotalSeconds) };
+        var (bestForm, duckBest) = forms.MinBy(f => f.Item2);
         var ratio = duckBest / engine.TotalSeconds;
         var groupBy = duck.StagedParts.Where(p => p.Name.StartsWith("GROUP BY", StringComparison.Ordinal)).Sum(p => p.Seconds);
 
@@ -355,7 +371,7 @@ internal static class TraitScaleRun
         Console.WriteLine($"other processes' CPU while each side ran: engine {engine.OtherCpuCores:F2} cores, DuckDB {duck.OtherCpuCores:F2} cores"
             + (engine.OtherCpuCores > 0.25 || duck.OtherCpuCores > 0.25 ? "  (the machine was shared: these timings are not reliable)" : ""));
         Console.WriteLine($"DuckDB's GROUP BYs alone (staged, over tables already in memory): {groupBy:F2} s, {groupBy / engine.TotalSeconds:F2}x the engine's whole stage");
-        Console.WriteLine($"ratio DuckDB / engine: {ratio:F2}x (DuckDB's faster form: {(duck.TotalSeconds <= duck.StagedTotalSeconds ? "one statement" : "staged")}; "
+        Console.WriteLine($"ratio DuckDB / engine: {ratio:F2}x (DuckDB's fastest form: {bestForm}; "
             + $"target >= {TargetRatio:F1}x: {(ratio >= TargetRatio ? "met" : "NOT met")})");
         return new
         {
@@ -369,6 +385,7 @@ internal static class TraitScaleRun
             MemoryMeasure = "VmHWM (peak resident set) of each side's own child process, .NET runtime included",
             Check = "passed: every column of every profile equal (doubles to 1e-9 relative), same events and CRM rows with and without a profile",
             Table = table,
+            DuckdbFastestForm = bestForm,
             RatioDuckdbToEngine = ratio,
             TargetRatio,
             Met = ratio >= TargetRatio,

@@ -7,7 +7,7 @@ PROFILES ?= 1000000
 DEMO ?= demo
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check bench-identity bench-segments tools clean
+.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits tools clean
 
 all: build
 
@@ -50,6 +50,10 @@ bench-identity:
 ## bench-segments: 100 segment conditions and their deltas on PROFILES profiles beside DuckDB (make bench-segments PROFILES=10000000)
 bench-segments:
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --segments-scale --profiles $(PROFILES)
+
+## bench-traits: the profiles stage (example workspace's attributes and traits) on PEOPLE generated people beside DuckDB's GROUP BY (make bench-traits PEOPLE=1000000)
+bench-traits:
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --traits-scale --people $(PEOPLE) --keep
 
 clean:
 	rm -rf artifacts bin $(DEMO)

@@ -9,7 +9,8 @@ using Engine.Benchmarks.Infrastructure;
 // BenchmarkDotNet (e.g. `--filter '*Read*'`). With no arguments every benchmark runs.
 // `--identity-scale --people N`: the identity stage at scale beside DuckDB (each side in a child process started
 // with `--identity-side`); see Identity/IdentityScaleRun.cs. `--segments-scale --profiles N`: a hundred segments and
-// their deltas beside DuckDB; see Segments/SegmentScaleRun.cs.
+// their deltas beside DuckDB; see Segments/SegmentScaleRun.cs. `--traits-scale --people N`: the profiles stage
+// (attributes and traits) beside DuckDB's GROUP BY (children started with `--traits-side`); see Profiles/TraitScaleRun.cs.
 if (args.Contains("--identity-side"))
 {
     return IdentityScaleRun.RunSide(args);
@@ -17,6 +18,14 @@ if (args.Contains("--identity-side"))
 if (args.Contains("--identity-scale"))
 {
     return IdentityScaleRun.Run(args);
+}
+if (args.Contains("--traits-side"))
+{
+    return Engine.Benchmarks.Profiles.TraitScaleRun.RunSide(args);
+}
+if (args.Contains("--traits-scale"))
+{
+    return Engine.Benchmarks.Profiles.TraitScaleRun.Run(args);
 }
 if (args.Contains("--segments-scale"))
 {

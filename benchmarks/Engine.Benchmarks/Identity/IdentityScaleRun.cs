@@ -307,7 +307,7 @@ internal static class IdentityScaleRun
     }
 
     /// <summary>Generates <paramref name="people"/> people into <paramref name="dataDir"/> unless it holds them already; true when it generated.</summary>
-    private static bool EnsureData(string dataDir, long people)
+    internal static bool EnsureData(string dataDir, long people)
     {
         if (File.Exists(Path.Combine(dataDir, GeneratedDatasets.TruthFolder, DatasetManifest.FileName)))
         {

@@ -86,6 +86,7 @@ internal static class SegmentScaleRun
         clock.Restart();
         bitmaps = [.. compiled.Select(c => c.Evaluate(table))];
         var evaluateSeconds = clock.Elapsed.TotalSeconds;
+        foreach (var (c, i) in compiled.Select((c, i) => (c, i))) { var t0 = Process.GetCurrentProcess().TotalProcessorTime; for (var k = 0; k < 3; k++) c.Evaluate(table, null, 1); Console.WriteLine($"PROBE {(Process.GetCurrentProcess().TotalProcessorTime - t0).TotalMilliseconds / 3:F1} ms  {conditions[i]}"); }
         clock.Restart();
         var members = bitmaps.Select(b => Ids(table, b)).ToList();
         var idsSeconds = clock.Elapsed.TotalSeconds;

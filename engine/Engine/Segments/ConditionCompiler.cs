@@ -78,7 +78,48 @@ public sealed class ConditionCompiler
         var type => $"a{("AEIOU".Contains(SqlTypes.Name(type)[0], StringComparison.Ordinal) ? "n" : "")} {SqlTypes.Name(type)}",
     };
 
-    private Node Bind(ConditionSyntax syntax) => syntax switch
+    private Node Bind(ConditionSyntax syntax) => Fold(BindCore(syntax));
+
+    /// <summary>
+    /// Evaluates an expression of constants once, here, instead of once per row (<c>now() - INTERVAL 1 YEAR</c>,
+    /// <c>365 * 40</c>, <c>coalesce(7, x)</c> is not folded but <c>abs(-7)</c> is): one row through the same kernels.
+    /// An overflow is then an error when compiling, as DuckDB raises it when running.
+    /// </summary>
+    private static Node Fold(Node node)
+    {
+        if (IsConstant(node) || !node.Children.Any() || !node.Children.All(IsConstant))
+        {
+            return node;
+        }
+        var slots = 0;
+        Number(node, ref slots);
+        var chunk = new Chunk(slots, new Dictionary<string, ulong[]>());
+        chunk.MoveTo(0, 1);
+        switch (node)
+        {
+            case LongNode value:
+                var longs = value.Eval(chunk);
+                return (longs.Valid[0] & 1) != 0
+                    ? new LongConstantNode(value.Type, node.Position, longs.Values[0]) { Scale = value.Scale }
+                    : new NullNode(node.Position);
+            case DoubleNode value:
+                var doubles = value.Eval(chunk);
+                return (doubles.Valid[0] & 1) != 0 ? new DoubleConstantNode(node.Position, doubles.Values[0]) : new NullNode(node.Position);
+            case StringNode value:
+                var codes = value.Eval(chunk);
+                return (codes.Valid[0] & 1) != 0 ? new StringConstantNode(node.Position, value.Dictionary[codes.Codes[0]].ToArray()) : new NullNode(node.Position);
+            case PredicateNode value:
+                var bits = value.Eval(chunk);
+                return new BooleanConstantNode(node.Position, (bits.True[0] & 1) != 0 ? true : (bits.False[0] & 1) != 0 ? false : null);
+            default:
+                return node;
+        }
+    }
+
+    private static bool IsConstant(Node node) =>
+        node is LongConstantNode or DoubleConstantNode or StringConstantNode or BooleanConstantNode or NullNode or IntervalNode;
+
+    private Node BindCore(ConditionSyntax syntax) => syntax switch
     {
         ColumnSyntax column => Column(column),
         LiteralSyntax literal => Literal(literal),

@@ -576,9 +576,10 @@ internal sealed class LongScaleNode(SqlType type, int position, LongNode input, 
         var valid = result.Valid.AsSpan(0, chunk.Words);
         source.Valid.AsSpan(0, chunk.Words).CopyTo(valid);
         var overflow = false;
+        var given = source.Values;
         for (var i = 0; i < chunk.Length; i++)
         {
-            var high = Math.BigMul(source.Values[i], factor, out var value);
+            var high = Math.BigMul(given[i], factor, out var value);
             result.Buffer[i] = value;
             overflow |= high != (value >> 63) && Segments.Validity.IsSet(valid, i);
         }
@@ -601,9 +602,10 @@ internal sealed class LongNegateNode(int position, LongNode input, bool absolute
         var valid = result.Valid.AsSpan(0, chunk.Words);
         source.Valid.AsSpan(0, chunk.Words).CopyTo(valid);
         var overflow = false;
+        var given = source.Values;
         for (var i = 0; i < chunk.Length; i++)
         {
-            var v = source.Values[i];
+            var v = given[i];
             overflow |= v == long.MinValue && Segments.Validity.IsSet(valid, i);
             result.Buffer[i] = absolute && v >= 0 ? v : -v;
         }
@@ -619,6 +621,52 @@ internal sealed class LongNegateNode(int position, LongNode input, bool absolute
 internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode interval) : LongNode(SqlType.Timestamp, position)
 {
     private const long MicrosPerDay = 86_400_000_000;
+
+    /// <summary>A day number (days since 1970-01-01) plus months, the day of month clamped to the new month's length.</summary>
+    internal static long AddMonths(long day, int months)
+    {
+        var (year, month, dayOfMonth) = Civil(day);
+        var total = year * 12 + (month - 1) + months;
+        var newYear = Math.DivRem(total, 12, out var newMonth);
+        if (newMonth < 0)
+        {
+            newYear--;
+            newMonth += 12;
+        }
+        return DayNumber(newYear, (int)newMonth + 1, Math.Min(dayOfMonth, DaysIn(newYear, (int)newMonth + 1)));
+    }
+
+    private static int DaysIn(long year, int month) => month switch
+    {
+        2 => (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28,
+        4 or 6 or 9 or 11 => 30,
+        _ => 31,
+    };
+
+    // Proleptic Gregorian calendar in integer arithmetic, by 400-year eras of 146,097 days (counted from March, so
+    // the leap day ends a year): no tables, no exceptions, a few nanoseconds a row.
+    private static (long Year, int Month, int Day) Civil(long day)
+    {
+        var z = day + 719_468;
+        var era = (z >= 0 ? z : z - 146_096) / 146_097;
+        var dayOfEra = z - era * 146_097;
+        var yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365;
+        var dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
+        var monthFromMarch = (5 * dayOfYear + 2) / 153;
+        var dayOfMonth = (int)(dayOfYear - (153 * monthFromMarch + 2) / 5 + 1);
+        var month = (int)(monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9);
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, dayOfMonth);
+    }
+
+    private static long DayNumber(long year, int month, int day)
+    {
+        year -= month <= 2 ? 1 : 0;
+        var era = (year >= 0 ? year : year - 399) / 400;
+        var yearOfEra = year - era * 400;
+        var dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+        var dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
+        return era * 146_097 + dayOfEra - 719_468;
+    }
 
     public override IEnumerable<Node> Children => [time, interval];
 
@@ -638,21 +686,17 @@ internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode 
             }
             return result;
         }
+        var times = source.Values;
         for (var i = 0; i < chunk.Length; i++)
         {
-            var value = source.Values[i];
-            if (interval.Months != 0 && Segments.Validity.IsSet(result.Valid, i))
+            // Every row, NULLs included: the integer calendar below cannot fail, whatever a NULL row holds.
+            var day = Math.DivRem(times[i], MicrosPerDay, out var timeOfDay);
+            if (timeOfDay < 0)
             {
-                var day = Math.DivRem(value, MicrosPerDay, out var timeOfDay);
-                if (timeOfDay < 0)
-                {
-                    day--;
-                    timeOfDay += MicrosPerDay;
-                }
-                var date = DateOnly.FromDayNumber((int)(day + 719_162)).AddMonths(interval.Months);
-                value = (date.DayNumber - 719_162L) * MicrosPerDay + timeOfDay;
+                day--;
+                timeOfDay += MicrosPerDay;
             }
-            result.Buffer[i] = value + shift;
+            result.Buffer[i] = AddMonths(day, interval.Months) * MicrosPerDay + timeOfDay + shift;
         }
         return result;
     }
@@ -734,9 +778,10 @@ internal sealed class DoubleNegateNode(int position, DoubleNode input, bool abso
     {
         var source = input.Eval(chunk);
         var result = chunk.Buffer<DoubleVector>(Slot);
+        var given = source.Values;
         for (var i = 0; i < chunk.Length; i++)
         {
-            result.Buffer[i] = absolute ? Math.Abs(source.Values[i]) : -source.Values[i];
+            result.Buffer[i] = absolute ? Math.Abs(given[i]) : -given[i];
         }
         source.Valid.AsSpan(0, chunk.Words).CopyTo(result.Valid);
         return result;
@@ -756,14 +801,22 @@ internal sealed class LongCoalesceNode(SqlType type, int position, LongNode[] in
         foreach (var input in inputs)
         {
             var source = input.Eval(chunk);
+            var values = source.Values;
             for (var w = 0; w < valid.Length; w++)
             {
                 var take = source.Valid[w] & ~valid[w];
-                while (take != 0)
+                if (take == ulong.MaxValue)
                 {
-                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                    result.Buffer[row] = source.Values[row];
-                    take &= take - 1;
+                    values.Slice(w << 6, 64).CopyTo(result.Buffer.AsSpan(w << 6));
+                }
+                else
+                {
+                    while (take != 0)
+                    {
+                        var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                        result.Buffer[row] = values[row];
+                        take &= take - 1;
+                    }
                 }
                 valid[w] |= source.Valid[w];
             }
@@ -784,14 +837,22 @@ internal sealed class DoubleCoalesceNode(int position, DoubleNode[] inputs) : Do
         foreach (var input in inputs)
         {
             var source = input.Eval(chunk);
+            var values = source.Values;
             for (var w = 0; w < valid.Length; w++)
             {
                 var take = source.Valid[w] & ~valid[w];
-                while (take != 0)
+                if (take == ulong.MaxValue)
                 {
-                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                    result.Buffer[row] = source.Values[row];
-                    take &= take - 1;
+                    values.Slice(w << 6, 64).CopyTo(result.Buffer.AsSpan(w << 6));
+                }
+                else
+                {
+                    while (take != 0)
+                    {
+                        var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                        result.Buffer[row] = values[row];
+                        take &= take - 1;
+                    }
                 }
                 valid[w] |= source.Valid[w];
             }

@@ -95,6 +95,18 @@ public sealed class ConditionCompiler
         Number(node, ref slots);
         var chunk = new Chunk(slots, new Dictionary<string, ulong[]>());
         chunk.MoveTo(0, 1);
+        try
+        {
+            return FoldInto(node, chunk);
+        }
+        finally
+        {
+            chunk.Release();
+        }
+    }
+
+    private static Node FoldInto(Node node, Chunk chunk)
+    {
         switch (node)
         {
             case LongNode value:
@@ -444,9 +456,9 @@ public sealed class ConditionCompiler
         if (right is StringConstantNode constant)
         {
             var dictionary = left.Dictionary;
-            var isTrue = new bool[dictionary.Count];
-            var isFalse = new bool[dictionary.Count];
-            for (var code = 0; code < isTrue.Length; code++)
+            var isTrue = new bool[Math.Max(1, dictionary.Count)];
+            var isFalse = new bool[Math.Max(1, dictionary.Count)];
+            for (var code = 0; code < dictionary.Count; code++)
             {
                 var holds = Comparisons.Holds(op, dictionary[code].SequenceCompareTo(constant.Value));
                 isTrue[code] = holds;
@@ -471,7 +483,7 @@ public sealed class ConditionCompiler
             all[left.Count + i] = (right[i].ToArray(), 1, i);
         }
         System.Array.Sort(all, (x, y) => x.Value.AsSpan().SequenceCompareTo(y.Value));
-        var ranks = new[] { new int[left.Count], new int[right.Count] };
+        var ranks = new[] { new int[Math.Max(1, left.Count)], new int[Math.Max(1, right.Count)] };
         var rank = -1;
         for (var i = 0; i < all.Length; i++)
         {
@@ -627,9 +639,9 @@ public sealed class ConditionCompiler
             var values = syntax.Items.OfType<LiteralSyntax>().Where(i => i.Kind == LiteralKind.String).Select(i => Encoding.UTF8.GetBytes(i.Text)).ToList();
             var anyNull = syntax.Items.Any(i => i is LiteralSyntax { Kind: LiteralKind.Null });
             var dictionary = strings.Dictionary;
-            var isTrue = new bool[dictionary.Count];
-            var isFalse = new bool[dictionary.Count];
-            for (var code = 0; code < isTrue.Length; code++)
+            var isTrue = new bool[Math.Max(1, dictionary.Count)];
+            var isFalse = new bool[Math.Max(1, dictionary.Count)];
+            for (var code = 0; code < dictionary.Count; code++)
             {
                 var entry = dictionary[code];
                 var match = false;
@@ -677,9 +689,9 @@ public sealed class ConditionCompiler
         }
         var matcher = new LikePattern(Encoding.UTF8.GetString(constant.Value), syntax.Escape, syntax.CaseInsensitive, syntax.Pattern.Position);
         var dictionary = strings.Dictionary;
-        var isTrue = new bool[dictionary.Count];
-        var isFalse = new bool[dictionary.Count];
-        for (var code = 0; code < isTrue.Length; code++)
+        var isTrue = new bool[Math.Max(1, dictionary.Count)];
+        var isFalse = new bool[Math.Max(1, dictionary.Count)];
+        for (var code = 0; code < dictionary.Count; code++)
         {
             var match = matcher.Matches(Encoding.UTF8.GetString(dictionary[code]));
             isTrue[code] = match != syntax.Negated;
@@ -744,8 +756,8 @@ public sealed class ConditionCompiler
                 {
                     throw new ConditionException(call.Arguments[0].Position, $"length() needs a VARCHAR, not {Describe(text)}");
                 }
-                var lengths = new long[input.Dictionary.Count];
-                for (var code = 0; code < lengths.Length; code++)
+                var lengths = new long[Math.Max(1, input.Dictionary.Count)];
+                for (var code = 0; code < input.Dictionary.Count; code++)
                 {
                     lengths[code] = Encoding.UTF8.GetString(input.Dictionary[code]).EnumerateRunes().Count();
                 }
@@ -773,10 +785,10 @@ public sealed class ConditionCompiler
             throw new ConditionException(call.Arguments[0].Position, $"{call.Name}() needs a VARCHAR, not {Describe(argument)}");
         }
         var upper = call.Name == "upper";
-        var map = new int[input.Dictionary.Count];
+        var map = new int[Math.Max(1, input.Dictionary.Count)];
         var entries = new List<byte[]>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var code = 0; code < map.Length; code++)
+        for (var code = 0; code < input.Dictionary.Count; code++)
         {
             var text = Encoding.UTF8.GetString(input.Dictionary[code]);
             var mapped = upper ? text.ToUpperInvariant() : text.ToLowerInvariant();
@@ -812,7 +824,7 @@ public sealed class ConditionCompiler
             for (var i = 0; i < inputs.Length; i++)
             {
                 var dictionary = inputs[i].Dictionary;
-                maps[i] = new int[dictionary.Count];
+                maps[i] = new int[Math.Max(1, dictionary.Count)];
                 for (var code = 0; code < dictionary.Count; code++)
                 {
                     var key = Convert.ToBase64String(dictionary[code]);
@@ -891,7 +903,7 @@ public sealed class CompiledCondition
                 var result = _root.Eval(chunk);
                 result.True.AsSpan(0, chunk.Words).CopyTo(members.AsSpan(start >> 6));
                 return chunk;
-            }, _ => { });
+            }, chunk => chunk.Release());
         }
         catch (AggregateException e) when (e.InnerExceptions.OfType<ConditionException>().FirstOrDefault() is { } first)
         {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -17,6 +18,10 @@ internal sealed class Chunk
     public const int Rows = 16 * 1024;
 
     public const int MaxWords = Rows / 64;
+
+    // Buffers outlive a chunk: a hundred segments evaluated one after another reuse the same few megabytes instead
+    // of allocating (and the GC clearing) large arrays for every node of every segment.
+    private static readonly ConcurrentDictionary<Type, ConcurrentBag<object>> Pool = new();
 
     public Chunk(int slots, IReadOnlyDictionary<string, ulong[]> segments)
     {
@@ -42,7 +47,37 @@ internal sealed class Chunk
         Words = (length + 63) >> 6;
     }
 
-    public T Buffer<T>(int slot) where T : class, new() => (T)(Buffers[slot] ??= new T());
+    public T Buffer<T>(int slot) where T : class, new()
+    {
+        if (Buffers[slot] is T buffer)
+        {
+            return buffer;
+        }
+        buffer = Pool.TryGetValue(typeof(T), out var bag) && bag.TryTake(out var pooled) ? (T)pooled : new T();
+        Buffers[slot] = buffer;
+        return buffer;
+    }
+
+    /// <summary>Hands the buffers back for the next evaluation.</summary>
+    public void Release()
+    {
+        for (var i = 0; i < Buffers.Length; i++)
+        {
+            if (Buffers[i] is { } buffer)
+            {
+                if (buffer is LongVector longs)
+                {
+                    longs.Own();
+                }
+                else if (buffer is DoubleVector doubles)
+                {
+                    doubles.Own();
+                }
+                Pool.GetOrAdd(buffer.GetType(), _ => []).Add(buffer);
+                Buffers[i] = null;
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -433,6 +468,9 @@ internal sealed class StringCoalesceNode(int position, StringNode[] inputs, int[
         var result = chunk.Buffer<CodeVector>(Slot);
         var valid = result.Valid.AsSpan(0, chunk.Words);
         valid.Clear();
+        // Rows NULL in every argument keep code 0: every code-indexed table has an entry 0, and a pooled buffer
+        // may hold another dictionary's codes.
+        result.Codes.AsSpan(0, chunk.Words * 64).Clear();
         for (var a = 0; a < inputs.Length; a++)
         {
             var source = inputs[a].Eval(chunk);

@@ -164,6 +164,22 @@ public sealed class SegmentsStageTests : IDisposable
     }
 
     [Fact]
+    public async Task A_string_column_that_is_null_for_every_profile_follows_sql()
+    {
+        // Its dictionary is empty: every per-entry table still has an entry for the codes NULL rows carry.
+        var table = Table(new(1, 5, null, null), new(2, 6, null, null));
+        var result = await RunAsync("r1", null, table, Day1,
+            Segment("eq", "tier = 'gold'"), Segment("inlist", "tier IN ('a', NULL)"), Segment("like", "lower(tier) NOT LIKE 'g%'"),
+            Segment("len", "length(tier) IS NULL"), Segment("fallback", "coalesce(tier, upper(tier), 'x') = 'x'"), Segment("both", "tier < tier"));
+        Assert.Empty(Delta(result, "eq").Entered);
+        Assert.Empty(Delta(result, "inlist").Entered);
+        Assert.Empty(Delta(result, "like").Entered);
+        Assert.Equal([1L, 2], Delta(result, "len").Entered);
+        Assert.Equal([1L, 2], Delta(result, "fallback").Entered);
+        Assert.Empty(Delta(result, "both").Entered);
+    }
+
+    [Fact]
     public async Task A_bad_segment_stops_the_stage_before_anything_is_written()
     {
         var table = Table(new Profile(1, 500, "gold", null));

@@ -224,14 +224,36 @@ internal static class SegmentScaleRun
     /// <summary>Drops about 1% of the members and adds about as many other ids: a plausible previous night.</summary>
     private static long[] Perturb(long[] members, int profiles, Random random)
     {
-        var set = new HashSet<long>(members.Where(_ => random.Next(100) != 0));
-        for (var i = 0; i < members.Length / 100 + 1; i++)
+        var added = new long[members.Length / 100 + 1];
+        for (var i = 0; i < added.Length; i++)
         {
-            set.Add(random.NextInt64(1, profiles * 2L));
+            added[i] = random.NextInt64(1, profiles * 2L);
         }
-        var result = set.ToArray();
-        Array.Sort(result);
-        return result;
+        Array.Sort(added);
+        // Merge the kept members with the added ids, both ascending, without repeats.
+        var result = new List<long>(members.Length + added.Length);
+        int m = 0, a = 0;
+        while (m < members.Length || a < added.Length)
+        {
+            long next;
+            if (a >= added.Length || (m < members.Length && members[m] <= added[a]))
+            {
+                next = members[m++];
+                if (random.Next(100) == 0)
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                next = added[a++];
+            }
+            if (result.Count == 0 || result[^1] != next)
+            {
+                result.Add(next);
+            }
+        }
+        return [.. result];
     }
 
     private static void LoadMembership(DuckDBConnection duck, string name, List<long[]> members)

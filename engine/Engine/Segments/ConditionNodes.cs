@@ -659,6 +659,12 @@ internal sealed class LongNegateNode(int position, LongNode input, bool absolute
 internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode interval) : LongNode(SqlType.Timestamp, position)
 {
     private const long MicrosPerDay = 86_400_000_000;
+    private const int CacheSize = 4096;
+
+    // Per worker thread; keyed by the month shift it was filled for.
+    [ThreadStatic] private static long[]? _cacheKeys;
+    [ThreadStatic] private static long[]? _cacheValues;
+    [ThreadStatic] private static int _cacheMonths;
 
     /// <summary>A day number (days since 1970-01-01) plus months, the day of month clamped to the new month's length.</summary>
     internal static long AddMonths(long day, int months)
@@ -725,16 +731,33 @@ internal sealed class AddIntervalNode(int position, LongNode time, IntervalNode 
             return result;
         }
         var times = source.Values;
+        // Rows share days (ten million profiles, a few thousand distinct days): a small direct-mapped cache of
+        // day -> shifted day saves the calendar arithmetic for all but the first row of each day.
+        var keys = _cacheKeys ??= new long[CacheSize];
+        var shifted = _cacheValues ??= new long[CacheSize];
+        if (_cacheMonths != interval.Months)
+        {
+            keys.AsSpan().Fill(long.MinValue);
+            _cacheMonths = interval.Months;
+        }
         for (var i = 0; i < chunk.Length; i++)
         {
             // Every row, NULLs included: the integer calendar below cannot fail, whatever a NULL row holds.
-            var day = Math.DivRem(times[i], MicrosPerDay, out var timeOfDay);
+            var value = times[i];
+            var day = value / MicrosPerDay;
+            var timeOfDay = value - day * MicrosPerDay;
             if (timeOfDay < 0)
             {
                 day--;
                 timeOfDay += MicrosPerDay;
             }
-            result.Buffer[i] = AddMonths(day, interval.Months) * MicrosPerDay + timeOfDay + shift;
+            var slot = (int)(day & (CacheSize - 1));
+            if (keys[slot] != day)
+            {
+                keys[slot] = day;
+                shifted[slot] = AddMonths(day, interval.Months);
+            }
+            result.Buffer[i] = shifted[slot] * MicrosPerDay + timeOfDay + shift;
         }
         return result;
     }

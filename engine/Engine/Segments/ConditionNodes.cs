@@ -976,9 +976,9 @@ internal static class WordCompare
     /// <summary>
     /// Compares <paramref name="x"/> with <paramref name="y"/> (or, when <paramref name="y"/> is empty, with
     /// <paramref name="constant"/>), one bit per row into <paramref name="holds"/>. With <paramref name="unordered"/>,
-    /// marks each word holding a NaN on either side (its bits are IEEE's, which the caller redoes).
+    /// sets the bit of each row with a NaN on either side (its outcome is IEEE's, which the caller redoes).
     /// </summary>
-    public static void Fill<T>(ComparisonOperator op, ReadOnlySpan<T> x, ReadOnlySpan<T> y, T constant, ulong[] holds, int words, Span<bool> unordered = default)
+    public static void Fill<T>(ComparisonOperator op, ReadOnlySpan<T> x, ReadOnlySpan<T> y, T constant, ulong[] holds, int words, Span<ulong> unordered = default)
         where T : unmanaged, INumber<T>
     {
         // <= is not >, >= is not <, <> is not =: one compare and an inversion.
@@ -1005,7 +1005,7 @@ internal static class WordCompare
             for (var w = 0; w < words; w++)
             {
                 ulong word = 0;
-                var ordered = Vector256<T>.AllBitsSet;
+                ulong nan = 0;
                 for (var k = 0; k < 64; k += lanes)
                 {
                     var at = (nuint)(w * 64 + k);
@@ -1016,7 +1016,8 @@ internal static class WordCompare
                     }
                     if (checkNaN)
                     {
-                        ordered &= Vector256.Equals(left, left) & Vector256.Equals(right, right);
+                        var ordered = Vector256.Equals(left, left) & Vector256.Equals(right, right);
+                        nan |= (ulong)(~ordered).ExtractMostSignificantBits() << k;
                     }
                     var mask = basic switch
                     {
@@ -1029,8 +1030,7 @@ internal static class WordCompare
                 holds[w] = invert ? ~word : word;
                 if (checkNaN)
                 {
-                    // By bits: as doubles, all-ones is a NaN, which compares unequal to itself.
-                    unordered[w] = ordered.ExtractMostSignificantBits() != (1u << lanes) - 1;
+                    unordered[w] = nan;
                 }
             }
             return;
@@ -1038,12 +1038,12 @@ internal static class WordCompare
         for (var w = 0; w < words; w++)
         {
             ulong word = 0;
-            var nan = false;
+            ulong nan = 0;
             for (var b = 0; b < 64; b++)
             {
                 var i = w * 64 + b;
                 var value = pairwise ? y[i] : constant;
-                nan |= checkNaN && (T.IsNaN(x[i]) || T.IsNaN(value));
+                nan |= (checkNaN && (T.IsNaN(x[i]) || T.IsNaN(value)) ? 1UL : 0) << b;
                 var outcome = basic switch
                 {
                     ComparisonOperator.Equal => x[i] == value,
@@ -1104,27 +1104,26 @@ internal sealed class CompareDoubleNode(int position, ComparisonOperator op, Dou
         var x = a.Values;
         var y = b is null ? default : b.Values;
         var c = constant?.Value ?? 0;
-        Span<bool> unordered = stackalloc bool[chunk.Words];
+        Span<ulong> unordered = stackalloc ulong[chunk.Words];
         WordCompare.Fill(op, x, y, c, result.Holds, chunk.Words, unordered);
-        for (var w = 0; w < chunk.Words; w++)
-        {
-            if (!unordered[w])
-            {
-                continue;
-            }
-            ulong word = 0;
-            for (var bit = 0; bit < 64; bit++)
-            {
-                var i = w * 64 + bit;
-                word |= (Comparisons.Holds(op, Comparisons.Compare(x[i], b is null ? c : y[i])) ? 1UL : 0) << bit;
-            }
-            result.Holds[w] = word;
-        }
         ReadOnlySpan<ulong> valid = a.Valid;
         if (b is not null)
         {
             Segments.Validity.And(a.Valid, b.Valid, result.Both.AsSpan(0, chunk.Words));
             valid = result.Both;
+        }
+        for (var w = 0; w < chunk.Words; w++)
+        {
+            // Only NaNs on rows that are not NULL matter (a NULL row's slot often holds 0/0 from the arithmetic before).
+            var fix = unordered[w] & valid[w];
+            while (fix != 0)
+            {
+                var bit = BitOperations.TrailingZeroCount(fix);
+                fix &= fix - 1;
+                var i = w * 64 + bit;
+                var holds = Comparisons.Holds(op, Comparisons.Compare(x[i], b is null ? c : y[i]));
+                result.Holds[w] = holds ? result.Holds[w] | (1UL << bit) : result.Holds[w] & ~(1UL << bit);
+            }
         }
         Comparisons.Split(result.Holds, valid, result, chunk.Words);
         return result;

@@ -104,15 +104,23 @@ public sealed class SegmentsStage
         var previous = previousRun is { } prior ? await ReadMembersAsync(prior.Child(MembersFolder), cancellationToken) : new Dictionary<string, long[]>(StringComparer.Ordinal);
         clock.Restart();
         var names = workspace.Segments.Select(s => s.Name).Concat(previous.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        // Each segment's ids and its difference with the previous run are independent: one segment per core.
+        var lists = new long[names.Count][];
+        var changes = new (long[] Entered, long[] Exited)[names.Count];
+        Parallel.For(0, names.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount, CancellationToken = cancellationToken }, i =>
+        {
+            lists[i] = members.Bits.ContainsKey(names[i]) ? members.ProfileIds(names[i]) : [];
+            changes[i] = Difference(lists[i], previous.GetValueOrDefault(names[i]) ?? []);
+        });
         var current = new Dictionary<string, long[]>(StringComparer.Ordinal);
         var deltas = new List<SegmentDelta>();
-        foreach (var name in names)
+        for (var i = 0; i < names.Count; i++)
         {
+            var name = names[i];
             var declared = members.Bits.ContainsKey(name);
-            var now = declared ? members.ProfileIds(name) : [];
+            var now = lists[i];
             current[name] = now;
-            var before = previous.GetValueOrDefault(name) ?? [];
-            var (entered, exited) = Difference(now, before);
+            var (entered, exited) = changes[i];
             deltas.Add(new SegmentDelta(name, entered, exited));
             report.Segments.Add(new SegmentReport
             {

@@ -152,19 +152,46 @@ internal sealed class ProfileLookup
         }
         var profileIds = sorted[..distinct].ToArray();
 
+        // Profile ids are never reused, so they stay within a small multiple of the profiles alive: a direct array
+        // from id to row beats a binary search per identifier (21 dependent probes at 2.4M profiles).
+        Func<long, int> rowOfProfile;
+        if (profileIds.Length == 0 || profileIds[^1] < 4L * profileIds.Length + 1024)
+        {
+            var direct = new int[profileIds.Length == 0 ? 0 : profileIds[^1] + 1];
+            direct.AsSpan().Fill(-1);
+            for (var r = 0; r < profileIds.Length; r++)
+            {
+                direct[profileIds[r]] = r;
+            }
+            rowOfProfile = profile => direct[profile];
+        }
+        else
+        {
+            rowOfProfile = profile => System.Array.BinarySearch(profileIds, profile);
+        }
+
         var table = new IdentifierTable(total);
         var rowOf = new int[total];
+        var types = new byte[4096];
+        var ids = new int[4096];
         foreach (var chunk in chunks)
         {
+            if (ids.Length < chunk.Count)
+            {
+                types = new byte[chunk.Count];
+                ids = new int[chunk.Count];
+            }
+            var first = table.Count;
+            // Batched: the table computes and prefetches a chunk's buckets before probing them.
+            table.GetOrAdd(chunk.Keys.AsSpan(0, chunk.Count), types.AsSpan(0, chunk.Count), ids.AsSpan(0, chunk.Count));
             for (var i = 0; i < chunk.Count; i++)
             {
-                var before = table.Count;
-                var id = table.GetOrAdd(chunk.Keys[i], 0);
-                if (id != before)
+                var id = ids[i];
+                if (id != first + i)
                 {
                     throw new DataException(identity.Location.ToString(), "an identifier appears twice: the identity output is damaged; run with --full-refresh");
                 }
-                rowOf[id] = chunk.Profiles[i] < 0 ? -1 : System.Array.BinarySearch(profileIds, chunk.Profiles[i]);
+                rowOf[id] = chunk.Profiles[i] < 0 ? -1 : rowOfProfile(chunk.Profiles[i]);
             }
         }
         return new ProfileLookup(table, rowOf, profileIds);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using DuckDB.NET.Data;
+using Engine.Benchmarks.Identity;
 using Engine.Benchmarks.Infrastructure;
 using Engine.Profiles;
 using Engine.Segments;
@@ -156,8 +157,17 @@ internal static class SegmentScaleRun
                 exited += x.Length;
             }
             engineDeltaSeconds = clock.Elapsed.TotalSeconds;
+            // Only the two nights' tables from here on: drop the profiles, hand the engine's copies to the GC, and let
+            // DuckDB spill to disk past its memory limit rather than fail.
+            Execute(duck, "DROP TABLE profiles");
             LoadMembership(duck, "cur", memberLists);
             LoadMembership(duck, "prev", previous);
+            memberLists.Clear();
+            previous.Clear();
+            members = [];
+            GC.Collect();
+            Execute(duck, $"SET memory_limit = '{DuckDbPeerOptions.DefaultMemoryLimit()}'");
+            Execute(duck, $"SET temp_directory = '{Path.Combine(work, "duckdb-tmp").Replace("'", "''", StringComparison.Ordinal)}'");
             clock.Restart();
             Execute(duck, "CREATE TABLE entered AS SELECT segment, profile_id FROM cur EXCEPT SELECT segment, profile_id FROM prev");
             Execute(duck, "CREATE TABLE exited AS SELECT segment, profile_id FROM prev EXCEPT SELECT segment, profile_id FROM cur");
@@ -273,11 +283,13 @@ internal static class SegmentScaleRun
 
     private static void LoadMembership(DuckDBConnection duck, string name, List<long[]> members)
     {
-        Execute(duck, $"CREATE TABLE {name} (segment VARCHAR, profile_id BIGINT)");
+        // The segment as a small integer: at 10M profiles the two nights hold 800M rows, and a string per row would
+        // not fit in memory beside the EXCEPT's hash tables.
+        Execute(duck, $"CREATE TABLE {name} (segment SMALLINT, profile_id BIGINT)");
         using var appender = duck.CreateAppender(name);
         for (var i = 0; i < members.Count; i++)
         {
-            var segment = $"s{i}";
+            var segment = (short)i;
             foreach (var id in members[i])
             {
                 appender.CreateRow().AppendValue(segment).AppendValue(id).EndRow();

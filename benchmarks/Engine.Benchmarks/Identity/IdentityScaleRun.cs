@@ -281,30 +281,6 @@ internal static class IdentityScaleRun
         return 0;
     }
 
-    private static SideReport RunChild(string side, List<string> sideArgs, string work)
-    {
-        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
-        var start = new ProcessStartInfo(exe) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(IdentityScaleRun).Assembly.Location);
-        }
-        start.ArgumentList.Add("--identity-side");
-        start.ArgumentList.Add(side);
-        foreach (var arg in sideArgs)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        Console.WriteLine($"// {side}: child process");
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start the {side} side");
-        child.WaitForExit();
-        if (child.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"the {side} side failed (exit code {child.ExitCode})");
-        }
-        return JsonSerializer.Deserialize<SideReport>(File.ReadAllText(Path.Combine(work, $"{side}.json")), Json)
-            ?? throw new InvalidOperationException($"the {side} side wrote no report");
-    }
 
     /// <summary>Generates <paramref name="people"/> people into <paramref name="dataDir"/> unless it holds them already; true when it generated.</summary>
     internal static bool EnsureData(string dataDir, long people)
@@ -397,12 +373,10 @@ internal static class IdentityScaleRun
 
     private static string Mb(long bytes) => bytes < 0 ? "n/a" : $"{bytes / 1048576.0:N0} MB";
 
-    private static string? StringOption(string[] args, string name)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
-    }
+    private static SideReport RunChild(string side, List<string> sideArgs, string work) =>
+        ChildSide.Run<SideReport>("--identity-side", side, sideArgs, Path.Combine(work, $"{side}.json"), Json);
 
-    private static long? LongOption(string[] args, string name) =>
-        StringOption(args, name) is { } text ? long.Parse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) : null;
+    private static string? StringOption(string[] args, string name) => ChildSide.StringOption(args, name);
+
+    private static long? LongOption(string[] args, string name) => ChildSide.LongOption(args, name);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using DuckDB.NET.Data;
+using Engine.TestKit;
 
 namespace Engine.Benchmarks.Profiles;
 
@@ -92,19 +93,9 @@ internal static class TraitCheck
         return rows;
     }
 
-    private static void Execute(DuckDBConnection db, string sql)
-    {
-        using var command = db.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
+    private static void Execute(DuckDBConnection db, string sql) => DuckDb.Execute(db, sql);
 
-    private static long Long(DuckDBConnection db, string sql)
-    {
-        using var command = db.CreateCommand();
-        command.CommandText = sql;
-        return Convert.ToInt64(command.ExecuteScalar(), CultureInfo.InvariantCulture);
-    }
+    private static long Long(DuckDBConnection db, string sql) => DuckDb.Long(db, sql);
 
     private static string Literal(string text) => $"'{text.Replace("'", "''", StringComparison.Ordinal)}'";
 }

@@ -307,30 +307,6 @@ internal static class TraitScaleRun
         return 0;
     }
 
-    private static TraitSideReport RunChild(string side, List<string> sideArgs, string work)
-    {
-        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
-        var start = new ProcessStartInfo(exe) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(TraitScaleRun).Assembly.Location);
-        }
-        start.ArgumentList.Add("--traits-side");
-        start.ArgumentList.Add(side);
-        foreach (var arg in sideArgs)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        Console.WriteLine($"// {side}: child process");
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start the {side} side");
-        child.WaitForExit();
-        if (child.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"the {side} side failed (exit code {child.ExitCode})");
-        }
-        return JsonSerializer.Deserialize<TraitSideReport>(File.ReadAllText(Path.Combine(work, $"traits-{side}.json")), Json)
-            ?? throw new InvalidOperationException($"the {side} side wrote no report");
-    }
 
     /// <summary>One line of the printed table (and of the JSON's <c>table</c>).</summary>
     private sealed record TableRow(string Side, string Part, double Seconds, double RowsPerSecond, long? PeakBytes);
@@ -397,12 +373,10 @@ internal static class TraitScaleRun
 
     private static string Mb(long bytes) => bytes < 0 ? "n/a" : $"{bytes / 1048576.0:N0} MB";
 
-    private static string? StringOption(string[] args, string name)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
-    }
+    private static TraitSideReport RunChild(string side, List<string> sideArgs, string work) =>
+        ChildSide.Run<TraitSideReport>("--traits-side", side, sideArgs, Path.Combine(work, $"traits-{side}.json"), Json);
 
-    private static long? LongOption(string[] args, string name) =>
-        StringOption(args, name) is { } text ? long.Parse(text, NumberStyles.AllowThousands, CultureInfo.InvariantCulture) : null;
+    private static string? StringOption(string[] args, string name) => ChildSide.StringOption(args, name);
+
+    private static long? LongOption(string[] args, string name) => ChildSide.LongOption(args, name);
 }

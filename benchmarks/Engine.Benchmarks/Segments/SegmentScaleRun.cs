@@ -92,7 +92,7 @@ internal static class SegmentScaleRun
         clock.Restart();
         // Segments on every core, as the stage lists them.
         var members = new long[bitmaps.Count][];
-        Parallel.For(0, bitmaps.Count, i => members[i] = Ids(table, bitmaps[i]));
+        Parallel.For(0, bitmaps.Count, i => members[i] = SegmentMembers.ProfileIds(bitmaps[i], table.ProfileIds.Values));
         var idsSeconds = clock.Elapsed.TotalSeconds;
         var engineMembers = members.Sum(m => (long)m.Length);
         var memberLists = members.ToList();
@@ -191,7 +191,7 @@ internal static class SegmentScaleRun
         var evaluationRatio = Math.Min(oneQuerySeconds / evaluateSeconds, perQuerySeconds / (evaluateSeconds + idsSeconds));
         var deltaRatio = duckDeltaSeconds / engineDeltaSeconds;
         Console.WriteLine();
-        Console.WriteLine($"segments, {profiles:N0} profiles, {conditions.Count} conditions, {engineMembers:N0} memberships; DuckDB {Scalar(duck, "SELECT version()")} threads={Environment.ProcessorCount}");
+        Console.WriteLine($"segments, {profiles:N0} profiles, {conditions.Count} conditions, {engineMembers:N0} memberships; DuckDB {DuckDb.Rows("SELECT version()")[0][0]} threads={Environment.ProcessorCount}");
         Console.WriteLine($"{"side",-7} {"part",-36} {"seconds",9}");
         Console.WriteLine($"{"engine",-7} {$"compile {conditions.Count} conditions",-36} {compileSeconds,9:F3}");
         Console.WriteLine($"{"engine",-7} {"evaluate, first pass (JIT)",-36} {coldSeconds,9:F3}");
@@ -227,28 +227,6 @@ internal static class SegmentScaleRun
         }, Json));
         Console.WriteLine($"// written: {Path.GetRelativePath(BenchmarkData.RepositoryRoot, json)}");
         return 0;
-    }
-
-    private static long[] Ids(ProfileTable table, ulong[] bits)
-    {
-        var n = 0L;
-        foreach (var word in bits)
-        {
-            n += (long)ulong.PopCount(word);
-        }
-        var ids = table.ProfileIds.Values;
-        var result = new long[n];
-        var k = 0;
-        for (var w = 0; w < bits.Length; w++)
-        {
-            var word = bits[w];
-            while (word != 0)
-            {
-                result[k++] = ids[(w << 6) + System.Numerics.BitOperations.TrailingZeroCount(word)];
-                word &= word - 1;
-            }
-        }
-        return result;
     }
 
     /// <summary>Drops about 1% of the members and adds about as many other ids: a plausible previous night.</summary>
@@ -302,25 +280,9 @@ internal static class SegmentScaleRun
         }
     }
 
-    private static void Execute(DuckDBConnection duck, string sql)
-    {
-        using var command = duck.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
+    private static void Execute(DuckDBConnection duck, string sql) => DuckDb.Execute(duck, sql);
 
-    private static object? Scalar(DuckDBConnection duck, string sql)
-    {
-        using var command = duck.CreateCommand();
-        command.CommandText = sql;
-        return command.ExecuteScalar();
-    }
+    private static long Long(DuckDBConnection duck, string sql) => DuckDb.Long(duck, sql);
 
-    private static long Long(DuckDBConnection duck, string sql) => Convert.ToInt64(Scalar(duck, sql), CultureInfo.InvariantCulture);
-
-    private static long? LongOption(string[] args, string name)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? long.Parse(args[index + 1], NumberStyles.AllowThousands, CultureInfo.InvariantCulture) : null;
-    }
+    private static long? LongOption(string[] args, string name) => ChildSide.LongOption(args, name);
 }

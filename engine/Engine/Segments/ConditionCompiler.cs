@@ -456,8 +456,8 @@ public sealed class ConditionCompiler
         if (right is StringConstantNode constant)
         {
             var dictionary = left.Dictionary;
-            var isTrue = new bool[Math.Max(1, dictionary.Count)];
-            var isFalse = new bool[Math.Max(1, dictionary.Count)];
+            var isTrue = new bool[dictionary.TableSize];
+            var isFalse = new bool[dictionary.TableSize];
             for (var code = 0; code < dictionary.Count; code++)
             {
                 var holds = Comparisons.Holds(op, dictionary[code].SequenceCompareTo(constant.Value));
@@ -483,7 +483,7 @@ public sealed class ConditionCompiler
             all[left.Count + i] = (right[i].ToArray(), 1, i);
         }
         System.Array.Sort(all, (x, y) => x.Value.AsSpan().SequenceCompareTo(y.Value));
-        var ranks = new[] { new int[Math.Max(1, left.Count)], new int[Math.Max(1, right.Count)] };
+        var ranks = new[] { new int[left.TableSize], new int[right.TableSize] };
         var rank = -1;
         for (var i = 0; i < all.Length; i++)
         {
@@ -639,8 +639,8 @@ public sealed class ConditionCompiler
             var values = syntax.Items.OfType<LiteralSyntax>().Where(i => i.Kind == LiteralKind.String).Select(i => Encoding.UTF8.GetBytes(i.Text)).ToList();
             var anyNull = syntax.Items.Any(i => i is LiteralSyntax { Kind: LiteralKind.Null });
             var dictionary = strings.Dictionary;
-            var isTrue = new bool[Math.Max(1, dictionary.Count)];
-            var isFalse = new bool[Math.Max(1, dictionary.Count)];
+            var isTrue = new bool[dictionary.TableSize];
+            var isFalse = new bool[dictionary.TableSize];
             for (var code = 0; code < dictionary.Count; code++)
             {
                 var entry = dictionary[code];
@@ -689,8 +689,8 @@ public sealed class ConditionCompiler
         }
         var matcher = new LikePattern(Encoding.UTF8.GetString(constant.Value), syntax.Escape, syntax.CaseInsensitive, syntax.Pattern.Position);
         var dictionary = strings.Dictionary;
-        var isTrue = new bool[Math.Max(1, dictionary.Count)];
-        var isFalse = new bool[Math.Max(1, dictionary.Count)];
+        var isTrue = new bool[dictionary.TableSize];
+        var isFalse = new bool[dictionary.TableSize];
         for (var code = 0; code < dictionary.Count; code++)
         {
             var match = matcher.Matches(Encoding.UTF8.GetString(dictionary[code]));
@@ -756,7 +756,7 @@ public sealed class ConditionCompiler
                 {
                     throw new ConditionException(call.Arguments[0].Position, $"length() needs a VARCHAR, not {Describe(text)}");
                 }
-                var lengths = new long[Math.Max(1, input.Dictionary.Count)];
+                var lengths = new long[input.Dictionary.TableSize];
                 for (var code = 0; code < input.Dictionary.Count; code++)
                 {
                     lengths[code] = Encoding.UTF8.GetString(input.Dictionary[code]).EnumerateRunes().Count();
@@ -785,7 +785,7 @@ public sealed class ConditionCompiler
             throw new ConditionException(call.Arguments[0].Position, $"{call.Name}() needs a VARCHAR, not {Describe(argument)}");
         }
         var upper = call.Name == "upper";
-        var map = new int[Math.Max(1, input.Dictionary.Count)];
+        var map = new int[input.Dictionary.TableSize];
         var entries = new List<byte[]>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var code = 0; code < input.Dictionary.Count; code++)
@@ -824,7 +824,7 @@ public sealed class ConditionCompiler
             for (var i = 0; i < inputs.Length; i++)
             {
                 var dictionary = inputs[i].Dictionary;
-                maps[i] = new int[Math.Max(1, dictionary.Count)];
+                maps[i] = new int[dictionary.TableSize];
                 for (var code = 0; code < dictionary.Count; code++)
                 {
                     var key = Convert.ToBase64String(dictionary[code]);

@@ -189,6 +189,12 @@ internal sealed class Utf8Dictionary
 
     public int Count => _array?.Length ?? _list!.Length;
 
+    /// <summary>
+    /// The length of a table indexed by this dictionary's codes: at least one, because a NULL row carries code 0
+    /// even when the dictionary is empty (a column NULL for every profile).
+    /// </summary>
+    public int TableSize => Math.Max(1, Count);
+
     public ReadOnlySpan<byte> this[int code] => _array is null ? _list![code] : _array.GetBytes(code);
 }
 
@@ -849,6 +855,32 @@ internal sealed class DoubleNegateNode(int position, DoubleNode input, bool abso
     }
 }
 
+/// <summary>The step of <c>coalesce</c> shared by every type: rows still NULL take the next argument's value.</summary>
+internal static class Coalescing
+{
+    public static void Fill<T>(ReadOnlySpan<T> values, ReadOnlySpan<ulong> sourceValid, T[] buffer, Span<ulong> valid)
+    {
+        for (var w = 0; w < valid.Length; w++)
+        {
+            var take = sourceValid[w] & ~valid[w];
+            if (take == ulong.MaxValue)
+            {
+                values.Slice(w << 6, 64).CopyTo(buffer.AsSpan(w << 6));
+            }
+            else
+            {
+                while (take != 0)
+                {
+                    var row = (w << 6) + BitOperations.TrailingZeroCount(take);
+                    buffer[row] = values[row];
+                    take &= take - 1;
+                }
+            }
+            valid[w] |= sourceValid[w];
+        }
+    }
+}
+
 /// <summary><c>coalesce</c> over 64-bit values (all arguments already converted to one type and scale).</summary>
 internal sealed class LongCoalesceNode(SqlType type, int position, LongNode[] inputs) : LongNode(type, position)
 {
@@ -862,25 +894,7 @@ internal sealed class LongCoalesceNode(SqlType type, int position, LongNode[] in
         foreach (var input in inputs)
         {
             var source = input.Eval(chunk);
-            var values = source.Values;
-            for (var w = 0; w < valid.Length; w++)
-            {
-                var take = source.Valid[w] & ~valid[w];
-                if (take == ulong.MaxValue)
-                {
-                    values.Slice(w << 6, 64).CopyTo(result.Buffer.AsSpan(w << 6));
-                }
-                else
-                {
-                    while (take != 0)
-                    {
-                        var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                        result.Buffer[row] = values[row];
-                        take &= take - 1;
-                    }
-                }
-                valid[w] |= source.Valid[w];
-            }
+            Coalescing.Fill(source.Values, source.Valid, result.Buffer, valid);
         }
         return result;
     }
@@ -898,25 +912,7 @@ internal sealed class DoubleCoalesceNode(int position, DoubleNode[] inputs) : Do
         foreach (var input in inputs)
         {
             var source = input.Eval(chunk);
-            var values = source.Values;
-            for (var w = 0; w < valid.Length; w++)
-            {
-                var take = source.Valid[w] & ~valid[w];
-                if (take == ulong.MaxValue)
-                {
-                    values.Slice(w << 6, 64).CopyTo(result.Buffer.AsSpan(w << 6));
-                }
-                else
-                {
-                    while (take != 0)
-                    {
-                        var row = (w << 6) + BitOperations.TrailingZeroCount(take);
-                        result.Buffer[row] = values[row];
-                        take &= take - 1;
-                    }
-                }
-                valid[w] |= source.Valid[w];
-            }
+            Coalescing.Fill(source.Values, source.Valid, result.Buffer, valid);
         }
         return result;
     }

@@ -140,26 +140,30 @@ public sealed class SegmentMembers(ProfileTable table, IReadOnlyDictionary<strin
     /// <summary>How long each segment took to evaluate.</summary>
     public IReadOnlyDictionary<string, double> Milliseconds { get; } = milliseconds;
 
-    public long Count(string segment)
+    public long Count(string segment) => Count(Bits[segment]);
+
+    /// <summary>The profile ids of <paramref name="segment"/>'s members, ascending.</summary>
+    public long[] ProfileIds(string segment) => ProfileIds(Bits[segment], Table.ProfileIds.Values);
+
+    /// <summary>Rows set in a bitmap.</summary>
+    public static long Count(ReadOnlySpan<ulong> bits)
     {
         long count = 0;
-        foreach (var word in Bits[segment])
+        foreach (var word in bits)
         {
             count += (long)ulong.PopCount(word);
         }
         return count;
     }
 
-    /// <summary>The profile ids of <paramref name="segment"/>'s members, ascending.</summary>
-    public long[] ProfileIds(string segment)
+    /// <summary>The ids of the rows set in <paramref name="bits"/> (one bit per row of <paramref name="ids"/>), in row order.</summary>
+    public static long[] ProfileIds(ReadOnlySpan<ulong> bits, ReadOnlySpan<long> ids)
     {
-        var words = Bits[segment];
-        var ids = Table.ProfileIds.Values;
-        var result = new long[Count(segment)];
+        var result = new long[Count(bits)];
         var n = 0;
-        for (var w = 0; w < words.Length; w++)
+        for (var w = 0; w < bits.Length; w++)
         {
-            var word = words[w];
+            var word = bits[w];
             while (word != 0)
             {
                 result[n++] = ids[(w << 6) + System.Numerics.BitOperations.TrailingZeroCount(word)];

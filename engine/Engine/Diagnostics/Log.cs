@@ -43,4 +43,13 @@ public static partial class Log
 
     [LoggerMessage(4001, LogLevel.Information, "Profiles: {Profiles} profiles, {Attributes} attributes, {Traits} traits")]
     public static partial void ProfilesFinished(ILogger logger, long profiles, int attributes, int traits);
+
+    [LoggerMessage(5000, LogLevel.Information, "Scores: model {Model} version {Version} trained, validation ROC AUC {Auc:F4}: {Decision}")]
+    public static partial void ModelTrained(ILogger logger, string model, int version, double auc, string decision);
+
+    [LoggerMessage(5001, LogLevel.Information, "Scores: model {Model} version {Version} scored {Scored} profiles in {Seconds:F2} s")]
+    public static partial void ModelScored(ILogger logger, string model, int version, long scored, double seconds);
+
+    [LoggerMessage(5002, LogLevel.Warning, "Scores: {Message}")]
+    public static partial void ModelFailed(ILogger logger, string message);
 }

@@ -66,9 +66,15 @@ public enum Survivorship
 
 /// <summary>A source whose rows carry attribute columns for the profile their identifiers belong to.</summary>
 /// <param name="Source">The source's name.</param>
-/// <param name="UpdatedAt">The timestamp column giving each row's recency.</param>
+/// <param name="UpdatedAt">
+/// The timestamp column giving each row's recency; null for an undated source (a snapshot export), whose rows hold
+/// whatever the as-of time and rank below every dated row.
+/// </param>
 /// <param name="Columns">The attribute columns (name and type as the source declares them).</param>
-public sealed record AttributeSource(string Source, string UpdatedAt, IReadOnlyList<ColumnSpec> Columns);
+public sealed record AttributeSource(string Source, string? UpdatedAt, IReadOnlyList<ColumnSpec> Columns)
+{
+    public bool IsDated => UpdatedAt is not null;
+}
 
 /// <summary>The aggregate functions a trait can use.</summary>
 public enum TraitFunction

@@ -89,7 +89,26 @@ public sealed class ProfilesStage
         IProgress<ProfilesProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workspace);
-        var definition = workspace.Profiles;
+        var (table, report) = await BuildAsync(workspace, workspace.Profiles, identity, asOf, parallelism, progress, cancellationToken);
+        var clock = Stopwatch.StartNew();
+        progress?.Report(new ProfilesProgress("writing profiles", table.Count));
+        await WriteAsync(output, table, cancellationToken);
+        report.TimingsMs["write"] = clock.ElapsedMilliseconds;
+        Log.ProfilesFinished(_logger, table.Count, report.Attributes, report.Traits);
+        return new ProfilesResult(report, output, table);
+    }
+
+    /// <summary>
+    /// Builds the profile table of <paramref name="definition"/> (attributes and traits over the sources of
+    /// <paramref name="workspace"/>) as of <paramref name="asOf"/>, without writing it: what a run writes, and what
+    /// model training computes as of a past cutoff.
+    /// </summary>
+    public async Task<(ProfileTable Table, ProfilesReport Report)> BuildAsync(
+        Workspace workspace, ProfilesDefinition definition, StorageLocation identity, DateTimeOffset asOf, int parallelism,
+        IProgress<ProfilesProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(definition);
         var report = new ProfilesReport();
         var clock = Stopwatch.StartNew();
         var asOfMicros = (asOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
@@ -207,13 +226,7 @@ public sealed class ProfilesStage
         report.Attributes = attributes.Count;
         report.Traits = definition.Traits.Count;
         report.TimingsMs["build"] = clock.ElapsedMilliseconds;
-        clock.Restart();
-
-        progress?.Report(new ProfilesProgress("writing profiles", profiles));
-        await WriteAsync(output, table, cancellationToken);
-        report.TimingsMs["write"] = clock.ElapsedMilliseconds;
-        Log.ProfilesFinished(_logger, profiles, attributes.Count, definition.Traits.Count);
-        return new ProfilesResult(report, output, table);
+        return (table, report);
     }
 
     /// <summary>The Arrow schema of <c>profiles/</c> for a table: profile_id, then each column (strings dictionary-encoded).</summary>
@@ -228,7 +241,8 @@ public sealed class ProfilesStage
         return builder.Build();
     }
 
-    private static async Task WriteAsync(StorageLocation output, ProfileTable table, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="table"/> as a <c>profiles/</c> dataset at <paramref name="output"/>, atomically.</summary>
+    public static async Task WriteAsync(StorageLocation output, ProfileTable table, CancellationToken cancellationToken = default)
     {
         var schema = SchemaOf(table);
         await using var writer = await ParquetDatasetWriter.CreateAsync(output, schema, null, cancellationToken);
@@ -329,7 +343,7 @@ public sealed class ProfilesStage
             {
                 continue;
             }
-            plan.UpdatedAt = plan.Position(attributeSource.UpdatedAt, load: true);
+            plan.UpdatedAt = attributeSource.UpdatedAt is { } updatedAt ? plan.Position(updatedAt, load: true) : -1;
             var rank = definition.Survivorship == Survivorship.Priority ? s : 0;
             foreach (var column in attributeSource.Columns)
             {
@@ -545,22 +559,34 @@ public sealed class ProfilesStage
                     Traits[t].Add(rows, pass, ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
                 }
             }
-            if (_plan.UpdatedAt >= 0)
+            if (_plan.Attributes.Count > 0)
             {
-                var time = _columns[_plan.UpdatedAt]!;
-                var updated = time.Longs;
-                var valid = time.Valid;
-                long after = 0;
-                for (var i = 0; i < n; i++)
+                if (_plan.UpdatedAt >= 0)
                 {
-                    // A row without an update time is older than any dated row; one at or after as-of does not exist yet.
-                    var dated = valid[i] != 0;
-                    order[i] = dated ? updated[i] : long.MinValue;
-                    var future = dated && updated[i] >= _asOf;
-                    after += future && _plan.EventTime < 0 ? 1 : 0;
-                    pass[i] = rows[i] >= 0 && !future ? (byte)1 : (byte)0;
+                    var time = _columns[_plan.UpdatedAt]!;
+                    var updated = time.Longs;
+                    var valid = time.Valid;
+                    long after = 0;
+                    for (var i = 0; i < n; i++)
+                    {
+                        // A row without an update time is older than any dated row; one at or after as-of does not exist yet.
+                        var dated = valid[i] != 0;
+                        order[i] = dated ? updated[i] : long.MinValue;
+                        var future = dated && updated[i] >= _asOf;
+                        after += future && _plan.EventTime < 0 ? 1 : 0;
+                        pass[i] = rows[i] >= 0 && !future ? (byte)1 : (byte)0;
+                    }
+                    AfterAsOf += after;
                 }
-                AfterAsOf += after;
+                else
+                {
+                    // An undated source (a snapshot export) is as it stands whatever the as-of.
+                    for (var i = 0; i < n; i++)
+                    {
+                        order[i] = long.MinValue;
+                        pass[i] = rows[i] >= 0 ? (byte)1 : (byte)0;
+                    }
+                }
                 for (var a = 0; a < Attributes.Length; a++)
                 {
                     var slot = _plan.Attributes[a];

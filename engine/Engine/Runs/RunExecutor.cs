@@ -5,6 +5,7 @@ using Engine.Diagnostics;
 using Engine.Identity;
 using Engine.Ingest;
 using Engine.Profiles;
+using Engine.Scores;
 using Engine.Segments;
 using Engine.Storage;
 using Engine.Workspaces;
@@ -42,7 +43,7 @@ public sealed record RunResult(RunManifest Manifest, string ManifestLocation, In
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
-/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles, segments (members and deltas).
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles, scores (when the workspace has models), segments (members and deltas).
 /// </summary>
 public sealed partial class RunExecutor
 {
@@ -98,6 +99,7 @@ public sealed partial class RunExecutor
             // Segment conditions are checked against the declared profile columns first: a typo stops the run
             // before hours of reading, not after.
             SegmentSet.Check(workspace);
+            ModelChecks.Check(workspace);
             ingest = await RunStageAsync(manifest, "ingest", async () =>
             {
                 var stage = new IngestStage(_storage, _logger);
@@ -150,8 +152,17 @@ public sealed partial class RunExecutor
             {
                 var stage = new ProfilesStage(_storage, _logger);
                 var report = new Progress<ProfilesProgress>(p => progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", -1)));
-                var result = await stage.RunAsync(
-                    workspace, identity.Location, runLocation.Child(ProfilesStage.Folder), asOf, options.Parallelism, report, cancellationToken);
+                // With models, profiles/ is written by the scores stage, once the score columns are in.
+                ProfilesResult result;
+                if (workspace.Models.Count == 0)
+                {
+                    result = await stage.RunAsync(workspace, identity.Location, runLocation.Child(ProfilesStage.Folder), asOf, options.Parallelism, report, cancellationToken);
+                }
+                else
+                {
+                    var (table, built) = await stage.BuildAsync(workspace, workspace.Profiles, identity.Location, asOf, options.Parallelism, report, cancellationToken);
+                    result = new ProfilesResult(built, runLocation.Child(ProfilesStage.Folder), table);
+                }
                 manifest.Profiles = result.Report;
                 return (result, result.Report.EventsRead + result.Report.AttributeRowsRead, result.Report.Profiles, new Dictionary<string, long>
                 {
@@ -163,6 +174,29 @@ public sealed partial class RunExecutor
                     ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
                 });
             });
+            if (workspace.Models.Count > 0)
+            {
+                var unscored = profiles;
+                profiles = await RunStageAsync(manifest, "scores", async () =>
+                {
+                    var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "scores", cancellationToken);
+                    var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
+                    var report = new Progress<string>(p => progress?.Report(new RunProgress("scores", p, -1)));
+                    var result = await new ScoresStage(_storage, _logger).RunAsync(
+                        workspace, unscored.Table, identity.Location, asOf, registry, previous?.Scores, previous?.RunId, options.Parallelism, report, cancellationToken);
+                    manifest.Scores = result.Report;
+                    progress?.Report(new RunProgress("scores", "writing profiles", -1));
+                    await ProfilesStage.WriteAsync(unscored.Location, result.Table, cancellationToken);
+                    var scored = result.Report.Models.Values.Sum(m => m.Scored);
+                    return (unscored with { Table = result.Table }, (long)unscored.Table.Count, scored, new Dictionary<string, long>
+                    {
+                        ["models"] = workspace.Models.Count,
+                        ["scored"] = scored,
+                        ["trained"] = result.Report.Models.Values.Count(m => m.TrainedVersion is not null),
+                        ["failed"] = result.Report.Models.Values.Count(m => m.Error is not null),
+                    });
+                });
+            }
             segments = await RunStageAsync(manifest, "segments", async () =>
             {
                 progress?.Report(new RunProgress("segments", $"{workspace.Segments.Count} segment(s) over {profiles.Table.Count:N0} profiles", -1));

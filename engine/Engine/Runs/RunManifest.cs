@@ -29,6 +29,9 @@ public sealed class RunManifest
     /// <summary>The profiles stage's figures (rows read, rows without a profile, timings); absent when the stage did not run.</summary>
     [JsonPropertyName("profiles")] public Profiles.ProfilesReport? Profiles { get; set; }
 
+    /// <summary>The scores stage: per model, the version that scored, training tonight, the distribution and its drift.</summary>
+    [JsonPropertyName("scores")] public Scores.ScoresReport? Scores { get; set; }
+
     /// <summary>The segments stage: members and deltas per segment.</summary>
     [JsonPropertyName("segments")] public Segments.SegmentsReport? Segments { get; set; }
 

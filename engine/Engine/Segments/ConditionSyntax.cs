@@ -54,3 +54,40 @@ public sealed record LikeSyntax(int Position, ConditionSyntax Operand, Condition
 
 /// <summary>A function call, <c>name(args)</c>; also the argument-less <c>current_date</c> and <c>current_timestamp</c>.</summary>
 public sealed record CallSyntax(int Position, string Name, IReadOnlyList<ConditionSyntax> Arguments) : ConditionSyntax(Position);
+
+/// <summary>Walks a condition's syntax tree.</summary>
+public static class ConditionColumns
+{
+    /// <summary>Every column the condition names, with where (a column named twice appears twice).</summary>
+    public static List<ColumnSyntax> Of(ConditionSyntax condition)
+    {
+        var columns = new List<ColumnSyntax>();
+        void Visit(ConditionSyntax node)
+        {
+            switch (node)
+            {
+                case ColumnSyntax column: columns.Add(column); break;
+                case UnarySyntax unary: Visit(unary.Operand); break;
+                case BinarySyntax binary: Visit(binary.Left); Visit(binary.Right); break;
+                case IsNullSyntax isNull: Visit(isNull.Operand); break;
+                case BetweenSyntax between: Visit(between.Operand); Visit(between.Low); Visit(between.High); break;
+                case InSyntax @in:
+                    Visit(@in.Operand);
+                    foreach (var item in @in.Items)
+                    {
+                        Visit(item);
+                    }
+                    break;
+                case LikeSyntax like: Visit(like.Operand); Visit(like.Pattern); break;
+                case CallSyntax call:
+                    foreach (var argument in call.Arguments)
+                    {
+                        Visit(argument);
+                    }
+                    break;
+            }
+        }
+        Visit(condition);
+        return columns;
+    }
+}

@@ -26,13 +26,13 @@ public sealed class SegmentSet
 
     /// <summary>
     /// Checks every segment of <paramref name="workspace"/> against the profile columns its <c>profiles.yaml</c>
-    /// declares, without data: what <c>engine validate</c> and the start of a run do, so that a bad condition stops
+    /// and models declare, without data: what <c>engine validate</c> and the start of a run do, so that a bad condition stops
     /// a run before it reads anything. Throws <see cref="WorkspaceException"/> listing every error.
     /// </summary>
     public static void Check(Workspace workspace)
     {
         ArgumentNullException.ThrowIfNull(workspace);
-        Compile(workspace.Segments, ProfileTable.Empty(workspace.Profiles.OutputColumns), DateTimeOffset.UnixEpoch);
+        Compile(workspace.Segments, ProfileTable.Empty(workspace.ProfileColumns), DateTimeOffset.UnixEpoch);
     }
 
     /// <summary>Compiles <paramref name="segments"/> over <paramref name="table"/>; throws <see cref="WorkspaceException"/> listing every error.</summary>

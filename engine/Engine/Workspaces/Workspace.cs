@@ -5,7 +5,7 @@ namespace Engine.Workspaces;
 
 /// <summary>
 /// A workspace: the folder of configuration a user versions, like a dbt project. It holds <c>workspace.yaml</c>,
-/// one file per source under <c>sources/</c>, optionally <c>identity.yaml</c> (the identity rules) and <c>profiles.yaml</c> (attributes and traits), and one file per segment under <c>segments/</c>. Secrets never live
+/// one file per source under <c>sources/</c>, optionally <c>identity.yaml</c> (the identity rules) and <c>profiles.yaml</c> (attributes and traits), one file per segment under <c>segments/</c> and one per model under <c>models/</c>. Secrets never live
 /// here: destinations read credentials from the environment.
 /// </summary>
 public sealed class Workspace
@@ -14,8 +14,9 @@ public sealed class Workspace
     public const string FileName = "workspace.yaml";
 
     public Workspace(string directory, string name, string output, IReadOnlyList<SourceDefinition> sources, IReadOnlyList<SegmentDefinition> segments, IdentityRules? identity = null,
-        Profiles.ProfilesDefinition? profiles = null)
+        Profiles.ProfilesDefinition? profiles = null, IReadOnlyList<Scores.ModelDefinition>? models = null)
     {
+        Models = models ?? [];
         Profiles = profiles ?? Engine.Profiles.ProfilesDefinition.Empty;
         Identity = identity ?? IdentityRules.Default;
         Directory = directory;
@@ -45,6 +46,15 @@ public sealed class Workspace
 
     /// <summary>The attributes and traits of <c>profiles.yaml</c>; none when the workspace has no such file.</summary>
     public Profiles.ProfilesDefinition Profiles { get; }
+
+    /// <summary>The declared models (<c>models/</c>), in file-name order.</summary>
+    public IReadOnlyList<Scores.ModelDefinition> Models { get; }
+
+    /// <summary>
+    /// Every column of a run's profile table after <c>profile_id</c>: the attributes and traits of <c>profiles.yaml</c>,
+    /// then each model's score and decile. Segments are conditions over these.
+    /// </summary>
+    public IEnumerable<ColumnSpec> ProfileColumns => Profiles.OutputColumns.Concat(Models.SelectMany(m => m.OutputColumns));
 }
 
 /// <summary>A dataset the engine reads: where it is, its format, its columns and which of them are identifiers.</summary>

@@ -169,10 +169,7 @@ public static partial class WorkspaceLoader
             {
                 updatedAt = timestamp;
             }
-            else
-            {
-                errors.Add(At(file, item, $"source '{source.Name}' declares no timestamp column: name the row's update time with 'updated_at'"));
-            }
+
         }
         var columns = new List<ColumnSpec>();
         if (reader.Any("columns") is { } columnsNode)
@@ -212,7 +209,8 @@ public static partial class WorkspaceLoader
         {
             errors.Add(At(file, item, "missing required key 'columns' (the attribute columns, such as [loyalty_tier, country])"));
         }
-        if (errors.Count > before || source is null || updatedAt is null)
+        // Without updated_at and a timestamp column the source is undated: a snapshot, as it stands at any as-of.
+        if (errors.Count > before || source is null)
         {
             return null;
         }

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Engine.Identity;
+using Engine.Scores;
 using Engine.Storage;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -82,11 +83,20 @@ public static partial class WorkspaceLoader
             }
         }
 
+        var models = new List<ModelDefinition>();
+        foreach (var file in YamlFiles(full, ModelDefinition.Folder))
+        {
+            if (Parse(full, file, errors) is { } node && ReadModel(node, file, File.ReadAllText(Path.Combine(full, file)), sources, profiles, errors) is { } model)
+            {
+                models.Add(model);
+            }
+        }
+
         if (errors.Count > 0)
         {
             throw new WorkspaceException(errors);
         }
-        return new Workspace(full, name, output, sources, segments, identity, profiles);
+        return new Workspace(full, name, output, sources, segments, identity, profiles, models);
     }
 
     private static IEnumerable<string> YamlFiles(string root, string folder)

@@ -1,0 +1,293 @@
+using System.Text.Json.Serialization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers.FastTree;
+using Microsoft.ML.Trainers.LightGbm;
+
+namespace Engine.Scores;
+
+/// <summary>One bin of a calibration table: examples whose predicted probability fell in [Low, High).</summary>
+public sealed record CalibrationBin(
+    [property: JsonPropertyName("low")] double Low,
+    [property: JsonPropertyName("high")] double High,
+    [property: JsonPropertyName("examples")] long Examples,
+    [property: JsonPropertyName("mean_predicted")] double MeanPredicted,
+    [property: JsonPropertyName("observed_rate")] double ObservedRate);
+
+/// <summary>How much the validation ROC AUC falls when one feature slot is shuffled (permutation feature importance).</summary>
+public sealed record FeatureImportance(
+    [property: JsonPropertyName("feature")] string Feature,
+    [property: JsonPropertyName("auc_drop")] double AucDrop);
+
+/// <summary>A model's validation figures, as the registry stores them and <c>engine models evaluate</c> prints them.</summary>
+public sealed class ModelMetrics
+{
+    /// <summary>How the figures were obtained: <c>time split</c> or <c>5-fold cross-validation</c>, with the windows.</summary>
+    [JsonPropertyName("method")] public string Method { get; set; } = "";
+
+    [JsonPropertyName("training_examples")] public long TrainingExamples { get; set; }
+    [JsonPropertyName("training_positives")] public long TrainingPositives { get; set; }
+    [JsonPropertyName("validation_examples")] public long ValidationExamples { get; set; }
+    [JsonPropertyName("validation_positives")] public long ValidationPositives { get; set; }
+
+    [JsonPropertyName("roc_auc")] public double RocAuc { get; set; }
+    [JsonPropertyName("pr_auc")] public double PrAuc { get; set; }
+    [JsonPropertyName("log_loss")] public double LogLoss { get; set; }
+
+    /// <summary>Cross-validation only: the ROC AUC of each fold (<see cref="RocAuc"/> is their mean).</summary>
+    [JsonPropertyName("fold_roc_auc")] public List<double> FoldRocAuc { get; set; } = [];
+
+    [JsonPropertyName("calibration")] public List<CalibrationBin> Calibration { get; set; } = [];
+
+    /// <summary>Largest first.</summary>
+    [JsonPropertyName("feature_importance")] public List<FeatureImportance> FeatureImportance { get; set; } = [];
+}
+
+/// <summary>What training produced: the ML.NET model over the feature vector, the vector's schema and the validation figures.</summary>
+public sealed record TrainedModel(ITransformer Model, DataViewSchema InputSchema, FeatureSchema Features, ModelMetrics Metrics);
+
+/// <summary>
+/// Trains a declared model with ML.NET (LightGbm, or FastTree) over feature vectors the engine built
+/// (<see cref="FeatureSchema"/>): the ML.NET pipeline is the trainer alone, so that scoring can evaluate the same
+/// trees without ML.NET in the way. Validation is either a later window (forecast labels: trained on one cutoff,
+/// validated on the next) or k-fold cross-validation (snapshot labels), and yields ROC AUC, PR AUC, log-loss, a
+/// calibration table and permutation feature importance.
+/// </summary>
+public static class ModelTrainer
+{
+    /// <summary>The feature vector's column in every model's input.</summary>
+    public const string FeaturesColumn = "Features";
+
+    /// <summary>The label's column in training data.</summary>
+    public const string LabelColumn = "Label";
+
+    /// <summary>Validation examples permutation importance is measured on (a sample beyond this).</summary>
+    private const int ImportanceExamples = 20_000;
+
+    /// <summary>Trains on <paramref name="training"/> and validates on <paramref name="validation"/> (the next window in time).</summary>
+    public static TrainedModel TrainAndValidate(ModelDefinition model, TrainingExamples training, TrainingExamples validation, int threads)
+    {
+        CheckTrainable(model, training, "training");
+        CheckTrainable(model, validation, "validation");
+        var ml = new MLContext(model.Trainer.Seed);
+        var trained = Fit(ml, model, training, threads);
+        var metrics = Validate(ml, trained, validation);
+        metrics.Method = $"time split: trained on {training.Description}, validated on {validation.Description}";
+        metrics.TrainingExamples = training.Count;
+        metrics.TrainingPositives = training.Positives;
+        return new TrainedModel(trained, ToDataView(ml, training).Schema, training.Schema, metrics);
+    }
+
+    /// <summary>
+    /// K-fold cross-validation over <paramref name="examples"/> (folds by a hash of the profile id, so a profile
+    /// stays in its fold from run to run), then the model trained on all of them.
+    /// </summary>
+    public static TrainedModel CrossValidate(ModelDefinition model, TrainingExamples examples, int threads)
+    {
+        CheckTrainable(model, examples, "training");
+        var folds = model.Validation.Folds;
+        var ml = new MLContext(model.Trainer.Seed);
+        var members = new List<int>[folds];
+        for (var f = 0; f < folds; f++)
+        {
+            members[f] = [];
+        }
+        for (var i = 0; i < examples.Count; i++)
+        {
+            members[Fold(examples.ProfileIds[i], model.Trainer.Seed, folds)].Add(i);
+        }
+        var metrics = new ModelMetrics { Method = $"{folds}-fold cross-validation over {examples.Description}" };
+        ModelMetrics? first = null;
+        double prAuc = 0, logLoss = 0;
+        for (var f = 0; f < folds; f++)
+        {
+            var rest = new List<int>(examples.Count - members[f].Count);
+            for (var g = 0; g < folds; g++)
+            {
+                if (g != f)
+                {
+                    rest.AddRange(members[g]);
+                }
+            }
+            var train = examples.Subset(rest, $"folds except {f + 1}");
+            var test = examples.Subset(members[f], $"fold {f + 1}");
+            CheckTrainable(model, train, $"fold {f + 1}'s training");
+            var fitted = Fit(ml, model, train, threads);
+            // Importance and calibration from the first fold; the headline figures averaged over all.
+            var foldMetrics = Validate(ml, fitted, test, importance: f == 0);
+            first ??= foldMetrics;
+            metrics.FoldRocAuc.Add(foldMetrics.RocAuc);
+            prAuc += foldMetrics.PrAuc;
+            logLoss += foldMetrics.LogLoss;
+        }
+        metrics.RocAuc = metrics.FoldRocAuc.Average();
+        metrics.PrAuc = prAuc / folds;
+        metrics.LogLoss = logLoss / folds;
+        metrics.Calibration = first!.Calibration;
+        metrics.FeatureImportance = first.FeatureImportance;
+        metrics.TrainingExamples = examples.Count;
+        metrics.TrainingPositives = examples.Positives;
+        metrics.ValidationExamples = examples.Count;
+        metrics.ValidationPositives = examples.Positives;
+        var final = Fit(ml, model, examples, threads);
+        return new TrainedModel(final, ToDataView(ml, examples).Schema, examples.Schema, metrics);
+    }
+
+    /// <summary>The fold of a profile: a hash of its id and the seed, so folds do not follow id order.</summary>
+    internal static int Fold(long profileId, int seed, int folds)
+    {
+        var x = (ulong)profileId * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)seed * 0xBF58476D1CE4E5B9UL;
+        x ^= x >> 31;
+        x *= 0x94D049BB133111EBUL;
+        x ^= x >> 29;
+        return (int)(x % (ulong)folds);
+    }
+
+    private static void CheckTrainable(ModelDefinition model, TrainingExamples examples, string what)
+    {
+        var positives = examples.Positives;
+        var negatives = examples.Count - positives;
+        if (positives == 0 || negatives == 0)
+        {
+            throw new ModelException(model.Name, $"the label has one class only in the {what} examples ({examples.Description}): "
+                + $"{positives:N0} positive, {negatives:N0} negative of {examples.Count:N0}. Check the label condition ({model.File})");
+        }
+        var fewest = Math.Min(positives, negatives);
+        if (fewest < model.MinimumPositives)
+        {
+            throw new ModelException(model.Name, $"too few {(positives <= negatives ? "positive" : "negative")} examples to train: {fewest:N0} in the {what} examples "
+                + $"({examples.Description}; {examples.Count:N0} in all), fewer than min_positives ({model.MinimumPositives})");
+        }
+    }
+
+    private static ITransformer Fit(MLContext ml, ModelDefinition model, TrainingExamples examples, int threads)
+    {
+        var data = ToDataView(ml, examples);
+        var options = model.Trainer;
+        IEstimator<ITransformer> trainer = options.Algorithm switch
+        {
+            TrainerAlgorithm.FastTree => ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options
+            {
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfTrees = options.Trees,
+                NumberOfLeaves = options.Leaves,
+                LearningRate = options.LearningRate,
+                MinimumExampleCountPerLeaf = options.MinimumExamplesPerLeaf,
+                Seed = options.Seed,
+                NumberOfThreads = threads,
+            }),
+            _ => ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
+            {
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfIterations = options.Trees,
+                NumberOfLeaves = options.Leaves,
+                LearningRate = options.LearningRate,
+                MinimumExampleCountPerLeaf = options.MinimumExamplesPerLeaf,
+                Seed = options.Seed,
+                NumberOfThreads = threads,
+                // The engine one-hot-encodes categories itself; numeric splits only keep the trees simple to evaluate.
+                UseCategoricalSplit = false,
+                Verbose = false,
+                Silent = true,
+            }),
+        };
+        return trainer.Fit(data);
+    }
+
+    private static ModelMetrics Validate(MLContext ml, ITransformer model, TrainingExamples examples, bool importance = true)
+    {
+        var data = ToDataView(ml, examples);
+        var predictions = model.Transform(data);
+        var evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn);
+        var metrics = new ModelMetrics
+        {
+            RocAuc = evaluated.AreaUnderRocCurve,
+            PrAuc = evaluated.AreaUnderPrecisionRecallCurve,
+            LogLoss = evaluated.LogLoss,
+            ValidationExamples = examples.Count,
+            ValidationPositives = examples.Positives,
+        };
+        var probabilities = predictions.GetColumn<float>("Probability").ToArray();
+        metrics.Calibration = Calibration(probabilities, examples.Labels);
+        if (importance)
+        {
+            metrics.FeatureImportance = Importance(ml, model, data, examples);
+        }
+        return metrics;
+    }
+
+    /// <summary>Ten bins of predicted probability, each with its examples' mean prediction and observed positive rate.</summary>
+    internal static List<CalibrationBin> Calibration(ReadOnlySpan<float> probabilities, ReadOnlySpan<bool> labels)
+    {
+        const int bins = 10;
+        var count = new long[bins];
+        var predicted = new double[bins];
+        var positive = new long[bins];
+        for (var i = 0; i < probabilities.Length; i++)
+        {
+            var p = probabilities[i];
+            var b = Math.Clamp((int)(p * bins), 0, bins - 1);
+            count[b]++;
+            predicted[b] += p;
+            positive[b] += labels[i] ? 1 : 0;
+        }
+        var table = new List<CalibrationBin>(bins);
+        for (var b = 0; b < bins; b++)
+        {
+            table.Add(new CalibrationBin((double)b / bins, (double)(b + 1) / bins, count[b],
+                count[b] > 0 ? predicted[b] / count[b] : double.NaN, count[b] > 0 ? (double)positive[b] / count[b] : double.NaN));
+        }
+        return table;
+    }
+
+    private static List<FeatureImportance> Importance(MLContext ml, ITransformer model, IDataView data, TrainingExamples examples)
+    {
+        if (model is not ISingleFeaturePredictionTransformer<object> prediction)
+        {
+            return [];
+        }
+        var statistics = ml.BinaryClassification.PermutationFeatureImportance(
+            prediction, data, LabelColumn, useFeatureWeightFilter: false, numberOfExamplesToUse: Math.Min(examples.Count, ImportanceExamples), permutationCount: 1);
+        var result = new List<FeatureImportance>(statistics.Length);
+        for (var s = 0; s < statistics.Length; s++)
+        {
+            // ML.NET reports the change in AUC (negative when the feature mattered); the table shows the drop.
+            result.Add(new FeatureImportance(examples.Schema.Slots[s].Name, -statistics[s].AreaUnderRocCurve.Mean));
+        }
+        result.Sort((a, b) => b.AucDrop.CompareTo(a.AucDrop));
+        return result;
+    }
+
+    /// <summary>The examples as an ML.NET data view: a <c>Features</c> vector of the schema's size and a boolean <c>Label</c>.</summary>
+    internal static IDataView ToDataView(MLContext ml, TrainingExamples examples) =>
+        View(ml, examples.Features, examples.Count, examples.Schema.Count, examples.Labels);
+
+    /// <summary>Unlabelled feature vectors (feature-major, <paramref name="rows"/> per slot) as an ML.NET data view, for scoring.</summary>
+    internal static IDataView FeaturesView(MLContext ml, float[] features, int rows, int slots) => View(ml, features, rows, slots, null);
+
+    private static IDataView View(MLContext ml, float[] features, int count, int slots, bool[]? labels)
+    {
+        var rows = new ExampleRow[count];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var vector = new float[slots];
+            for (var s = 0; s < slots; s++)
+            {
+                vector[s] = features[s * count + i];
+            }
+            rows[i] = new ExampleRow { Features = vector, Label = labels is not null && labels[i] };
+        }
+        var definition = SchemaDefinition.Create(typeof(ExampleRow));
+        definition[FeaturesColumn].ColumnType = new VectorDataViewType(NumberDataViewType.Single, slots);
+        return ml.Data.LoadFromEnumerable(rows, definition);
+    }
+
+    private sealed class ExampleRow
+    {
+        public float[] Features { get; set; } = [];
+
+        public bool Label { get; set; }
+    }
+}

@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Engine.Profiles;
+using Engine.Segments;
+using Engine.Storage;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML;
+using Engine.Diagnostics;
+
+namespace Engine.Scores;
+
+/// <summary>What training a model produced and what became of it.</summary>
+/// <param name="Record">The new version as the registry stored it (promoted or not, and why).</param>
+/// <param name="Trained">The model itself.</param>
+/// <param name="Previous">The version that scored before, if any.</param>
+public sealed record TrainingOutcome(ModelRecord Record, TrainedModel Trained, ModelRecord? Previous);
+
+/// <summary>
+/// Trains a declared model and registers it: builds the examples point in time, trains and validates
+/// (<see cref="ModelTrainer"/>), compares the result with the version that scores now, and promotes it only if its
+/// validation ROC AUC is not worse by more than the model's tolerance.
+/// </summary>
+/// <remarks>
+/// <para><b>Forecast labels</b> (<c>horizon_days: H</c>) are trained point in time. With as-of <c>T</c>, the
+/// training examples are the population as of the cutoff <c>T - 2H</c>, their features the profile columns computed
+/// as of that cutoff (the same profiles stage, with the cutoff as its as-of, so only earlier events and CRM rows
+/// count), their label the label condition over the profile as of <c>T - H</c> with the label's traits counted over
+/// <c>[T - 2H, T - H)</c>. The validation examples are the same one horizon later: cutoff <c>T - H</c>, label over
+/// <c>[T - H, T)</c>. No label looks past as-of and no feature past its cutoff. The identity graph used to gather a
+/// person's rows is tonight's (it decides whose rows they are, not what they say).</para>
+/// <para><b>Snapshot labels</b> read today's profile table (a churn flag in a CRM export) and are validated by k-fold
+/// cross-validation.</para>
+/// <para><b>Champion and challenger.</b> For a forecast model the current version is scored on the new validation
+/// window too (when its features still exist), so both are compared on the same examples.</para>
+/// </remarks>
+public sealed class ModelTraining
+{
+    private readonly StorageResolver _storage;
+    private readonly ILogger _logger;
+
+    public ModelTraining(StorageResolver storage, ILogger logger)
+    {
+        _storage = storage;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> as of <paramref name="asOf"/> and adds it to <paramref name="registry"/>.
+    /// <paramref name="profiles"/> is tonight's profile table (snapshot labels train on it);
+    /// <paramref name="identity"/> the run's <c>identity/</c> output (forecast labels rebuild profiles from it).
+    /// </summary>
+    public async Task<TrainingOutcome> TrainAsync(
+        Workspace workspace, ModelDefinition model, StorageLocation identity, ProfileTable profiles, DateTimeOffset asOf, ModelRegistry registry,
+        int parallelism, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(model);
+        var threads = Math.Max(1, parallelism);
+        var previous = await registry.CurrentAsync(model.Name, cancellationToken);
+        var record = new ModelRecord
+        {
+            Model = model.Name,
+            TrainedAt = DateTimeOffset.UtcNow,
+            AsOf = asOf,
+            Label = model.Label.Condition.Text.Trim(),
+            HorizonDays = model.Label.HorizonDays,
+            Population = model.Population?.Text.Trim(),
+            Algorithm = model.Trainer.Algorithm.ToString().ToLowerInvariant(),
+            Trainer = model.Trainer,
+            DefinitionHash = DefinitionHash(workspace, model),
+        };
+
+        TrainedModel trained;
+        double? baseline = previous?.Metrics.RocAuc;
+        string baselineSource = "its own validation";
+        if (model.Label.HorizonDays is { } horizon)
+        {
+            var trainingCutoff = asOf.AddDays(-2 * horizon);
+            var validationCutoff = asOf.AddDays(-horizon);
+            record.TrainingCutoff = trainingCutoff;
+            record.ValidationCutoff = validationCutoff;
+            var stage = new ProfilesStage(_storage, _logger);
+            var definitions = workspace.Profiles;
+            var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, model.Label.Traits);
+            var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. model.Label.Traits]);
+
+            progress?.Report($"{model.Name}: profiles as of the training cutoff {Day(trainingCutoff)}");
+            var (atTraining, _) = await stage.BuildAsync(workspace, definitions, identity, trainingCutoff, parallelism, null, cancellationToken);
+            progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
+            var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
+            progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
+            var (atAsOf, _) = await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken);
+
+            var trainingRows = Population(model, atTraining, trainingCutoff, parallelism);
+            var validationRows = Population(model, atValidation, validationCutoff, parallelism);
+            var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), atTraining, trainingRows);
+            CheckFinite(model, schema, atTraining, trainingRows, trainingCutoff);
+            CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
+            var training = TrainingExamples.From(schema, atTraining, trainingRows, Labels(model, atValidation, validationCutoff, trainingRows, parallelism), trainingCutoff,
+                $"cutoff {Day(trainingCutoff)} (label {Day(trainingCutoff)} to {Day(validationCutoff)})");
+            var validationLabels = Labels(model, atAsOf, asOf, validationRows, parallelism);
+            var validation = TrainingExamples.From(schema, atValidation, validationRows, validationLabels, validationCutoff,
+                $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
+            progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
+            trained = ModelTrainer.TrainAndValidate(model, training, validation, threads);
+
+            if (previous is not null && await ScoreOnAsync(registry, previous, atValidation, validationRows, validationLabels, validationCutoff, cancellationToken) is { } previousAuc)
+            {
+                baseline = previousAuc;
+                baselineSource = $"the same validation window ({validation.Description})";
+            }
+        }
+        else
+        {
+            var rows = Population(model, profiles, asOf, parallelism);
+            var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), profiles, rows);
+            CheckFinite(model, schema, profiles, rows, asOf);
+            var labels = Labels(model, profiles, asOf, rows, parallelism);
+            var examples = TrainingExamples.From(schema, profiles, rows, labels, asOf, $"the profiles as of {Day(asOf)}");
+            progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0} examples ({examples.Positives:N0} positive)");
+            trained = ModelTrainer.CrossValidate(model, examples, threads);
+        }
+        record.Features = trained.Features;
+        record.Metrics = trained.Metrics;
+
+        var auc = trained.Metrics.RocAuc;
+        bool promote;
+        if (previous is null || baseline is null)
+        {
+            promote = true;
+            record.Decision = $"promoted: the first version (validation ROC AUC {auc:F4})";
+        }
+        else
+        {
+            promote = auc >= baseline.Value - model.AucTolerance;
+            record.Decision = promote
+                ? $"promoted: validation ROC AUC {auc:F4} against {baseline:F4} for version {previous.Version} on {baselineSource} (tolerance {model.AucTolerance})"
+                : $"not promoted: validation ROC AUC {auc:F4} is worse than version {previous.Version}'s {baseline:F4} on {baselineSource} by more than the tolerance {model.AucTolerance}; version {previous.Version} keeps scoring";
+        }
+        var stored = await registry.AddAsync(new MLContext(model.Trainer.Seed), trained, record, promote, cancellationToken);
+        Log.ModelTrained(_logger, model.Name, stored.Version, auc, stored.Decision);
+        return new TrainingOutcome(stored, trained, previous);
+    }
+
+    /// <summary>The ROC AUC of a stored version on the given examples, or null when its features are no longer there.</summary>
+    private static async Task<double?> ScoreOnAsync(
+        ModelRegistry registry, ModelRecord version, ProfileTable table, int[] rows, bool[] labels, DateTimeOffset asOf, CancellationToken cancellationToken)
+    {
+        try
+        {
+            version.Features.Check(version.Model, table);
+        }
+        catch (ModelException)
+        {
+            return null;
+        }
+        var ml = new MLContext(version.Trainer.Seed);
+        var model = await registry.LoadAsync(ml, version, cancellationToken);
+        var examples = TrainingExamples.From(version.Features, table, rows, labels, asOf, "");
+        var predictions = model.Transform(ModelTrainer.ToDataView(ml, examples));
+        return ml.BinaryClassification.Evaluate(predictions, ModelTrainer.LabelColumn).AreaUnderRocCurve;
+    }
+
+    /// <summary>The rows of the population (every row without one).</summary>
+    private static int[] Population(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
+    {
+        if (model.Population is null)
+        {
+            var all = new int[table.Count];
+            for (var i = 0; i < all.Length; i++)
+            {
+                all[i] = i;
+            }
+            return all;
+        }
+        var bits = Evaluate(model, model.Population, table, asOf, parallelism, "population");
+        var rows = new List<int>();
+        for (var w = 0; w < bits.Length; w++)
+        {
+            var word = bits[w];
+            while (word != 0)
+            {
+                rows.Add((w << 6) + System.Numerics.BitOperations.TrailingZeroCount(word));
+                word &= word - 1;
+            }
+        }
+        return [.. rows];
+    }
+
+    /// <summary>The label of each of <paramref name="rows"/>: the label condition is TRUE for it (FALSE and NULL are negative).</summary>
+    private static bool[] Labels(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int[] rows, int parallelism)
+    {
+        var bits = Evaluate(model, model.Label.Condition, table, asOf, parallelism, "label condition");
+        var labels = new bool[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
+            labels[i] = (bits[r >> 6] & (1UL << (r & 63))) != 0;
+        }
+        return labels;
+    }
+
+    internal static ulong[] Evaluate(ModelDefinition model, ConditionText condition, ProfileTable table, DateTimeOffset asOf, int parallelism, string what)
+    {
+        try
+        {
+            return new ConditionCompiler(table, asOf, _ => false).Compile(condition.Text).Evaluate(table, null, parallelism);
+        }
+        catch (ConditionException e)
+        {
+            var (line, column) = condition.Positions.Locate(Math.Max(0, e.Position));
+            throw new WorkspaceException([new WorkspaceError(model.File, line, column, $"model '{model.Name}': {what}: {e.Message}")]);
+        }
+    }
+
+    private static void CheckFinite(ModelDefinition model, FeatureSchema schema, ProfileTable table, int[] rows, DateTimeOffset asOf)
+    {
+        var bad = schema.CountNonFinite(table, rows);
+        if (bad.Count > 0)
+        {
+            var (column, count, first) = bad[0];
+            throw new ModelException(model.Name, $"feature '{column}' holds {count:N0} infinite or NaN value(s) as of {Day(asOf)} (the first in profile {first}); "
+                + "a feature must be a finite number or NULL (missing). Fix the trait or attribute that produces it");
+        }
+    }
+
+    /// <summary>A hash of the model's definition, so that a run retrains a model whose definition changed.</summary>
+    public static string DefinitionHash(Workspace workspace, ModelDefinition model)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(model);
+        // The model's file and the traits its features are: a change to either retrains.
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in new[] { model.File, ProfilesDefinition.FileName })
+        {
+            var path = Path.Combine(workspace.Directory, file);
+            hash.AppendData(File.Exists(path) ? File.ReadAllBytes(path) : []);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
+    }
+
+    private static string Day(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+}

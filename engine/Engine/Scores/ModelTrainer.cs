@@ -32,11 +32,13 @@ public sealed class ModelMetrics
 
     [JsonPropertyName("roc_auc")] public double RocAuc { get; set; }
     [JsonPropertyName("pr_auc")] public double PrAuc { get; set; }
+    /// <summary>Mean negative log-likelihood of the labels, natural log (nats).</summary>
     [JsonPropertyName("log_loss")] public double LogLoss { get; set; }
 
     /// <summary>Cross-validation only: the ROC AUC of each fold (<see cref="RocAuc"/> is their mean).</summary>
     [JsonPropertyName("fold_roc_auc")] public List<double> FoldRocAuc { get; set; } = [];
 
+    /// <summary>Over the validation examples (cross-validation: every example, predicted by the fold's model that did not see it).</summary>
     [JsonPropertyName("calibration")] public List<CalibrationBin> Calibration { get; set; } = [];
 
     /// <summary>Largest first.</summary>
@@ -99,6 +101,8 @@ public static class ModelTrainer
         var metrics = new ModelMetrics { Method = $"{folds}-fold cross-validation over {examples.Description}" };
         ModelMetrics? first = null;
         double prAuc = 0, logLoss = 0;
+        // Out-of-fold predictions: every example predicted once, by the model that did not see it.
+        var outOfFold = new float[examples.Count];
         for (var f = 0; f < folds; f++)
         {
             var rest = new List<int>(examples.Count - members[f].Count);
@@ -113,8 +117,8 @@ public static class ModelTrainer
             var test = examples.Subset(members[f], $"fold {f + 1}");
             CheckTrainable(model, train, $"fold {f + 1}'s training");
             var fitted = Fit(ml, model, train, threads);
-            // Importance and calibration from the first fold; the headline figures averaged over all.
-            var foldMetrics = Validate(ml, fitted, test, importance: f == 0);
+            // Importance from the first fold; the headline figures averaged over all folds.
+            var foldMetrics = Validate(ml, fitted, test, importance: f == 0, probabilities: outOfFold, at: members[f]);
             first ??= foldMetrics;
             metrics.FoldRocAuc.Add(foldMetrics.RocAuc);
             prAuc += foldMetrics.PrAuc;
@@ -123,8 +127,8 @@ public static class ModelTrainer
         metrics.RocAuc = metrics.FoldRocAuc.Average();
         metrics.PrAuc = prAuc / folds;
         metrics.LogLoss = logLoss / folds;
-        metrics.Calibration = first!.Calibration;
-        metrics.FeatureImportance = first.FeatureImportance;
+        metrics.Calibration = Calibration(outOfFold, examples.Labels);
+        metrics.FeatureImportance = first!.FeatureImportance;
         metrics.TrainingExamples = examples.Count;
         metrics.TrainingPositives = examples.Positives;
         metrics.ValidationExamples = examples.Count;
@@ -196,7 +200,11 @@ public static class ModelTrainer
         return trainer.Fit(data);
     }
 
-    private static ModelMetrics Validate(MLContext ml, ITransformer model, TrainingExamples examples, bool importance = true)
+    /// <summary>
+    /// The model's figures on <paramref name="examples"/>; with <paramref name="probabilities"/>, each example's
+    /// predicted probability is also put there, at its index in <paramref name="at"/> (cross-validation's pooled predictions).
+    /// </summary>
+    private static ModelMetrics Validate(MLContext ml, ITransformer model, TrainingExamples examples, bool importance = true, float[]? probabilities = null, List<int>? at = null)
     {
         var data = ToDataView(ml, examples);
         var predictions = model.Transform(data);
@@ -205,12 +213,20 @@ public static class ModelTrainer
         {
             RocAuc = evaluated.AreaUnderRocCurve,
             PrAuc = evaluated.AreaUnderPrecisionRecallCurve,
-            LogLoss = evaluated.LogLoss,
+            // ML.NET reports log-loss in bits; the table gives it in nats, as scikit-learn and LightGBM do.
+            LogLoss = evaluated.LogLoss * Math.Log(2),
             ValidationExamples = examples.Count,
             ValidationPositives = examples.Positives,
         };
-        var probabilities = predictions.GetColumn<float>("Probability").ToArray();
-        metrics.Calibration = Calibration(probabilities, examples.Labels);
+        var predicted = predictions.GetColumn<float>("Probability").ToArray();
+        metrics.Calibration = Calibration(predicted, examples.Labels);
+        if (probabilities is not null && at is not null)
+        {
+            for (var i = 0; i < predicted.Length; i++)
+            {
+                probabilities[at[i]] = predicted[i];
+            }
+        }
         if (importance)
         {
             metrics.FeatureImportance = Importance(ml, model, data, examples);

@@ -89,6 +89,13 @@ internal sealed partial class RealWorkspace : IDisposable
     /// <summary>Loads the copy and runs every stage in process, as <c>engine run</c> does.</summary>
     public async Task<(Workspace Workspace, IdentityReport Report)> RunAsync(string runId)
     {
+        var (workspace, result) = await RunAllAsync(runId);
+        return (workspace, result.Manifest.Identity!);
+    }
+
+    /// <summary>Loads the copy and runs every stage in process; returns the whole result.</summary>
+    public async Task<(Workspace Workspace, RunResult Result)> RunAllAsync(string runId)
+    {
         var workspace = WorkspaceLoader.Load(Folder);
         Assert.Equal(Output, workspace.Output);
         using var storage = new StorageResolver();
@@ -98,7 +105,7 @@ internal sealed partial class RealWorkspace : IDisposable
             AsOf = new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero),
         }, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(RunStatus.Succeeded, result.Manifest.Status);
-        return (workspace, result.Manifest.Identity!);
+        return (workspace, result);
     }
 
     /// <summary>Replaces the value of the one top-level <paramref name="key"/> line (a trailing comment is dropped).</summary>

@@ -2,11 +2,14 @@ using System.Globalization;
 using Engine.Runs;
 using Engine.TestKit;
 
+[assembly: AssemblyFixture(typeof(Engine.Cli.Tests.HundredThousandPeople))]
+
 namespace Engine.Cli.Tests;
 
 /// <summary>
 /// 100,000 generated people with all of the generator's mess (junk values, shared tablets and family addresses,
-/// duplicate CRM records, phones in many formats), written once by <c>engine generate</c>.
+/// duplicate CRM records, phones in many formats), written once by <c>engine generate</c> for every test that
+/// takes it (identity accuracy, the churn model).
 /// </summary>
 public sealed class HundredThousandPeople : IAsyncLifetime
 {
@@ -35,7 +38,7 @@ public sealed class HundredThousandPeople : IAsyncLifetime
 /// The identity stage as a user gets it — <c>engine init</c>'s workspace, <c>engine run</c> — scored against the
 /// generator's truth: pairwise precision and recall over linkable pairs (<see cref="IdentityScoring"/>).
 /// </summary>
-public sealed class IdentityAccuracyTests(HundredThousandPeople data) : IClassFixture<HundredThousandPeople>
+public sealed class IdentityAccuracyTests(HundredThousandPeople data)
 {
     private async Task<(RunManifest Manifest, double Precision, double Recall, long Wrong)> RunAsync(string name, string? identityYaml = null)
     {

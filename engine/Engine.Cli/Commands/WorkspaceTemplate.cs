@@ -133,6 +133,44 @@ internal static class WorkspaceTemplate
                     function: count
                     filter: { type: email_open }
                     window: { last_days: 30 }
+                  - name: email_opens_previous_30d
+                    source: events
+                    function: count
+                    filter: { type: email_open }
+                    window: { from_days_ago: 60, to_days_ago: 30 }
+                  - name: page_views_14d
+                    source: events
+                    function: count
+                    filter: { type: page_view }
+                    window: { last_days: 14 }
+                  - name: page_views_30d
+                    source: events
+                    function: count
+                    filter: { type: page_view }
+                    window: { last_days: 30 }
+                  - name: page_views_180d
+                    description: A person's usual level of activity, against which the last weeks are judged.
+                    source: events
+                    function: count
+                    filter: { type: page_view }
+                    window: { last_days: 180 }
+                  - name: page_views_previous_30d
+                    description: Page views 30 to 60 days ago; with page_views_30d, whether activity is falling.
+                    source: events
+                    function: count
+                    filter: { type: page_view }
+                    window: { from_days_ago: 60, to_days_ago: 30 }
+                  - name: support_tickets_90d
+                    source: events
+                    function: count
+                    filter: { type: support_ticket_opened }
+                    window: { last_days: 90 }
+                  - name: tickets_resolved_90d
+                    description: With support_tickets_90d, tickets left unresolved (which drive churn).
+                    source: events
+                    function: count
+                    filter: { type: support_ticket_resolved }
+                    window: { last_days: 90 }
                   - name: days_since_last_seen
                     source: events
                     function: recency_days
@@ -207,6 +245,39 @@ internal static class WorkspaceTemplate
                 name: lapsed_subscribers
                 description: Customers whose subscription was cancelled; a win-back audience.
                 condition: subscription_status = 'cancelled'
+
+                """),
+            ("segments/at_risk.yaml", """
+                name: at_risk
+                description: Active subscribers in the top tenth of churn scores (likeliest to cancel in the next 30 days); for a save offer.
+                # churn_score is a calibrated probability (a few percent for most subscribers); the decile ranks it
+                # among tonight's scored profiles, so the audience keeps its size as the base rate moves.
+                condition: subscription_status = 'active' AND churn_decile = 10
+
+                """),
+            ("models/churn.yaml", """
+                # A churn model, declared without C#. The run trains it when it has no version yet (or this file or
+                # profiles.yaml changed), validates it, and scores every profile in the population each night; its
+                # score and decile become the profile columns churn_score and churn_decile, which segments use.
+                name: churn
+                description: Probability that an active subscriber cancels in the next 30 days.
+                # Who is trained on and scored: a condition over the profile columns (as of the cutoff in training).
+                population: subscription_status = 'active'
+                label:
+                  # A forecast label: true when the condition holds of the profile 30 days after a cutoff. Training
+                  # takes features as of as-of minus 60 days and labels 30 days later, and validates on the next 30
+                  # days (features as of as-of minus 30, labels at as-of): point in time, nothing from after a cutoff.
+                  horizon_days: 30
+                  condition: subscription_status = 'cancelled'
+                # Profile columns: numbers as they are, dates and times as days before the cutoff, strings one-hot.
+                features: [orders_90d, orders_previous_quarter, lifetime_value, average_order_value, page_views_14d, page_views_30d,
+                           page_views_previous_30d, page_views_180d, email_opens_30d, email_opens_previous_30d, support_tickets_90d,
+                           tickets_resolved_90d, days_since_last_seen, last_purchase_at, first_seen_at, created_at,
+                           loyalty_tier, country]
+                trainer: { algorithm: lightgbm, trees: 300, leaves: 8, learning_rate: 0.03, min_examples_per_leaf: 50 }
+                # A new version replaces the one scoring only if its validation ROC AUC is not worse by more than this.
+                promotion: { auc_tolerance: 0.01 }
+                outputs: { score: churn_score, decile: churn_decile }
 
                 """),
         ];

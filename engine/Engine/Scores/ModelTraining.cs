@@ -10,6 +10,10 @@ using Engine.Diagnostics;
 
 namespace Engine.Scores;
 
+/// <summary>A forecast model's examples: training at one cutoff, validation at the next, and the validation window's profile table.</summary>
+internal sealed record ForecastExamples(
+    TrainingExamples Training, TrainingExamples Validation, DateTimeOffset TrainingCutoff, DateTimeOffset ValidationCutoff, ProfileTable AtValidation, int[] ValidationRows);
+
 /// <summary>What training a model produced and what became of it.</summary>
 /// <param name="Record">The new version as the registry stored it (promoted or not, and why).</param>
 /// <param name="Trained">The model itself.</param>
@@ -76,36 +80,14 @@ public sealed class ModelTraining
         string baselineSource = "its own validation";
         if (model.Label.HorizonDays is { } horizon)
         {
-            var trainingCutoff = asOf.AddDays(-2 * horizon);
-            var validationCutoff = asOf.AddDays(-horizon);
-            record.TrainingCutoff = trainingCutoff;
-            record.ValidationCutoff = validationCutoff;
-            var stage = new ProfilesStage(_storage, _logger);
-            var definitions = workspace.Profiles;
-            var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, model.Label.Traits);
-            var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. model.Label.Traits]);
-
-            progress?.Report($"{model.Name}: profiles as of the training cutoff {Day(trainingCutoff)}");
-            var (atTraining, _) = await stage.BuildAsync(workspace, definitions, identity, trainingCutoff, parallelism, null, cancellationToken);
-            progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
-            var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
-            progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
-            var (atAsOf, _) = await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken);
-
-            var trainingRows = Population(model, atTraining, trainingCutoff, parallelism);
-            var validationRows = Population(model, atValidation, validationCutoff, parallelism);
-            var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), atTraining, trainingRows);
-            CheckFinite(model, schema, atTraining, trainingRows, trainingCutoff);
-            CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
-            var training = TrainingExamples.From(schema, atTraining, trainingRows, Labels(model, atValidation, validationCutoff, trainingRows, parallelism), trainingCutoff,
-                $"cutoff {Day(trainingCutoff)} (label {Day(trainingCutoff)} to {Day(validationCutoff)})");
-            var validationLabels = Labels(model, atAsOf, asOf, validationRows, parallelism);
-            var validation = TrainingExamples.From(schema, atValidation, validationRows, validationLabels, validationCutoff,
-                $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
+            var examples = await BuildForecastAsync(workspace, model, identity, asOf, parallelism, progress, cancellationToken);
+            var (training, validation) = (examples.Training, examples.Validation);
+            record.TrainingCutoff = examples.TrainingCutoff;
+            record.ValidationCutoff = examples.ValidationCutoff;
             progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
             trained = ModelTrainer.TrainAndValidate(model, training, validation, threads);
 
-            if (previous is not null && await ScoreOnAsync(registry, previous, atValidation, validationRows, validationLabels, validationCutoff, cancellationToken) is { } previousAuc)
+            if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels, examples.ValidationCutoff, cancellationToken) is { } previousAuc)
             {
                 baseline = previousAuc;
                 baselineSource = $"the same validation window ({validation.Description})";
@@ -141,6 +123,39 @@ public sealed class ModelTraining
         var stored = await registry.AddAsync(new MLContext(model.Trainer.Seed), trained, record, promote, cancellationToken);
         Log.ModelTrained(_logger, model.Name, stored.Version, auc, stored.Decision);
         return new TrainingOutcome(stored, trained, previous);
+    }
+
+    /// <summary>The training and validation examples of a forecast model, point in time (see the class remarks).</summary>
+    internal async Task<ForecastExamples> BuildForecastAsync(
+        Workspace workspace, ModelDefinition model, StorageLocation identity, DateTimeOffset asOf, int parallelism,
+        IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var horizon = model.Label.HorizonDays ?? throw new ArgumentException($"model '{model.Name}' has a snapshot label", nameof(model));
+        var trainingCutoff = asOf.AddDays(-2 * horizon);
+        var validationCutoff = asOf.AddDays(-horizon);
+        var stage = new ProfilesStage(_storage, _logger);
+        var definitions = workspace.Profiles;
+        var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, model.Label.Traits);
+        var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. model.Label.Traits]);
+
+        progress?.Report($"{model.Name}: profiles as of the training cutoff {Day(trainingCutoff)}");
+        var (atTraining, _) = await stage.BuildAsync(workspace, definitions, identity, trainingCutoff, parallelism, null, cancellationToken);
+        progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
+        var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
+        progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
+        var (atAsOf, _) = await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken);
+
+        var trainingRows = Population(model, atTraining, trainingCutoff, parallelism);
+        var validationRows = Population(model, atValidation, validationCutoff, parallelism);
+        var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), atTraining, trainingRows);
+        CheckFinite(model, schema, atTraining, trainingRows, trainingCutoff);
+        CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
+        var training = TrainingExamples.From(schema, atTraining, trainingRows, Labels(model, atValidation, validationCutoff, trainingRows, parallelism), trainingCutoff,
+            $"cutoff {Day(trainingCutoff)} (label {Day(trainingCutoff)} to {Day(validationCutoff)})");
+        var validationLabels = Labels(model, atAsOf, asOf, validationRows, parallelism);
+        var validation = TrainingExamples.From(schema, atValidation, validationRows, validationLabels, validationCutoff,
+            $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
+        return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation, validationRows);
     }
 
     /// <summary>The ROC AUC of a stored version on the given examples, or null when its features are no longer there.</summary>

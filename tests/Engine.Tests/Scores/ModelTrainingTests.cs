@@ -1,0 +1,165 @@
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Engine.Profiles;
+using Engine.Scores;
+using Engine.Storage;
+using Engine.TestKit;
+using Engine.Workspaces;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Engine.Tests.Scores;
+
+/// <summary>
+/// Training and scoring over a profile table in memory (snapshot labels): bad input stops training with the model and
+/// the column named, and the version that scored before keeps scoring — after a failed training and after a worse one.
+/// </summary>
+public sealed class ModelTrainingTests : IDisposable
+{
+    private static readonly DateTimeOffset AsOf = new(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly TempDirectory _dir = new("model-training");
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>
+    /// Profiles whose label (<c>left</c>) follows <c>signal</c> (P = 0.1 … 0.9), with <c>noise</c> unrelated to it, a
+    /// category, and <paramref name="edit"/> to spoil a column.
+    /// </summary>
+    private static ProfileTable Table(int rows = 4_000, Action<double[]>? edit = null, int categories = 3)
+    {
+        var random = new Random(7);
+        var ids = new Int64Array.Builder();
+        var signal = new double[rows];
+        var noise = new DoubleArray.Builder();
+        var left = new BooleanArray.Builder();
+        var plan = new Int32Array.Builder();
+        for (var i = 0; i < rows; i++)
+        {
+            ids.Append(1000 + i);
+            signal[i] = random.NextDouble();
+            noise.Append(random.NextDouble());
+            left.Append(random.NextDouble() < 0.1 + 0.8 * signal[i]);
+            plan.Append(random.Next(categories));
+        }
+        edit?.Invoke(signal);
+        var dictionary = new StringArray.Builder();
+        for (var c = 0; c < categories; c++)
+        {
+            dictionary.Append($"plan-{c}");
+        }
+        var plans = new DictionaryArray(new DictionaryType(Int32Type.Default, StringType.Default, false), plan.Build(), dictionary.Build());
+        return new ProfileTable(ids.Build(),
+        [
+            new ProfileColumn("signal", ColumnType.Double, new DoubleArray.Builder().AppendRange(signal).Build()),
+            new ProfileColumn("noise", ColumnType.Double, noise.Build()),
+            new ProfileColumn("plan", ColumnType.String, plans),
+            new ProfileColumn("left", ColumnType.Boolean, left.Build()),
+        ]);
+    }
+
+    private (Workspace Workspace, ModelDefinition Model) Model(string label = "\"left\"", string features = "signal, noise, plan", int minimum = 50)
+    {
+        var root = _dir.Combine("ws");
+        Directory.CreateDirectory(Path.Combine(root, ModelDefinition.Folder));
+        var text = $"name: churn\nlabel: {{ condition: '{label}' }}\nfeatures: [{features}]\ntrainer: {{ trees: 50, leaves: 8 }}\nmin_positives: {minimum}\n";
+        File.WriteAllText(Path.Combine(root, ModelDefinition.Folder, "churn.yaml"), text);
+        var model = new ModelDefinition
+        {
+            Name = "churn",
+            File = "models/churn.yaml",
+            Label = new LabelDefinition { Condition = new ConditionText(label, TextPositions.At(2, 20)) },
+            Features = features.Split(", ").Select((f, i) => new FeatureReference(f, 3, 12 + i)).ToList(),
+            Trainer = new TrainerOptions { Trees = 50, Leaves = 8 },
+            MinimumPositives = minimum,
+            ScoreColumn = "churn_score",
+            DecileColumn = "churn_decile",
+        };
+        return (new Workspace(root, "training", Path.Combine(root, "output"), [], [], models: [model]), model);
+    }
+
+    private async Task<ModelException> TrainFailsAsync(ProfileTable table, (Workspace Workspace, ModelDefinition Model) definition)
+    {
+        using var storage = new StorageResolver();
+        var registry = new ModelRegistry(storage.Resolve(_dir.Combine("registry")));
+        return await Assert.ThrowsAsync<ModelException>(() => new ModelTraining(storage, NullLogger.Instance).TrainAsync(
+            definition.Workspace, definition.Model, default, table, AsOf, registry, 2, null, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task A_label_with_one_class_is_named()
+    {
+        var e = await TrainFailsAsync(Table(), Model(label: "signal > 2"));
+        Assert.StartsWith("model 'churn': the label has one class only in the training examples", e.Message, StringComparison.Ordinal);
+        Assert.Contains("0 positive, 4,000 negative", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Too_few_positives_are_named_with_the_count()
+    {
+        var e = await TrainFailsAsync(Table(), Model(label: "signal > 0.997"));
+        Assert.Matches(@"^model 'churn': too few positive examples to train: \d+ in the training examples .*fewer than min_positives \(50\)$", e.Message);
+    }
+
+    [Fact]
+    public async Task Infinite_and_NaN_feature_values_are_named_with_the_column_and_a_profile()
+    {
+        var e = await TrainFailsAsync(Table(edit: s => { s[10] = double.PositiveInfinity; s[20] = double.NaN; }), Model());
+        Assert.StartsWith("model 'churn': feature 'signal' holds 2 infinite or NaN value(s) as of 2026-11-01 (the first in profile 1010)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_string_feature_with_too_many_values_is_not_a_category()
+    {
+        var e = await TrainFailsAsync(Table(categories: 150), Model());
+        Assert.StartsWith("model 'churn': feature 'plan' is a string with 150 distinct values in training", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_stored_model_whose_feature_changed_type_is_named()
+    {
+        var schema = new FeatureSchema([new FeatureColumn("signal", ColumnType.Int64)], [new FeatureSlot("signal", FeatureKind.Number)]);
+        var e = Assert.Throws<ModelException>(() => schema.Check("churn", Table()));
+        Assert.Equal("model 'churn': feature 'signal' was int64 in training but is double now", e.Message);
+        var missing = new FeatureSchema([new FeatureColumn("tenure", ColumnType.Int64)], [new FeatureSlot("tenure", FeatureKind.Number)]);
+        Assert.Equal("model 'churn': feature 'tenure' is not a column of tonight's profile table", Assert.Throws<ModelException>(() => missing.Check("churn", Table())).Message);
+    }
+
+    [Fact]
+    public async Task The_version_that_scored_keeps_scoring_after_a_failed_and_after_a_worse_training()
+    {
+        using var storage = new StorageResolver();
+        var registry = new ModelRegistry(storage.Resolve(_dir.Combine("registry")));
+        var table = Table();
+        async Task<ScoresResult> Night((Workspace Workspace, ModelDefinition Model) definition) =>
+            await new ScoresStage(storage, NullLogger.Instance).RunAsync(
+                definition.Workspace, table, default, AsOf, registry, null, null, 2, null, TestContext.Current.CancellationToken);
+
+        // Night 1: the first version is trained and promoted; every profile gets a score and a decile.
+        var first = await Night(Model());
+        var entry = first.Report.Models["churn"];
+        Assert.Equal((1, 1), (entry.TrainedVersion, entry.Version));
+        Assert.True(entry.ValidationRocAuc > 0.75, $"ROC AUC {entry.ValidationRocAuc}");
+        var scores = (DoubleArray)first.Table.Find("churn_score")!.Values;
+        var deciles = (Int64Array)first.Table.Find("churn_decile")!.Values;
+        Assert.Equal(0, scores.NullCount);
+        Assert.Equal(4_000, entry.Scored);
+        Assert.Equal(Enumerable.Range(1, 10).Select(d => (long)d), deciles.Values.ToArray().Distinct().Order());
+
+        // Night 2: the definition changed and can no longer train (one class): reported, version 1 scores.
+        var second = await Night(Model(label: "signal > 2"));
+        entry = second.Report.Models["churn"];
+        Assert.Contains("one class only", entry.Error, StringComparison.Ordinal);
+        Assert.Equal(1, entry.Version);
+        Assert.Equal(scores.Values.ToArray(), ((DoubleArray)second.Table.Find("churn_score")!.Values).Values.ToArray());
+
+        // Night 3: a version from noise alone trains but validates far worse: kept, not promoted; version 1 scores.
+        var third = await Night(Model(features: "noise"));
+        entry = third.Report.Models["churn"];
+        Assert.Equal((2, 1), (entry.TrainedVersion, entry.Version));
+        Assert.StartsWith("not promoted: validation ROC AUC 0.", entry.Decision, StringComparison.Ordinal);
+        Assert.Equal(1, (await registry.CurrentAsync("churn", TestContext.Current.CancellationToken))!.Version);
+        Assert.Equal(2, (await registry.VersionsAsync("churn", TestContext.Current.CancellationToken)).Count);
+        Assert.Equal(scores.Values.ToArray(), ((DoubleArray)third.Table.Find("churn_score")!.Values).Values.ToArray());
+        Assert.Equal(0.0, ScoresStage.Psi(first.Report.Models["churn"].Histogram, third.Report.Models["churn"].Histogram), 12);
+    }
+}

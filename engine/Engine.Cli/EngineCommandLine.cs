@@ -38,6 +38,7 @@ public static class EngineCommandLine
         root.Subcommands.Add(ValidateCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(IdentityCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(SegmentsCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         return root;

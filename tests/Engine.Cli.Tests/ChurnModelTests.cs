@@ -44,5 +44,31 @@ public sealed class ChurnModelTests(HundredThousandPeople data)
         Assert.Equal(new DateTimeOffset(2026, 9, 2, 0, 0, 0, TimeSpan.Zero), record.TrainingCutoff);
         Assert.Equal(new DateTimeOffset(2026, 10, 2, 0, 0, 0, TimeSpan.Zero), record.ValidationCutoff);
         Assert.Contains("churn", output, StringComparison.Ordinal);
+        Assert.Contains("promoted: the first version", output, StringComparison.Ordinal);
+
+        // The at-risk audience is the top decile of the active subscribers scored tonight.
+        var atRisk = manifest.Segments!.Segments.Single(s => s.Name == "at_risk").Members;
+        Assert.InRange(atRisk, scores.Scored / 20, scores.Scored / 5);
+
+        // evaluate prints the figures; train makes version 2 on the same data, compared on the same validation window.
+        (code, output, error) = await CliHarness.RunAsync("models", "evaluate", "--workspace", workspace, "churn");
+        Assert.True(code == 0, error);
+        Assert.Contains(metrics.RocAuc.ToString("F4", CultureInfo.InvariantCulture), output, StringComparison.Ordinal);
+        Assert.Contains("calibration", output, StringComparison.Ordinal);
+        Assert.Contains("permutation feature importance", output, StringComparison.Ordinal);
+        (code, output, error) = await CliHarness.RunAsync("models", "train", "--workspace", workspace);
+        Assert.True(code == 0, error);
+        Assert.Contains("on the same validation window", output, StringComparison.Ordinal);
+        (code, output, error) = await CliHarness.RunAsync("models", "list", "--workspace", workspace);
+        Assert.True(code == 0, error);
+        Assert.Equal(2, (await registry.VersionsAsync("churn", TestContext.Current.CancellationToken)).Count);
+
+        // The next night scores with the version in place (no training) and measures the drift against the last.
+        (code, _, error) = await CliHarness.RunAsync("run", "--workspace", workspace, "--run-id", "r2", "--as-of", "2026-11-01");
+        Assert.True(code == 0, error);
+        var second = RunManifest.Parse(await File.ReadAllBytesAsync(Path.Combine(workspace, "output", "runs", "r2", "manifest.json"), TestContext.Current.CancellationToken));
+        Assert.Null(second.Scores!.Models["churn"].TrainedVersion);
+        Assert.Equal("r1", second.Scores.Models["churn"].PsiAgainstRun);
+        Assert.True(second.Scores.Models["churn"].Psi < 0.1);
     }
 }

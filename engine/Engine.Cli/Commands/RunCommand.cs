@@ -18,7 +18,7 @@ internal static class RunCommand
         {
             Description = "Rebuild the identity graph from all history (so corrected rules can split old merges) instead of adding only new files to the previous run's graph",
         };
-        var command = new Command("run", "Run the pipeline for a workspace (stages so far: ingest, identity)") { workspace, runId, asOf, fullRefresh };
+        var command = new Command("run", "Run the pipeline for a workspace: ingest, identity, profiles, scores, segments and deltas") { workspace, runId, asOf, fullRefresh };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var context = EngineCommandLine.Context(parse);
@@ -105,6 +105,22 @@ internal static class RunCommand
             table.AddRow("attribute rows", Markup.Escape($"{N(profiles.AttributeRowsRead)} ({N(profiles.AttributeRowsWithoutProfile)} without a profile)"));
             table.AddRow("events", Markup.Escape($"{N(profiles.EventsRead)} ({N(profiles.EventsWithoutProfile)} without a profile)"));
             table.AddRow("rows after as-of", N(profiles.RowsAfterAsOf));
+            console.Write(table);
+        }
+        if (manifest.Scores is { } scores)
+        {
+            var table = new Table().AddColumns("model", "version", "trained tonight", "ROC AUC", "scored", "mean", "p90", "PSI");
+            foreach (var (name, model) in scores.Models)
+            {
+                string F(double? value) => value?.ToString("F4", CultureInfo.InvariantCulture) ?? "";
+                var trained = model.TrainedVersion is { } version ? $"version {version}: {model.Decision}" : "";
+                table.AddRow(Markup.Escape(name), model.Version?.ToString(CultureInfo.InvariantCulture) ?? "none", Markup.Escape(trained), F(model.ValidationRocAuc),
+                    model.Scored.ToString("N0", CultureInfo.InvariantCulture), F(model.Mean), F(model.P90), F(model.Psi));
+                if (model.Error is { } error)
+                {
+                    table.AddRow("", "", $"[red]{Markup.Escape(error)}[/]", "", "", "", "", "");
+                }
+            }
             console.Write(table);
         }
         if (manifest.Segments is { } segments)

@@ -40,7 +40,8 @@ internal static class ValidateCommand
             }
             context.Results.Write(table);
             Segments.SegmentSet.Check(loaded);
-            context.Output.WriteLine($"Workspace '{loaded.Name}' is valid: {loaded.Sources.Count} source(s), {loaded.Segments.Count} segment(s), {loaded.Profiles.Attributes.Count} attribute(s), {loaded.Profiles.Traits.Count} trait(s).");
+            Scores.ModelChecks.Check(loaded);
+            context.Output.WriteLine($"Workspace '{loaded.Name}' is valid: {loaded.Sources.Count} source(s), {loaded.Segments.Count} segment(s), {loaded.Profiles.Attributes.Count} attribute(s), {loaded.Profiles.Traits.Count} trait(s), {loaded.Models.Count} model(s).");
             await Task.CompletedTask;
             return EngineCommandLine.Success;
         });

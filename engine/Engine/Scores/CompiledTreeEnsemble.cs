@@ -37,13 +37,14 @@ namespace Engine.Scores;
 /// Categorical splits are refused (the engine one-hot encodes categories before the model). Both the leaf found and
 /// the summation order are ML.NET's, so scores are bit for bit the same.</para>
 /// <para>Evaluation (<see cref="Kernel"/>): where AVX2 is available and no tree has more than 32 leaves, the ensemble
-/// runs as QuickScorer (Lucchese et al., SIGIR 2015) vectorised over eight rows: every split of every tree is listed
-/// by feature in ascending threshold order, each tree keeps a 32-bit mask of the leaves still reachable (leaves
-/// numbered left to right), and a row's value clears the left subtree of each split it goes right at; the walk of a
-/// feature's list stops at the first threshold none of the eight rows exceeds. The exit leaf is then the lowest set
-/// bit of each tree's mask. No branch depends on the path a row takes, and one compare serves eight rows. Otherwise a
-/// plain node-by-node descent, tree by tree over a block of rows, computes the same values. Row blocks run in
-/// parallel; each row's result depends only on that row, so any degree of parallelism gives the same bytes.</para>
+/// runs as QuickScorer (Lucchese et al., SIGIR 2015), vectorised over sixteen rows (AVX-512) or eight (AVX2): the splits
+/// of every tree are listed by feature in ascending threshold order, each tree keeps a 32-bit mask of the leaves still
+/// reachable (leaves numbered left to right), and a row whose value is above a threshold clears the left subtree of
+/// every split on it. One compare serves all the rows of a vector and every split sharing the threshold, and a
+/// feature's walk stops at the first threshold none of the rows exceeds. The exit leaf is the lowest set bit of each
+/// tree's mask. No branch depends on the path a row takes. Otherwise a plain node-by-node descent, tree by tree over a
+/// block of rows, computes the same values. Row blocks run in parallel; each row's result depends only on that row, so
+/// any degree of parallelism gives the same bytes.</para>
 /// </remarks>
 public sealed partial class CompiledTreeEnsemble
 {
@@ -62,10 +63,11 @@ public sealed partial class CompiledTreeEnsemble
     private readonly bool[] _nodeMissingLeft;
     private readonly double[] _leafValues;
 
-    // QuickScorer form (null when a tree has more than 32 leaves).
+    // QuickScorer form (null when a tree has more than 32 leaves, or without AVX2).
     private readonly QuickScorerModel? _quick;
+    private readonly ScoringKernel _kernel;
 
-    private CompiledTreeEnsemble(string modelKind, int featureCount, double slope, double offset, TreeSet trees, bool allowVectorKernel)
+    private CompiledTreeEnsemble(string modelKind, int featureCount, double slope, double offset, TreeSet trees, ScoringKernel widest)
     {
         ModelKind = modelKind;
         FeatureCount = featureCount;
@@ -79,9 +81,11 @@ public sealed partial class CompiledTreeEnsemble
         _nodeRight = trees.Right;
         _nodeMissingLeft = trees.MissingLeft;
         _leafValues = trees.LeafValues;
-        if (allowVectorKernel && Avx2.IsSupported && trees.MaxLeaves <= MaxQuickScorerLeaves)
+        _kernel = ScoringKernel.NodeDescent;
+        if (widest >= ScoringKernel.QuickScorer8 && Avx2.IsSupported && trees.MaxLeaves <= MaxQuickScorerLeaves)
         {
             _quick = QuickScorerModel.Build(trees, featureCount);
+            _kernel = widest >= ScoringKernel.QuickScorer16 && Vector512.IsHardwareAccelerated ? ScoringKernel.QuickScorer16 : ScoringKernel.QuickScorer8;
         }
     }
 
@@ -103,8 +107,16 @@ public sealed partial class CompiledTreeEnsemble
     /// <summary>Splits in all trees, and how many of them send a missing value left (the rest send it right).</summary>
     internal (int Splits, int MissingLeft) SplitCounts => (_nodeMissingLeft.Length, _nodeMissingLeft.Count(left => left));
 
-    /// <summary>The evaluation in use: <c>quickscorer-avx2</c> (eight rows per vector) or <c>node-descent</c>.</summary>
-    public string Kernel => _quick is null ? "node-descent" : "quickscorer-avx2";
+    /// <summary>
+    /// The evaluation in use: <c>quickscorer-avx512</c> (sixteen rows per vector), <c>quickscorer-avx2</c> (eight) or
+    /// <c>node-descent</c> (trees of more than 32 leaves, or no AVX2).
+    /// </summary>
+    public string Kernel => _kernel switch
+    {
+        ScoringKernel.QuickScorer16 => "quickscorer-avx512",
+        ScoringKernel.QuickScorer8 => "quickscorer-avx2",
+        _ => "node-descent",
+    };
 
     /// <summary>
     /// Compiles the model returned by <c>Fit</c> of an ML.NET LightGbm or FastTree binary classification trainer (or a
@@ -112,10 +124,10 @@ public sealed partial class CompiledTreeEnsemble
     /// </summary>
     /// <exception cref="NotSupportedException">The model is not one this class reproduces exactly: another trainer or
     /// calibrator, a pipeline with other transforms, categorical splits; the message says which.</exception>
-    public static CompiledTreeEnsemble FromModel(ITransformer trained) => FromModel(trained, allowVectorKernel: true);
+    public static CompiledTreeEnsemble FromModel(ITransformer trained) => FromModel(trained, ScoringKernel.QuickScorer16);
 
-    /// <summary><see cref="FromModel(ITransformer)"/>, optionally without the vector kernel (tests compare the two).</summary>
-    internal static CompiledTreeEnsemble FromModel(ITransformer trained, bool allowVectorKernel)
+    /// <summary><see cref="FromModel(ITransformer)"/> with at most the <paramref name="widest"/> kernel (tests run each one).</summary>
+    internal static CompiledTreeEnsemble FromModel(ITransformer trained, ScoringKernel widest)
     {
         ArgumentNullException.ThrowIfNull(trained);
         var predictor = FindPredictor(trained);
@@ -151,7 +163,7 @@ public sealed partial class CompiledTreeEnsemble
         }
         var ensemble = ((TreeEnsembleModelParametersBasedOnRegressionTree)subModel).TrainedTreeEnsemble;
         var trees = TreeSet.Read(ensemble, vector.Size);
-        return new CompiledTreeEnsemble(subModel.GetType().Name, vector.Size, platt.Slope, platt.Offset, trees, allowVectorKernel);
+        return new CompiledTreeEnsemble(subModel.GetType().Name, vector.Size, platt.Slope, platt.Offset, trees, widest);
     }
 
     private static ISingleFeaturePredictionTransformer<object> FindPredictor(ITransformer trained)
@@ -243,7 +255,7 @@ public sealed partial class CompiledTreeEnsemble
     }
 
     /// <summary>A worker's scratch: the row sums of a block, and QuickScorer's leaf masks (a vector per tree).</summary>
-    private double[] RentScratch() => ArrayPool<double>.Shared.Rent(BlockRows + (_quick is null ? 0 : TreeCount * 4 + 4));
+    private double[] RentScratch() => ArrayPool<double>.Shared.Rent(BlockRows + (_quick is null ? 0 : TreeCount * 8 + 8));
 
     private unsafe void ScoreBlock(in Job job, int block, double[] scratch)
     {
@@ -253,9 +265,16 @@ public sealed partial class CompiledTreeEnsemble
         {
             if (_quick is { } quick)
             {
-                // The masks after the sums, aligned to 32 bytes for the vector loads and stores.
-                var masks = (Vector256<uint>*)(((nint)(sums + BlockRows) + 31) & ~(nint)31);
-                quick.SumTrees(job.Values, job.Stride, start, end, sums, masks);
+                // The masks after the sums, aligned to 64 bytes for the vector loads and stores.
+                var masks = ((nint)(sums + BlockRows) + 63) & ~(nint)63;
+                if (_kernel == ScoringKernel.QuickScorer16)
+                {
+                    quick.SumTrees16(job.Values, job.Stride, start, end, sums, (Vector512<uint>*)masks);
+                }
+                else
+                {
+                    quick.SumTrees8(job.Values, job.Stride, start, end, sums, (Vector256<uint>*)masks);
+                }
             }
             else
             {
@@ -307,6 +326,14 @@ public sealed partial class CompiledTreeEnsemble
                 }
             }
         }
+    }
+
+    /// <summary>The evaluations, narrowest first.</summary>
+    internal enum ScoringKernel
+    {
+        NodeDescent,
+        QuickScorer8,
+        QuickScorer16,
     }
 
     private readonly unsafe struct Job(float* values, int stride, int rows, float* scores, float* probabilities)
@@ -492,11 +519,18 @@ public sealed partial class CompiledTreeEnsemble
             new($"The model's tree {tree} is malformed: {what}.");
     }
 
-    /// <summary>One split in QuickScorer's lists: where a value goes right of it, the tree's <see cref="LeftLeaves"/> become unreachable.</summary>
+    /// <summary>A distinct threshold of a feature in QuickScorer's lists, and where its run of splits ends.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    private struct QuickNode
+    private struct QuickThreshold
     {
-        public float Threshold;
+        public float Value;
+        public int SplitEnd;
+    }
+
+    /// <summary>A split in QuickScorer's lists: where a value goes right of it, the tree's <see cref="LeftLeaves"/> become unreachable.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct QuickSplit
+    {
         public uint LeftLeaves;
         public int Tree;
     }

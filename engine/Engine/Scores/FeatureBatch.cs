@@ -133,5 +133,7 @@ public sealed class FeatureBatch : IDisposable
     }
 
     [DoesNotReturn]
-    private static T[] ThrowNo<T>(string what) => throw new InvalidOperationException($"This feature batch was made without {what}.");
+    private T[] ThrowNo<T>(string what) => _values is null
+        ? throw new ObjectDisposedException(nameof(FeatureBatch))
+        : throw new InvalidOperationException($"This feature batch was made without {what}.");
 }

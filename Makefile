@@ -4,10 +4,11 @@ DOTNET ?= dotnet
 CONFIG ?= Release
 PEOPLE ?= 20000
 PROFILES ?= 1000000
+ROWS ?= 10000000
 DEMO ?= demo
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits tools clean
+.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring tools clean
 
 all: build
 
@@ -54,6 +55,10 @@ bench-segments:
 ## bench-traits: the profiles stage (example workspace's attributes and traits) on PEOPLE generated people beside DuckDB's GROUP BY (make bench-traits PEOPLE=1000000)
 bench-traits:
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --traits-scale --people $(PEOPLE) --keep
+
+## bench-scoring: batch scoring of ROWS profiles (LightGbm, 200 trees, 30 features): compiled evaluator beside ML.NET's Transform and PredictionEngine (make bench-scoring ROWS=10000000)
+bench-scoring:
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --scoring-scale --rows $(ROWS)
 
 clean:
 	rm -rf artifacts bin $(DEMO)

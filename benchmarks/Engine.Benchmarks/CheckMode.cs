@@ -24,6 +24,12 @@ internal static class CheckMode
             people = int.Parse(args[index + 1], CultureInfo.InvariantCulture);
         }
         var failures = 0;
+        if (args.Contains("--scoring-only"))
+        {
+            failures += Scores.ScoringScaleRun.Check();
+            Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
+            return failures == 0 ? 0 : 1;
+        }
         var graphNodes = 1_000_000;
         index = Array.IndexOf(args, "--graph-nodes");
         if (index >= 0 && index + 1 < args.Length)
@@ -38,6 +44,8 @@ internal static class CheckMode
             Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
             return failures == 0 ? 0 : 1;
         }
+        // Scoring: the compiled tree evaluator, ML.NET's Transform and PredictionEngine agree on every row.
+        failures += Scores.ScoringScaleRun.Check();
         var output = Path.Combine(Path.GetTempPath(), $"engine-bench-check-{Guid.NewGuid():N}");
         try
         {

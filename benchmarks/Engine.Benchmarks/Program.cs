@@ -11,6 +11,8 @@ using Engine.Benchmarks.Infrastructure;
 // with `--identity-side`); see Identity/IdentityScaleRun.cs. `--segments-scale --profiles N`: a hundred segments and
 // their deltas beside DuckDB; see Segments/SegmentScaleRun.cs. `--traits-scale --people N`: the profiles stage
 // (attributes and traits) beside DuckDB's GROUP BY (children started with `--traits-side`); see Profiles/TraitScaleRun.cs.
+// `--scoring-scale --rows N`: batch scoring with the compiled tree evaluator beside ML.NET's Transform and
+// PredictionEngine; see Scores/ScoringScaleRun.cs.
 if (args.Contains("--identity-side"))
 {
     return IdentityScaleRun.RunSide(args);
@@ -26,6 +28,10 @@ if (args.Contains("--traits-side"))
 if (args.Contains("--traits-scale"))
 {
     return Engine.Benchmarks.Profiles.TraitScaleRun.Run(args);
+}
+if (args.Contains("--scoring-scale"))
+{
+    return Engine.Benchmarks.Scores.ScoringScaleRun.Run(args);
 }
 if (args.Contains("--segments-scale"))
 {

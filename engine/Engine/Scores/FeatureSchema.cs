@@ -39,7 +39,7 @@ public sealed record FeatureColumn(
 /// The feature vector a model reads, and how to build it from a profile table: numbers as they are, dates and times
 /// as days before as-of, strings one-hot over the categories seen in training (a value not seen then sets no slot).
 /// It is learnt once from the training rows and stored with the model, so that scoring builds exactly the vector the
-/// model was trained on. Vectors are written feature-major: slot <c>s</c> of row <c>r</c> at <c>s * rows + r</c>.
+/// model was trained on, into a <see cref="FeatureBatch"/>.
 /// </summary>
 public sealed class FeatureSchema
 {
@@ -142,24 +142,31 @@ public sealed class FeatureSchema
     }
 
     /// <summary>
-    /// Writes the vectors of the given rows of <paramref name="table"/> into <paramref name="destination"/>
-    /// (feature-major, <c>Count * rows.Length</c> floats). Non-finite doubles are written as they are; see
-    /// <see cref="CountNonFinite"/>.
+    /// Writes the vectors of the given rows of <paramref name="table"/> into <paramref name="batch"/> (its row count
+    /// becomes <c>rows.Length</c>). Non-finite doubles are written as they are; see <see cref="CountNonFinite"/>.
     /// </summary>
-    public void Fill(ProfileTable table, ReadOnlySpan<int> rows, DateTimeOffset asOf, Span<float> destination)
+    public void Fill(ProfileTable table, ReadOnlySpan<int> rows, DateTimeOffset asOf, FeatureBatch batch)
     {
-        var n = rows.Length;
-        if (destination.Length < Count * n)
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.FeatureCount != Count)
         {
-            throw new ArgumentException($"the destination holds {destination.Length} floats, not {Count} x {n}", nameof(destination));
+            throw new ArgumentException($"the batch has {batch.FeatureCount} features, not {Count}", nameof(batch));
         }
+        var n = rows.Length;
+        batch.RowCount = n;
         var asOfMicros = (asOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
         var asOfDays = (int)Math.Floor(asOfMicros / MicrosPerDay);
         var slot = 0;
         foreach (var column in Columns)
         {
             var values = table.Find(column.Name)!.Values;
-            var target = destination.Slice(slot * n, n);
+            if (values is DictionaryArray strings)
+            {
+                slot += FillCategories(column.Name, slot, strings, rows, batch);
+                continue;
+            }
+            var target = batch.Feature(slot++);
             switch (values)
             {
                 case Int64Array longs:
@@ -168,7 +175,6 @@ public sealed class FeatureSchema
                         var r = rows[i];
                         target[i] = longs.IsValid(r) ? longs.Values[r] : float.NaN;
                     }
-                    slot++;
                     break;
                 case DoubleArray doubles:
                     for (var i = 0; i < n; i++)
@@ -176,15 +182,12 @@ public sealed class FeatureSchema
                         var r = rows[i];
                         target[i] = doubles.IsValid(r) ? (float)doubles.Values[r] : float.NaN;
                     }
-                    slot++;
                     break;
                 case BooleanArray booleans:
                     for (var i = 0; i < n; i++)
                     {
-                        var r = rows[i];
-                        target[i] = booleans.GetValue(r) is { } b ? (b ? 1f : 0f) : float.NaN;
+                        target[i] = booleans.GetValue(rows[i]) is { } b ? (b ? 1f : 0f) : float.NaN;
                     }
-                    slot++;
                     break;
                 case TimestampArray timestamps:
                     var micros = timestamps.Values;
@@ -193,7 +196,6 @@ public sealed class FeatureSchema
                         var r = rows[i];
                         target[i] = timestamps.IsValid(r) ? (float)((asOfMicros - micros[r]) / MicrosPerDay) : float.NaN;
                     }
-                    slot++;
                     break;
                 case Date32Array dates:
                     for (var i = 0; i < n; i++)
@@ -201,10 +203,6 @@ public sealed class FeatureSchema
                         var r = rows[i];
                         target[i] = dates.IsValid(r) ? asOfDays - dates.Values[r] : float.NaN;
                     }
-                    slot++;
-                    break;
-                case DictionaryArray strings:
-                    slot += FillCategories(column.Name, slot, strings, rows, destination.Slice(slot * n));
                     break;
                 default:
                     throw new InvalidOperationException($"feature '{column.Name}' has an unsupported array type {values.GetType().Name}");
@@ -213,15 +211,14 @@ public sealed class FeatureSchema
     }
 
     /// <summary>One-hot: each dictionary entry is mapped to its slot once, then every row sets at most one slot.</summary>
-    private int FillCategories(string column, int first, DictionaryArray values, ReadOnlySpan<int> rows, Span<float> destination)
+    private int FillCategories(string column, int first, DictionaryArray values, ReadOnlySpan<int> rows, FeatureBatch batch)
     {
         var width = 0;
         while (first + width < Slots.Count && Slots[first + width].Column == column)
         {
+            batch.Feature(first + width).Clear();
             width++;
         }
-        var n = rows.Length;
-        destination[..(width * n)].Clear();
         var dictionary = (StringArray)values.Dictionary;
         var slotOf = new int[dictionary.Length];
         for (var d = 0; d < dictionary.Length; d++)
@@ -238,16 +235,19 @@ public sealed class FeatureSchema
             }
         }
         var indices = (Int32Array)values.Indices;
-        for (var i = 0; i < n; i++)
+        for (var i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
             if (indices.IsValid(r) && slotOf[indices.Values[r]] is var k and >= 0)
             {
-                destination[k * n + i] = 1f;
+                batch.Feature(first + k)[i] = 1f;
             }
         }
         return width;
     }
+
+    /// <summary>The slots' names (<c>column</c> or <c>column=value</c>), as ML.NET's slot names.</summary>
+    [JsonIgnore] public IReadOnlyList<string> SlotNames => Slots.Select(s => s.Name).ToList();
 
     /// <summary>
     /// The number of infinite or NaN values in the double feature columns among <paramref name="rows"/>, per column

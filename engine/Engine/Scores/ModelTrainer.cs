@@ -58,10 +58,10 @@ public sealed record TrainedModel(ITransformer Model, DataViewSchema InputSchema
 public static class ModelTrainer
 {
     /// <summary>The feature vector's column in every model's input.</summary>
-    public const string FeaturesColumn = "Features";
+    public const string FeaturesColumn = FeatureDataView.FeaturesColumn;
 
     /// <summary>The label's column in training data.</summary>
-    public const string LabelColumn = "Label";
+    public const string LabelColumn = FeatureDataView.LabelColumn;
 
     /// <summary>Validation examples permutation importance is measured on (a sample beyond this).</summary>
     private const int ImportanceExamples = 20_000;
@@ -77,7 +77,7 @@ public static class ModelTrainer
         metrics.Method = $"time split: trained on {training.Description}, validated on {validation.Description}";
         metrics.TrainingExamples = training.Count;
         metrics.TrainingPositives = training.Positives;
-        return new TrainedModel(trained, ToDataView(ml, training).Schema, training.Schema, metrics);
+        return new TrainedModel(trained, training.ToDataView().Schema, training.Schema, metrics);
     }
 
     /// <summary>
@@ -113,8 +113,8 @@ public static class ModelTrainer
                     rest.AddRange(members[g]);
                 }
             }
-            var train = examples.Subset(rest, $"folds except {f + 1}");
-            var test = examples.Subset(members[f], $"fold {f + 1}");
+            using var train = examples.Subset(rest, $"folds except {f + 1}");
+            using var test = examples.Subset(members[f], $"fold {f + 1}");
             CheckTrainable(model, train, $"fold {f + 1}'s training");
             var fitted = Fit(ml, model, train, threads);
             // Importance from the first fold; the headline figures averaged over all folds.
@@ -134,7 +134,7 @@ public static class ModelTrainer
         metrics.ValidationExamples = examples.Count;
         metrics.ValidationPositives = examples.Positives;
         var final = Fit(ml, model, examples, threads);
-        return new TrainedModel(final, ToDataView(ml, examples).Schema, examples.Schema, metrics);
+        return new TrainedModel(final, examples.ToDataView().Schema, examples.Schema, metrics);
     }
 
     /// <summary>The fold of a profile: a hash of its id and the seed, so folds do not follow id order.</summary>
@@ -166,7 +166,7 @@ public static class ModelTrainer
 
     private static ITransformer Fit(MLContext ml, ModelDefinition model, TrainingExamples examples, int threads)
     {
-        var data = ToDataView(ml, examples);
+        var data = examples.ToDataView();
         var options = model.Trainer;
         IEstimator<ITransformer> trainer = options.Algorithm switch
         {
@@ -206,7 +206,7 @@ public static class ModelTrainer
     /// </summary>
     private static ModelMetrics Validate(MLContext ml, ITransformer model, TrainingExamples examples, bool importance = true, float[]? probabilities = null, List<int>? at = null)
     {
-        var data = ToDataView(ml, examples);
+        var data = examples.ToDataView();
         var predictions = model.Transform(data);
         var evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn);
         var metrics = new ModelMetrics
@@ -274,36 +274,5 @@ public static class ModelTrainer
         }
         result.Sort((a, b) => b.AucDrop.CompareTo(a.AucDrop));
         return result;
-    }
-
-    /// <summary>The examples as an ML.NET data view: a <c>Features</c> vector of the schema's size and a boolean <c>Label</c>.</summary>
-    internal static IDataView ToDataView(MLContext ml, TrainingExamples examples) =>
-        View(ml, examples.Features, examples.Count, examples.Schema.Count, examples.Labels);
-
-    /// <summary>Unlabelled feature vectors (feature-major, <paramref name="rows"/> per slot) as an ML.NET data view, for scoring.</summary>
-    internal static IDataView FeaturesView(MLContext ml, float[] features, int rows, int slots) => View(ml, features, rows, slots, null);
-
-    private static IDataView View(MLContext ml, float[] features, int count, int slots, bool[]? labels)
-    {
-        var rows = new ExampleRow[count];
-        for (var i = 0; i < rows.Length; i++)
-        {
-            var vector = new float[slots];
-            for (var s = 0; s < slots; s++)
-            {
-                vector[s] = features[s * count + i];
-            }
-            rows[i] = new ExampleRow { Features = vector, Label = labels is not null && labels[i] };
-        }
-        var definition = SchemaDefinition.Create(typeof(ExampleRow));
-        definition[FeaturesColumn].ColumnType = new VectorDataViewType(NumberDataViewType.Single, slots);
-        return ml.Data.LoadFromEnumerable(rows, definition);
-    }
-
-    private sealed class ExampleRow
-    {
-        public float[] Features { get; set; } = [];
-
-        public bool Label { get; set; }
     }
 }

@@ -87,7 +87,7 @@ public sealed class ModelTraining
             progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
             trained = ModelTrainer.TrainAndValidate(model, training, validation, threads);
 
-            if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels, examples.ValidationCutoff, cancellationToken) is { } previousAuc)
+            if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels.ToArray(), examples.ValidationCutoff, cancellationToken) is { } previousAuc)
             {
                 baseline = previousAuc;
                 baselineSource = $"the same validation window ({validation.Description})";
@@ -172,8 +172,8 @@ public sealed class ModelTraining
         }
         var ml = new MLContext(version.Trainer.Seed);
         var model = await registry.LoadAsync(ml, version, cancellationToken);
-        var examples = TrainingExamples.From(version.Features, table, rows, labels, asOf, "");
-        var predictions = model.Transform(ModelTrainer.ToDataView(ml, examples));
+        using var examples = TrainingExamples.From(version.Features, table, rows, labels, asOf, "");
+        var predictions = model.Transform(examples.ToDataView());
         return ml.BinaryClassification.Evaluate(predictions, ModelTrainer.LabelColumn).AreaUnderRocCurve;
     }
 

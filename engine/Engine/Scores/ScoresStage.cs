@@ -7,7 +7,6 @@ using Engine.Storage;
 using Engine.Workspaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 
 namespace Engine.Scores;
 
@@ -34,6 +33,9 @@ public sealed class ModelScoreReport
     [JsonPropertyName("validation_roc_auc")] public double? ValidationRocAuc { get; set; }
 
     [JsonPropertyName("scored")] public long Scored { get; set; }
+
+    /// <summary>How the profiles were scored: <c>compiled</c> (the tree ensemble evaluated by the engine) or <c>ML.NET Transform</c>.</summary>
+    [JsonPropertyName("scorer")] public string? Scorer { get; set; }
 
     /// <summary>Profiles outside the model's population: their score is NULL.</summary>
     [JsonPropertyName("outside_population")] public long OutsidePopulation { get; set; }
@@ -125,7 +127,7 @@ public sealed class ScoresStage
                 try
                 {
                     progress?.Report($"{model.Name}: scoring {table.Count:N0} profiles with version {current.Version}");
-                    scores = await ScoreAsync(model, current, registry, table, asOf, parallelism, cancellationToken);
+                    scores = await ScoreAsync(model, current, registry, table, asOf, parallelism, entry, cancellationToken);
                     entry.Version = current.Version;
                     entry.ValidationRocAuc = current.Metrics.RocAuc;
                 }
@@ -154,18 +156,19 @@ public sealed class ScoresStage
 
     /// <summary>Every profile's score (NaN outside the population), batch by batch.</summary>
     private static async Task<double[]> ScoreAsync(
-        ModelDefinition model, ModelRecord version, ModelRegistry registry, ProfileTable table, DateTimeOffset asOf, int parallelism, CancellationToken cancellationToken)
+        ModelDefinition model, ModelRecord version, ModelRegistry registry, ProfileTable table, DateTimeOffset asOf, int parallelism, ModelScoreReport entry,
+        CancellationToken cancellationToken)
     {
         version.Features.Check(model.Name, table);
         var ml = new MLContext(version.Trainer.Seed);
         var transformer = await registry.LoadAsync(ml, version, cancellationToken);
-        var scorer = new MlNetScorer(ml, transformer, version.Features.Count);
+        var scorer = BatchScorer.For(transformer, parallelism);
+        entry.Scorer = scorer.Path;
         var rows = model.Population is null ? null : PopulationRows(model, table, asOf, parallelism);
         var total = rows?.Length ?? table.Count;
         var scores = new double[table.Count];
         System.Array.Fill(scores, double.NaN);
-        var slots = version.Features.Count;
-        var features = new float[slots * BatchRows];
+        using var batch = new FeatureBatch(version.Features.Count, BatchRows);
         var probabilities = new float[BatchRows];
         var batchRows = new int[BatchRows];
         for (var start = 0; start < total; start += BatchRows)
@@ -176,12 +179,12 @@ public sealed class ScoresStage
             {
                 batchRows[i] = rows is null ? start + i : rows[start + i];
             }
-            var batch = batchRows.AsSpan(0, n);
-            version.Features.Fill(table, batch, asOf, features);
-            scorer.Score(features, n, probabilities);
+            var chosen = batchRows.AsSpan(0, n);
+            version.Features.Fill(table, chosen, asOf, batch);
+            scorer.Score(batch, probabilities);
             for (var i = 0; i < n; i++)
             {
-                scores[batch[i]] = probabilities[i];
+                scores[chosen[i]] = probabilities[i];
             }
         }
         return scores;
@@ -284,17 +287,64 @@ public sealed class ScoresStage
     }
 }
 
-/// <summary>Scores feature batches with an ML.NET model through <see cref="ITransformer.Transform"/>.</summary>
-internal sealed class MlNetScorer(MLContext ml, ITransformer model, int slots)
+/// <summary>
+/// Scores feature batches: a LightGbm or FastTree model through its compiled tree ensemble (<see cref="CompiledTreeEnsemble"/>,
+/// equal to ML.NET's scores within 1e-5 and several times faster), any other model through ML.NET's
+/// <see cref="ITransformer.Transform"/> over a <see cref="FeatureDataView"/>.
+/// </summary>
+internal abstract class BatchScorer
 {
-    public void Score(float[] features, int rows, Span<float> probabilities)
+    /// <summary>Writes each row's probability (ML.NET's <c>Probability</c> column).</summary>
+    public abstract void Score(FeatureBatch batch, Span<float> probabilities);
+
+    /// <summary>Which path scores: <c>compiled</c> or <c>ML.NET Transform</c>.</summary>
+    public abstract string Path { get; }
+
+    public static BatchScorer For(ITransformer model, int parallelism, string probabilityColumn = "Probability")
     {
-        var view = ModelTrainer.FeaturesView(ml, features, rows, slots);
-        var predictions = model.Transform(view);
-        var i = 0;
-        foreach (var p in predictions.GetColumn<float>("Probability"))
+        try
         {
-            probabilities[i++] = p;
+            return new Compiled(CompiledTreeEnsemble.FromModel(model), Math.Max(1, parallelism));
+        }
+        catch (NotSupportedException)
+        {
+            return new Transform(model, probabilityColumn);
+        }
+    }
+
+    private sealed class Compiled(CompiledTreeEnsemble ensemble, int parallelism) : BatchScorer
+    {
+        private float[] _raw = [];
+
+        public override string Path => "compiled";
+
+        public override void Score(FeatureBatch batch, Span<float> probabilities)
+        {
+            if (_raw.Length < batch.RowCount)
+            {
+                _raw = new float[batch.Capacity];
+            }
+            ensemble.Score(batch, _raw, probabilities, parallelism);
+        }
+    }
+
+    private sealed class Transform(ITransformer model, string probabilityColumn) : BatchScorer
+    {
+        public override string Path => "ML.NET Transform";
+
+        public override void Score(FeatureBatch batch, Span<float> probabilities)
+        {
+            var predictions = model.Transform(new FeatureDataView(batch));
+            var column = predictions.Schema[probabilityColumn];
+            using var cursor = predictions.GetRowCursor([column]);
+            var getter = cursor.GetGetter<float>(column);
+            var i = 0;
+            while (cursor.MoveNext())
+            {
+                float value = 0;
+                getter(ref value);
+                probabilities[i++] = value;
+            }
         }
     }
 }

@@ -3,43 +3,45 @@ using Engine.Profiles;
 namespace Engine.Scores;
 
 /// <summary>
-/// Labelled feature vectors, feature-major (slot <c>s</c> of example <c>i</c> at <c>s * Count + i</c>), with the
-/// profile each came from: what a model is trained or validated on.
+/// Labelled feature vectors (a <see cref="FeatureBatch"/> with labels) with the profile each came from: what a model
+/// is trained or validated on. Owns its batch.
 /// </summary>
-public sealed class TrainingExamples
+public sealed class TrainingExamples : IDisposable
 {
-    public TrainingExamples(FeatureSchema schema, float[] features, bool[] labels, long[] profileIds, string description)
+    public TrainingExamples(FeatureSchema schema, FeatureBatch batch, long[] profileIds, string description)
     {
-        if (features.Length != schema.Count * labels.Length || profileIds.Length != labels.Length)
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.FeatureCount != schema.Count || !batch.HasLabels || profileIds.Length != batch.RowCount)
         {
-            throw new ArgumentException($"{labels.Length} labels, {profileIds.Length} profile ids and {features.Length} feature values for {schema.Count} slots do not agree");
+            throw new ArgumentException($"a batch of {batch.RowCount} rows x {batch.FeatureCount} features (labels: {batch.HasLabels}) and {profileIds.Length} profile ids for {schema.Count} slots do not agree");
         }
         Schema = schema;
-        Features = features;
-        Labels = labels;
+        Batch = batch;
         ProfileIds = profileIds;
         Description = description;
     }
 
     public FeatureSchema Schema { get; }
 
-    public float[] Features { get; }
+    /// <summary>The vectors and their labels.</summary>
+    public FeatureBatch Batch { get; }
 
-    public bool[] Labels { get; }
+    public ReadOnlySpan<bool> Labels => Batch.Labels;
 
     public long[] ProfileIds { get; }
 
-    /// <summary>Where the examples come from, for reports: <c>cutoff 2026-07-04, horizon 60 days</c>.</summary>
+    /// <summary>Where the examples come from, for reports: <c>cutoff 2026-07-04 (label … to …)</c>.</summary>
     public string Description { get; }
 
-    public int Count => Labels.Length;
+    public int Count => Batch.RowCount;
 
     public long Positives
     {
         get
         {
             long positives = 0;
-            foreach (var label in Labels)
+            foreach (var label in Batch.Labels)
             {
                 positives += label ? 1 : 0;
             }
@@ -50,38 +52,46 @@ public sealed class TrainingExamples
     /// <summary>The examples of <paramref name="table"/>'s <paramref name="rows"/> with their labels, vectors built as of <paramref name="asOf"/>.</summary>
     public static TrainingExamples From(FeatureSchema schema, ProfileTable table, int[] rows, bool[] labels, DateTimeOffset asOf, string description)
     {
-        var features = new float[schema.Count * rows.Length];
-        schema.Fill(table, rows, asOf, features);
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(table);
+        var batch = new FeatureBatch(schema.Count, Math.Max(1, rows.Length), withLabels: true);
+        schema.Fill(table, rows, asOf, batch);
+        labels.CopyTo(batch.Labels);
         var ids = new long[rows.Length];
         var all = table.ProfileIds.Values;
         for (var i = 0; i < rows.Length; i++)
         {
             ids[i] = all[rows[i]];
         }
-        return new TrainingExamples(schema, features, labels, ids, description);
+        return new TrainingExamples(schema, batch, ids, description);
     }
 
     /// <summary>The examples at <paramref name="indices"/>, in that order (a cross-validation fold).</summary>
     public TrainingExamples Subset(IReadOnlyList<int> indices, string description)
     {
         var n = indices.Count;
-        var features = new float[Schema.Count * n];
-        var labels = new bool[n];
-        var ids = new long[n];
+        var batch = new FeatureBatch(Schema.Count, Math.Max(1, n), withLabels: true) { RowCount = n };
         for (var s = 0; s < Schema.Count; s++)
         {
-            var from = Features.AsSpan(s * Count, Count);
-            var to = features.AsSpan(s * n, n);
+            var from = Batch.Feature(s);
+            var to = batch.Feature(s);
             for (var i = 0; i < n; i++)
             {
                 to[i] = from[indices[i]];
             }
         }
+        var labels = batch.Labels;
+        var ids = new long[n];
         for (var i = 0; i < n; i++)
         {
-            labels[i] = Labels[indices[i]];
+            labels[i] = Batch.Labels[indices[i]];
             ids[i] = ProfileIds[indices[i]];
         }
-        return new TrainingExamples(Schema, features, labels, ids, description);
+        return new TrainingExamples(Schema, batch, ids, description);
     }
+
+    /// <summary>The examples as an ML.NET data view: <c>Features</c> (with the slots' names) and <c>Label</c>.</summary>
+    public FeatureDataView ToDataView() => new(Batch, Schema.SlotNames);
+
+    public void Dispose() => Batch.Dispose();
 }

@@ -139,8 +139,16 @@ internal static class ScoringScaleRun
             long engineRows = 0;
             var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             long compiledAllocated = 0;
+            var run = Stopwatch.StartNew();
+            var nextReport = o.Rows / 10;
             for (long first = 0; first < o.Rows; first += o.BatchRows)
             {
+                if (first >= nextReport)
+                {
+                    // Progress on stderr: ML.NET's passes make a 10M run take minutes.
+                    Console.Error.WriteLine($"// {first:N0} of {o.Rows:N0} rows after {run.Elapsed.TotalSeconds:F0} s: compiled {first / compiledAll:N0} rows/s, ML.NET Transform {first / mlOne:N0} rows/s");
+                    nextReport += o.Rows / 10;
+                }
                 var rows = (int)Math.Min(o.BatchRows, o.Rows - first);
                 clock.Restart();
                 Fill(data, parts, first, rows, cores);

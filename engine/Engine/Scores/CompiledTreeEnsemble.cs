@@ -191,7 +191,7 @@ public sealed partial class CompiledTreeEnsemble
 
     /// <summary>
     /// Scores every row of <paramref name="batch"/> on every core: the raw score and the calibrated probability, as
-    /// ML.NET's <c>Score</c> and <c>Probability</c> columns.
+    /// ML.NET's <c>Score</c> and <c>Probability</c> columns. The compiled model is immutable: calls may run concurrently.
     /// </summary>
     /// <param name="batch">Rows to score; its feature count must be <see cref="FeatureCount"/>.</param>
     /// <param name="score">At least <c>batch.RowCount</c> values.</param>

@@ -31,6 +31,9 @@ public sealed class ModelDefinition
 
     public TrainerOptions Trainer { get; init; } = new();
 
+    /// <summary>A C# class that builds the ML.NET pipeline instead of <see cref="Trainer"/> (see <see cref="IModelPlugin"/>); null for a declared trainer.</summary>
+    public PluginReference? Plugin { get; init; }
+
     public ValidationOptions Validation { get; init; } = new();
 
     /// <summary>
@@ -53,6 +56,13 @@ public sealed class ModelDefinition
 
     /// <summary>Whether the label looks ahead of a cutoff (trained point in time) rather than reading a column of today's profiles.</summary>
     public bool IsForecast => Label.HorizonDays is not null;
+}
+
+/// <summary>A plug-in model class: the assembly (a path relative to the workspace, as written) and the type's full name.</summary>
+public sealed record PluginReference(string Assembly, string Type, int Line, int Column)
+{
+    /// <summary>The assembly's absolute path.</summary>
+    public string AssemblyPath(string workspaceDirectory) => System.IO.Path.GetFullPath(Assembly, workspaceDirectory);
 }
 
 /// <summary>A condition written in a workspace file, with where it is for messages.</summary>

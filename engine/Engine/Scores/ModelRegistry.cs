@@ -29,6 +29,9 @@ public sealed class ModelRecord
     [JsonPropertyName("horizon_days")] public int? HorizonDays { get; set; }
     [JsonPropertyName("population")] public string? Population { get; set; }
     [JsonPropertyName("algorithm")] public string Algorithm { get; set; } = "";
+
+    /// <summary>The output column holding the probability (a plug-in may name another).</summary>
+    [JsonPropertyName("probability_column")] public string ProbabilityColumn { get; set; } = "Probability";
     [JsonPropertyName("trainer")] public TrainerOptions Trainer { get; set; } = new();
     [JsonPropertyName("features")] public FeatureSchema Features { get; set; } = new([], []);
     [JsonPropertyName("metrics")] public ModelMetrics Metrics { get; set; } = new();

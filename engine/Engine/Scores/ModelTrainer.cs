@@ -66,14 +66,17 @@ public static class ModelTrainer
     /// <summary>Validation examples permutation importance is measured on (a sample beyond this).</summary>
     private const int ImportanceExamples = 20_000;
 
-    /// <summary>Trains on <paramref name="training"/> and validates on <paramref name="validation"/> (the next window in time).</summary>
-    public static TrainedModel TrainAndValidate(ModelDefinition model, TrainingExamples training, TrainingExamples validation, int threads)
+    /// <summary>
+    /// Trains on <paramref name="training"/> and validates on <paramref name="validation"/> (the next window in time).
+    /// <paramref name="plugin"/>, when given, builds the pipeline instead of the declared trainer.
+    /// </summary>
+    public static TrainedModel TrainAndValidate(ModelDefinition model, TrainingExamples training, TrainingExamples validation, int threads, IModelPlugin? plugin = null)
     {
         CheckTrainable(model, training, "training");
         CheckTrainable(model, validation, "validation");
         var ml = new MLContext(model.Trainer.Seed);
-        var trained = Fit(ml, model, training, threads);
-        var metrics = Validate(ml, trained, validation);
+        var trained = Fit(ml, model, training, threads, plugin);
+        var metrics = Validate(ml, model.Name, trained, validation, plugin);
         metrics.Method = $"time split: trained on {training.Description}, validated on {validation.Description}";
         metrics.TrainingExamples = training.Count;
         metrics.TrainingPositives = training.Positives;
@@ -84,7 +87,7 @@ public static class ModelTrainer
     /// K-fold cross-validation over <paramref name="examples"/> (folds by a hash of the profile id, so a profile
     /// stays in its fold from run to run), then the model trained on all of them.
     /// </summary>
-    public static TrainedModel CrossValidate(ModelDefinition model, TrainingExamples examples, int threads)
+    public static TrainedModel CrossValidate(ModelDefinition model, TrainingExamples examples, int threads, IModelPlugin? plugin = null)
     {
         CheckTrainable(model, examples, "training");
         var folds = model.Validation.Folds;
@@ -116,9 +119,9 @@ public static class ModelTrainer
             using var train = examples.Subset(rest, $"folds except {f + 1}");
             using var test = examples.Subset(members[f], $"fold {f + 1}");
             CheckTrainable(model, train, $"fold {f + 1}'s training");
-            var fitted = Fit(ml, model, train, threads);
+            var fitted = Fit(ml, model, train, threads, plugin);
             // Importance from the first fold; the headline figures averaged over all folds.
-            var foldMetrics = Validate(ml, fitted, test, importance: f == 0, probabilities: outOfFold, at: members[f]);
+            var foldMetrics = Validate(ml, model.Name, fitted, test, plugin, importance: f == 0, probabilities: outOfFold, at: members[f]);
             first ??= foldMetrics;
             metrics.FoldRocAuc.Add(foldMetrics.RocAuc);
             prAuc += foldMetrics.PrAuc;
@@ -133,7 +136,7 @@ public static class ModelTrainer
         metrics.TrainingPositives = examples.Positives;
         metrics.ValidationExamples = examples.Count;
         metrics.ValidationPositives = examples.Positives;
-        var final = Fit(ml, model, examples, threads);
+        var final = Fit(ml, model, examples, threads, plugin);
         return new TrainedModel(final, examples.ToDataView().Schema, examples.Schema, metrics);
     }
 
@@ -164,9 +167,20 @@ public static class ModelTrainer
         }
     }
 
-    private static ITransformer Fit(MLContext ml, ModelDefinition model, TrainingExamples examples, int threads)
+    private static ITransformer Fit(MLContext ml, ModelDefinition model, TrainingExamples examples, int threads, IModelPlugin? plugin)
     {
         var data = examples.ToDataView();
+        if (plugin is not null)
+        {
+            try
+            {
+                return plugin.BuildPipeline(ml, examples.Schema).Fit(data);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+            {
+                throw new ModelException(model.Name, $"plug-in {model.Plugin!.Type} failed to train: {e.Message}", e);
+            }
+        }
         var options = model.Trainer;
         IEstimator<ITransformer> trainer = options.Algorithm switch
         {
@@ -204,11 +218,18 @@ public static class ModelTrainer
     /// The model's figures on <paramref name="examples"/>; with <paramref name="probabilities"/>, each example's
     /// predicted probability is also put there, at its index in <paramref name="at"/> (cross-validation's pooled predictions).
     /// </summary>
-    private static ModelMetrics Validate(MLContext ml, ITransformer model, TrainingExamples examples, bool importance = true, float[]? probabilities = null, List<int>? at = null)
+    private static ModelMetrics Validate(
+        MLContext ml, string name, ITransformer model, TrainingExamples examples, IModelPlugin? plugin, bool importance = true, float[]? probabilities = null, List<int>? at = null)
     {
         var data = examples.ToDataView();
         var predictions = model.Transform(data);
-        var evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn);
+        var probability = plugin?.ProbabilityColumn ?? "Probability";
+        if (predictions.Schema.GetColumnOrNull(probability) is not { Type: NumberDataViewType { RawType: var raw } } || raw != typeof(float))
+        {
+            throw new ModelException(name, $"the model's output has no float column '{probability}' (a calibrated binary classifier's probability); "
+                + $"its columns: {string.Join(", ", predictions.Schema.Select(c => c.Name))}");
+        }
+        var evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn, probabilityColumnName: probability);
         var metrics = new ModelMetrics
         {
             RocAuc = evaluated.AreaUnderRocCurve,
@@ -218,7 +239,7 @@ public static class ModelTrainer
             ValidationExamples = examples.Count,
             ValidationPositives = examples.Positives,
         };
-        var predicted = predictions.GetColumn<float>("Probability").ToArray();
+        var predicted = predictions.GetColumn<float>(probability).ToArray();
         metrics.Calibration = Calibration(predicted, examples.Labels);
         if (probabilities is not null && at is not null)
         {

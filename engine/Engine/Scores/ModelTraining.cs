@@ -70,11 +70,13 @@ public sealed class ModelTraining
             Label = model.Label.Condition.Text.Trim(),
             HorizonDays = model.Label.HorizonDays,
             Population = model.Population?.Text.Trim(),
-            Algorithm = model.Trainer.Algorithm.ToString().ToLowerInvariant(),
+            Algorithm = model.Plugin is { } reference ? $"plug-in {reference.Type}" : model.Trainer.Algorithm.ToString().ToLowerInvariant(),
             Trainer = model.Trainer,
             DefinitionHash = DefinitionHash(workspace, model),
         };
 
+        var plugin = model.Plugin is null ? null : PluginLoader.Create(model, workspace.Directory);
+        record.ProbabilityColumn = plugin?.ProbabilityColumn ?? "Probability";
         TrainedModel trained;
         double? baseline = previous?.Metrics.RocAuc;
         string baselineSource = "its own validation";
@@ -85,7 +87,7 @@ public sealed class ModelTraining
             record.TrainingCutoff = examples.TrainingCutoff;
             record.ValidationCutoff = examples.ValidationCutoff;
             progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
-            trained = ModelTrainer.TrainAndValidate(model, training, validation, threads);
+            trained = ModelTrainer.TrainAndValidate(model, training, validation, threads, plugin);
 
             if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels.ToArray(), examples.ValidationCutoff, cancellationToken) is { } previousAuc)
             {
@@ -101,7 +103,7 @@ public sealed class ModelTraining
             var labels = Labels(model, profiles, asOf, rows, parallelism);
             var examples = TrainingExamples.From(schema, profiles, rows, labels, asOf, $"the profiles as of {Day(asOf)}");
             progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0} examples ({examples.Positives:N0} positive)");
-            trained = ModelTrainer.CrossValidate(model, examples, threads);
+            trained = ModelTrainer.CrossValidate(model, examples, threads, plugin);
         }
         record.Features = trained.Features;
         record.Metrics = trained.Metrics;
@@ -174,7 +176,7 @@ public sealed class ModelTraining
         var model = await registry.LoadAsync(ml, version, cancellationToken);
         using var examples = TrainingExamples.From(version.Features, table, rows, labels, asOf, "");
         var predictions = model.Transform(examples.ToDataView());
-        return ml.BinaryClassification.Evaluate(predictions, ModelTrainer.LabelColumn).AreaUnderRocCurve;
+        return ml.BinaryClassification.Evaluate(predictions, ModelTrainer.LabelColumn, probabilityColumnName: version.ProbabilityColumn).AreaUnderRocCurve;
     }
 
     /// <summary>The rows of the population (every row without one).</summary>

@@ -162,7 +162,7 @@ public sealed class ScoresStage
         version.Features.Check(model.Name, table);
         var ml = new MLContext(version.Trainer.Seed);
         var transformer = await registry.LoadAsync(ml, version, cancellationToken);
-        var scorer = BatchScorer.For(transformer, parallelism);
+        var scorer = BatchScorer.For(transformer, parallelism, version.ProbabilityColumn);
         entry.Scorer = scorer.Path;
         var rows = model.Population is null ? null : PopulationRows(model, table, asOf, parallelism);
         var total = rows?.Length ?? table.Count;

@@ -9,7 +9,8 @@ namespace Engine.Workspaces;
 /// <summary>Reads <c>models/&lt;name&gt;.yaml</c>: label, features, population, trainer, validation, promotion, outputs.</summary>
 public static partial class WorkspaceLoader
 {
-    private static readonly string[] ModelKeys = ["name", "description", "population", "label", "features", "trainer", "validation", "promotion", "outputs", "min_positives"];
+    private static readonly string[] ModelKeys = ["name", "description", "population", "label", "features", "trainer", "plugin", "validation", "promotion", "outputs", "min_positives"];
+    private static readonly string[] PluginKeys = ["assembly", "type"];
     private static readonly string[] LabelKeys = ["condition", "horizon_days", "traits"];
     private static readonly string[] TrainerKeys = ["algorithm", "trees", "leaves", "learning_rate", "min_examples_per_leaf", "seed"];
     private static readonly string[] ValidationKeys = ["folds"];
@@ -70,6 +71,23 @@ public static partial class WorkspaceLoader
         {
             trainer = ReadTrainer(trainerNode, file, errors);
         }
+        PluginReference? plugin = null;
+        if (reader.Mapping("plugin") is { } pluginNode)
+        {
+            var pluginReader = new MappingReader(pluginNode, file, errors);
+            pluginReader.CheckKeys(PluginKeys);
+            var assembly = pluginReader.String("assembly", required: true);
+            var type = pluginReader.String("type", required: true);
+            if (reader.KeyNode("trainer") is { } trainerKey)
+            {
+                errors.Add(At(file, trainerKey, "a plug-in model builds its own trainer: remove 'trainer' (or 'plugin')"));
+            }
+            if (assembly is not null && type is not null)
+            {
+                var assemblyNode = pluginReader.Scalar("assembly")!;
+                plugin = new PluginReference(assembly, type, (int)assemblyNode.Start.Line, (int)assemblyNode.Start.Column);
+            }
+        }
         var validation = new ValidationOptions();
         if (reader.Mapping("validation") is { } validationNode)
         {
@@ -116,6 +134,7 @@ public static partial class WorkspaceLoader
             Label = label,
             Features = features,
             Trainer = trainer,
+            Plugin = plugin,
             Validation = validation,
             AucTolerance = tolerance,
             MinimumPositives = minimumPositives,

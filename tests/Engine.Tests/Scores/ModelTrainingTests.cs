@@ -25,7 +25,7 @@ public sealed class ModelTrainingTests : IDisposable
     /// Profiles whose label (<c>left</c>) follows <c>signal</c> (P = 0.1 … 0.9), with <c>noise</c> unrelated to it, a
     /// category, and <paramref name="edit"/> to spoil a column.
     /// </summary>
-    private static ProfileTable Table(int rows = 4_000, Action<double[]>? edit = null, int categories = 3)
+    internal static ProfileTable Table(int rows = 4_000, Action<double[]>? edit = null, int categories = 3)
     {
         var random = new Random(7);
         var ids = new Int64Array.Builder();

@@ -87,6 +87,13 @@ internal sealed class DuckDbTraitsPeer : IDisposable
         yield return ("last_purchase_at", "max(ts) FILTER (WHERE type = 'order_completed')", false);
         yield return ("last_cart_at", "max(ts) FILTER (WHERE type = 'add_to_cart')", false);
         yield return ("email_opens_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(30)})", true);
+        yield return ("email_opens_previous_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(60)} AND t < {Ago(30)})", true);
+        yield return ("page_views_14d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(14)})", true);
+        yield return ("page_views_30d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(30)})", true);
+        yield return ("page_views_180d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(180)})", true);
+        yield return ("page_views_previous_30d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(60)} AND t < {Ago(30)})", true);
+        yield return ("support_tickets_90d", $"count(*) FILTER (WHERE type = 'support_ticket_opened' AND t >= {Ago(90)})", true);
+        yield return ("tickets_resolved_90d", $"count(*) FILTER (WHERE type = 'support_ticket_resolved' AND t >= {Ago(90)})", true);
         yield return ("days_since_last_seen", $"({asOf} - max(t)) // {MicrosPerDay}", false);
         yield return ("first_seen_at", "min(ts)", false);
         yield return ("last_seen_at", "max(ts)", false);

@@ -45,6 +45,11 @@ internal static class ModelsCommand
             var results = new Table().AddColumns("model", "version", "examples", "positives", "ROC AUC", "decision");
             foreach (var model in models)
             {
+                if (model.External is { } external)
+                {
+                    results.AddRow(Markup.Escape(model.Name), "", "", "", "", Markup.Escape($"not trained here: {external.Path} was trained elsewhere (the next run registers it when it changes)"));
+                    continue;
+                }
                 var progress = new Progress<string>(line => context.Output.WriteLine($"  {line}"));
                 var outcome = await training.TrainAsync(loaded, model, run.Child(IdentityStage.Folder), table, manifest.AsOf, registry, Environment.ProcessorCount, progress, cancellationToken);
                 var metrics = outcome.Record.Metrics;

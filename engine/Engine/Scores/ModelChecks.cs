@@ -52,12 +52,15 @@ public static class ModelChecks
             {
                 Compile(model, population, features, "population", errors);
             }
-            var labelTable = model.IsForecast
-                ? ProfileTable.Empty(workspace.Profiles.Attributes.Concat(model.Label.Traits.Select(t => new ColumnSpec(t.Name, t.OutputType))))
-                : features;
-            Compile(model, model.Label.Condition, labelTable, "label condition", errors);
-
-            var labelColumns = model.IsForecast ? [] : LabelColumns(model.Label.Condition);
+            var labelColumns = new HashSet<string>();
+            if (model.Label is { } label)
+            {
+                var labelTable = model.IsForecast
+                    ? ProfileTable.Empty(workspace.Profiles.Attributes.Concat(label.Traits.Select(t => new ColumnSpec(t.Name, t.OutputType))))
+                    : features;
+                Compile(model, label.Condition, labelTable, "label condition", errors);
+                labelColumns = model.IsForecast ? [] : LabelColumns(label.Condition);
+            }
             foreach (var feature in model.Features)
             {
                 var at = (File: model.File, feature.Line, feature.ColumnNumber);
@@ -73,6 +76,11 @@ public static class ModelChecks
                     errors.Add(new WorkspaceError(at.File, at.Line, at.ColumnNumber,
                         $"model '{model.Name}': feature '{feature.Column}' is not a profile column{(hint is null ? $" (attributes and traits of {ProfilesDefinition.FileName})" : $" (did you mean '{hint}'?)")}"));
                     continue;
+                }
+                if (model.External is not null && column.Type == ColumnType.String)
+                {
+                    errors.Add(new WorkspaceError(at.File, at.Line, at.ColumnNumber,
+                        $"model '{model.Name}': feature '{feature.Column}' is a string; an external model reads a vector of numbers, so its features must be numbers, booleans, dates or times"));
                 }
                 if (labelColumns.Contains(feature.Column))
                 {

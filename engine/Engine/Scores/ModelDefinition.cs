@@ -24,7 +24,8 @@ public sealed class ModelDefinition
     /// <summary>Who the model is trained on and scores: a condition over the profile columns; null for everyone.</summary>
     public ConditionText? Population { get; init; }
 
-    public required LabelDefinition Label { get; init; }
+    /// <summary>What the model predicts; null for an external model (trained elsewhere, on its own label).</summary>
+    public LabelDefinition? Label { get; init; }
 
     /// <summary>The profile columns the model reads, in order, each with where it was named.</summary>
     public required IReadOnlyList<FeatureReference> Features { get; init; }
@@ -33,6 +34,9 @@ public sealed class ModelDefinition
 
     /// <summary>A C# class that builds the ML.NET pipeline instead of <see cref="Trainer"/> (see <see cref="IModelPlugin"/>); null for a declared trainer.</summary>
     public PluginReference? Plugin { get; init; }
+
+    /// <summary>A model trained elsewhere (an ML.NET zip or an ONNX file) that the engine only scores with; null for a model it trains.</summary>
+    public ExternalModel? External { get; init; }
 
     public ValidationOptions Validation { get; init; } = new();
 
@@ -55,7 +59,7 @@ public sealed class ModelDefinition
     public IEnumerable<ColumnSpec> OutputColumns => [new ColumnSpec(ScoreColumn, ColumnType.Double), new ColumnSpec(DecileColumn, ColumnType.Int64)];
 
     /// <summary>Whether the label looks ahead of a cutoff (trained point in time) rather than reading a column of today's profiles.</summary>
-    public bool IsForecast => Label.HorizonDays is not null;
+    public bool IsForecast => Label?.HorizonDays is not null;
 }
 
 /// <summary>A plug-in model class: the assembly (a path relative to the workspace, as written) and the type's full name.</summary>
@@ -63,6 +67,26 @@ public sealed record PluginReference(string Assembly, string Type, int Line, int
 {
     /// <summary>The assembly's absolute path.</summary>
     public string AssemblyPath(string workspaceDirectory) => System.IO.Path.GetFullPath(Assembly, workspaceDirectory);
+}
+
+/// <summary>The file formats of external models.</summary>
+public enum ExternalFormat
+{
+    /// <summary>An ML.NET model saved with <c>mlContext.Model.Save</c> (<c>.zip</c>), reading a <c>Features</c> vector.</summary>
+    MlNet,
+
+    /// <summary>An ONNX graph (<c>.onnx</c>) with one float input tensor <c>[batch, features]</c>.</summary>
+    Onnx,
+}
+
+/// <summary>
+/// A model trained elsewhere: its file (a path relative to the workspace, as written), its format, and for ONNX the
+/// input tensor and the output holding the probability (a vector of two is read as [negative, positive]).
+/// </summary>
+public sealed record ExternalModel(string Path, ExternalFormat Format, string Input, string Output, int Line, int Column)
+{
+    /// <summary>The file's absolute path.</summary>
+    public string FullPath(string workspaceDirectory) => System.IO.Path.GetFullPath(Path, workspaceDirectory);
 }
 
 /// <summary>A condition written in a workspace file, with where it is for messages.</summary>

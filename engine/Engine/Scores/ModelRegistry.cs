@@ -30,7 +30,16 @@ public sealed class ModelRecord
     [JsonPropertyName("population")] public string? Population { get; set; }
     [JsonPropertyName("algorithm")] public string Algorithm { get; set; } = "";
 
-    /// <summary>The output column holding the probability (a plug-in may name another).</summary>
+    /// <summary>A model trained elsewhere (its file registered as it was given); it has no metrics of the engine's.</summary>
+    [JsonPropertyName("external")] public bool External { get; set; }
+
+    /// <summary>The stored model's format: <c>mlnet</c> (<c>model.zip</c>) or <c>onnx</c> (<c>model.onnx</c>).</summary>
+    [JsonPropertyName("format")] public ExternalFormat Format { get; set; } = ExternalFormat.MlNet;
+
+    /// <summary>ONNX: the input tensor the feature vector is given as.</summary>
+    [JsonPropertyName("onnx_input")] public string? OnnxInput { get; set; }
+
+    /// <summary>The output column holding the probability (a plug-in or an external model may name another).</summary>
     [JsonPropertyName("probability_column")] public string ProbabilityColumn { get; set; } = "Probability";
     [JsonPropertyName("trainer")] public TrainerOptions Trainer { get; set; } = new();
     [JsonPropertyName("features")] public FeatureSchema Features { get; set; } = new([], []);
@@ -60,6 +69,7 @@ public sealed class ModelRegistry
     public const string Folder = "models";
 
     private const string ModelFile = "model.zip";
+    private const string OnnxFile = "model.onnx";
     private const string RecordFile = "model.json";
     private const string CurrentFile = "current.json";
 
@@ -127,22 +137,35 @@ public sealed class ModelRegistry
         return JsonSerializer.Deserialize<ModelRecord>(bytes, Json);
     }
 
-    /// <summary>Loads a version's ML.NET model.</summary>
+    /// <summary>Loads a version's model as an ML.NET transformer over a <see cref="FeatureDataView"/>.</summary>
     public async Task<ITransformer> LoadAsync(MLContext ml, ModelRecord record, CancellationToken cancellationToken = default)
     {
-        var location = _root.Child(record.Model).Child(Version(record.Version)).Child(ModelFile);
+        var location = _root.Child(record.Model).Child(Version(record.Version)).Child(FileOf(record.Format));
         var bytes = await location.Store.GetAsync(location.Key, cancellationToken)
             ?? throw new EngineException($"{location}: missing: model '{record.Model}' version {record.Version} cannot be loaded");
-        using var stream = new MemoryStream(bytes, writable: false);
-        try
-        {
-            return ml.Model.Load(stream, out _);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException)
-        {
-            throw new ModelException(record.Model, $"{location} cannot be read as an ML.NET model: {e.Message}", e);
-        }
+        return record.Format == ExternalFormat.Onnx
+            ? ExternalModels.LoadOnnx(ml, record.Model, bytes, record.OnnxInput ?? FeatureDataView.FeaturesColumn, record.ProbabilityColumn, record.Features.Count)
+            : ExternalModels.LoadMlNet(ml, record.Model, bytes, location.ToString(), out _);
     }
+
+    /// <summary>Stores a model file trained elsewhere as the next version, promoted (it was checked before).</summary>
+    public async Task<ModelRecord> AddExternalAsync(ModelRecord record, byte[] model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var versions = await VersionsAsync(record.Model, cancellationToken);
+        record.Version = versions.Count == 0 ? 1 : versions[^1].Version + 1;
+        record.Promoted = true;
+        record.External = true;
+        record.Libraries = Libraries();
+        var folder = _root.Child(record.Model).Child(Version(record.Version));
+        await folder.Store.PutAsync(folder.Child(FileOf(record.Format)).Key, model, cancellationToken);
+        await folder.Store.PutAsync(folder.Child(RecordFile).Key, JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken);
+        var pointer = _root.Child(record.Model).Child(CurrentFile);
+        await pointer.Store.PutAsync(pointer.Key, JsonSerializer.SerializeToUtf8Bytes(new CurrentPointer(record.Version), Json), cancellationToken);
+        return record;
+    }
+
+    private static string FileOf(ExternalFormat format) => format == ExternalFormat.Onnx ? OnnxFile : ModelFile;
 
     /// <summary>
     /// Stores a trained model as the next version. <paramref name="promote"/> decides whether it becomes the one that

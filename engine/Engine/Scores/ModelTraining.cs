@@ -60,6 +60,7 @@ public sealed class ModelTraining
     {
         ArgumentNullException.ThrowIfNull(workspace);
         ArgumentNullException.ThrowIfNull(model);
+        var label = model.Label ?? throw new ModelException(model.Name, "an external model is trained elsewhere; the engine only scores with it");
         var threads = Math.Max(1, parallelism);
         var previous = await registry.CurrentAsync(model.Name, cancellationToken);
         var record = new ModelRecord
@@ -67,8 +68,8 @@ public sealed class ModelTraining
             Model = model.Name,
             TrainedAt = DateTimeOffset.UtcNow,
             AsOf = asOf,
-            Label = model.Label.Condition.Text.Trim(),
-            HorizonDays = model.Label.HorizonDays,
+            Label = label.Condition.Text.Trim(),
+            HorizonDays = label.HorizonDays,
             Population = model.Population?.Text.Trim(),
             Algorithm = model.Plugin is { } reference ? $"plug-in {reference.Type}" : model.Trainer.Algorithm.ToString().ToLowerInvariant(),
             Trainer = model.Trainer,
@@ -80,7 +81,7 @@ public sealed class ModelTraining
         TrainedModel trained;
         double? baseline = previous?.Metrics.RocAuc;
         string baselineSource = "its own validation";
-        if (model.Label.HorizonDays is { } horizon)
+        if (label.HorizonDays is not null)
         {
             var examples = await BuildForecastAsync(workspace, model, identity, asOf, parallelism, progress, cancellationToken);
             var (training, validation) = (examples.Training, examples.Validation);
@@ -132,13 +133,14 @@ public sealed class ModelTraining
         Workspace workspace, ModelDefinition model, StorageLocation identity, DateTimeOffset asOf, int parallelism,
         IProgress<string>? progress, CancellationToken cancellationToken)
     {
-        var horizon = model.Label.HorizonDays ?? throw new ArgumentException($"model '{model.Name}' has a snapshot label", nameof(model));
+        var label = model.Label ?? throw new ArgumentException($"model '{model.Name}' is external", nameof(model));
+        var horizon = label.HorizonDays ?? throw new ArgumentException($"model '{model.Name}' has a snapshot label", nameof(model));
         var trainingCutoff = asOf.AddDays(-2 * horizon);
         var validationCutoff = asOf.AddDays(-horizon);
         var stage = new ProfilesStage(_storage, _logger);
         var definitions = workspace.Profiles;
-        var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, model.Label.Traits);
-        var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. model.Label.Traits]);
+        var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, label.Traits);
+        var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. label.Traits]);
 
         progress?.Report($"{model.Name}: profiles as of the training cutoff {Day(trainingCutoff)}");
         var (atTraining, _) = await stage.BuildAsync(workspace, definitions, identity, trainingCutoff, parallelism, null, cancellationToken);
@@ -208,7 +210,7 @@ public sealed class ModelTraining
     /// <summary>The label of each of <paramref name="rows"/>: the label condition is TRUE for it (FALSE and NULL are negative).</summary>
     private static bool[] Labels(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int[] rows, int parallelism)
     {
-        var bits = Evaluate(model, model.Label.Condition, table, asOf, parallelism, "label condition");
+        var bits = Evaluate(model, model.Label!.Condition, table, asOf, parallelism, "label condition");
         var labels = new bool[rows.Length];
         for (var i = 0; i < rows.Length; i++)
         {

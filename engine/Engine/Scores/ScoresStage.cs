@@ -7,6 +7,7 @@ using Engine.Storage;
 using Engine.Workspaces;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace Engine.Scores;
 
@@ -100,7 +101,20 @@ public sealed class ScoresStage
             var current = await registry.CurrentAsync(model.Name, cancellationToken);
             var versions = await registry.VersionsAsync(model.Name, cancellationToken);
             var hash = ModelTraining.DefinitionHash(workspace, model);
-            if (versions.Count == 0 || versions[^1].DefinitionHash != hash)
+            if (model.External is not null)
+            {
+                var (added, error) = await ExternalModels.RegisterIfChangedAsync(workspace, model, table, registry, cancellationToken);
+                if (added is not null)
+                {
+                    (entry.TrainedVersion, entry.Decision, current) = (added.Version, added.Decision, added);
+                }
+                if (error is not null)
+                {
+                    entry.Error = error;
+                    Log.ModelFailed(_logger, error);
+                }
+            }
+            else if (versions.Count == 0 || versions[^1].DefinitionHash != hash)
             {
                 try
                 {
@@ -129,7 +143,7 @@ public sealed class ScoresStage
                     progress?.Report($"{model.Name}: scoring {table.Count:N0} profiles with version {current.Version}");
                     scores = await ScoreAsync(model, current, registry, table, asOf, parallelism, entry, cancellationToken);
                     entry.Version = current.Version;
-                    entry.ValidationRocAuc = current.Metrics.RocAuc;
+                    entry.ValidationRocAuc = current.External ? null : current.Metrics.RocAuc;
                 }
                 catch (ModelException e)
                 {
@@ -335,15 +349,32 @@ internal abstract class BatchScorer
         public override void Score(FeatureBatch batch, Span<float> probabilities)
         {
             var predictions = model.Transform(new FeatureDataView(batch));
-            var column = predictions.Schema[probabilityColumn];
+            // ML.NET names an ONNX output "x.output" as the column "x".
+            var column = predictions.Schema.GetColumnOrNull(probabilityColumn)
+                ?? (probabilityColumn.EndsWith(".output", StringComparison.Ordinal) ? predictions.Schema.GetColumnOrNull(probabilityColumn[..^".output".Length]) : null)
+                ?? throw new ModelException($"the model's output has no column '{probabilityColumn}' (its columns: {string.Join(", ", predictions.Schema.Select(c => c.Name))})");
             using var cursor = predictions.GetRowCursor([column]);
-            var getter = cursor.GetGetter<float>(column);
             var i = 0;
-            while (cursor.MoveNext())
+            if (column.Type is VectorDataViewType)
             {
+                // An ONNX classifier's output: [p] or [p(negative), p(positive)].
+                var getter = cursor.GetGetter<VBuffer<float>>(column);
+                VBuffer<float> value = default;
+                while (cursor.MoveNext())
+                {
+                    getter(ref value);
+                    probabilities[i++] = value.GetItemOrDefault(value.Length == 2 ? 1 : 0);
+                }
+            }
+            else
+            {
+                var getter = cursor.GetGetter<float>(column);
                 float value = 0;
-                getter(ref value);
-                probabilities[i++] = value;
+                while (cursor.MoveNext())
+                {
+                    getter(ref value);
+                    probabilities[i++] = value;
+                }
             }
         }
     }

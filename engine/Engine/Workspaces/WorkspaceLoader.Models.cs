@@ -9,7 +9,9 @@ namespace Engine.Workspaces;
 /// <summary>Reads <c>models/&lt;name&gt;.yaml</c>: label, features, population, trainer, validation, promotion, outputs.</summary>
 public static partial class WorkspaceLoader
 {
-    private static readonly string[] ModelKeys = ["name", "description", "population", "label", "features", "trainer", "plugin", "validation", "promotion", "outputs", "min_positives"];
+    private static readonly string[] ModelKeys = ["name", "description", "population", "label", "features", "trainer", "plugin", "model", "validation", "promotion", "outputs", "min_positives"];
+    private static readonly string[] ExternalKeys = ["path", "format", "input", "output"];
+    private static readonly string[] TrainingOnlyKeys = ["label", "trainer", "plugin", "validation", "promotion", "min_positives"];
     private static readonly string[] PluginKeys = ["assembly", "type"];
     private static readonly string[] LabelKeys = ["condition", "horizon_days", "traits"];
     private static readonly string[] TrainerKeys = ["algorithm", "trees", "leaves", "learning_rate", "min_examples_per_leaf", "seed"];
@@ -37,8 +39,20 @@ public static partial class WorkspaceLoader
 
         var population = reader.Scalar("population") is { } populationNode ? Condition(populationNode, text, file, errors, "population") : null;
 
+        ExternalModel? external = null;
+        if (reader.Mapping("model") is { } modelNode)
+        {
+            external = ReadExternal(modelNode, file, errors);
+            foreach (var key in TrainingOnlyKeys)
+            {
+                if (reader.KeyNode(key) is { } keyNode)
+                {
+                    errors.Add(At(file, keyNode, $"an external model (model:) is trained elsewhere: remove '{key}'"));
+                }
+            }
+        }
         LabelDefinition? label = null;
-        if (reader.Mapping("label", required: true) is { } labelNode)
+        if (reader.Mapping("label", required: reader.KeyNode("model") is null) is { } labelNode && reader.KeyNode("model") is null)
         {
             label = ReadLabel(labelNode, file, text, sources, profiles, errors);
         }
@@ -121,7 +135,7 @@ public static partial class WorkspaceLoader
             decileColumn = OutputName(outputs.Scalar("decile"), file, errors) ?? decileColumn;
         }
 
-        if (errors.Count > before || name is null || label is null)
+        if (errors.Count > before || name is null || (label is null && external is null))
         {
             return null;
         }
@@ -135,6 +149,7 @@ public static partial class WorkspaceLoader
             Features = features,
             Trainer = trainer,
             Plugin = plugin,
+            External = external,
             Validation = validation,
             AucTolerance = tolerance,
             MinimumPositives = minimumPositives,
@@ -189,6 +204,32 @@ public static partial class WorkspaceLoader
             return null;
         }
         return new LabelDefinition { Condition = condition, HorizonDays = horizon, Traits = traits };
+    }
+
+    private static ExternalModel? ReadExternal(YamlMappingNode node, string file, List<WorkspaceError> errors)
+    {
+        var before = errors.Count;
+        var reader = new MappingReader(node, file, errors);
+        reader.CheckKeys(ExternalKeys);
+        var path = reader.String("path", required: true);
+        var format = path is not null && path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? ExternalFormat.Onnx : ExternalFormat.MlNet;
+        if (reader.Scalar("format") is { } formatNode)
+        {
+            switch (formatNode.Value)
+            {
+                case "onnx": format = ExternalFormat.Onnx; break;
+                case "mlnet": format = ExternalFormat.MlNet; break;
+                default: errors.Add(At(file, formatNode, $"unknown format '{formatNode.Value}'{Hint(formatNode.Value, ["mlnet", "onnx"])}")); break;
+            }
+        }
+        var input = reader.String("input") ?? "Features";
+        var output = reader.String("output") ?? (format == ExternalFormat.Onnx ? "Probability.output" : "Probability");
+        if (errors.Count > before || path is null)
+        {
+            return null;
+        }
+        var pathNode = reader.Scalar("path")!;
+        return new ExternalModel(path, format, input, output, (int)pathNode.Start.Line, (int)pathNode.Start.Column);
     }
 
     private static TrainerOptions ReadTrainer(YamlMappingNode node, string file, List<WorkspaceError> errors)

@@ -169,6 +169,26 @@ public sealed class ModelChecksTests : IDisposable
     }
 
     [Fact]
+    public void An_external_model_takes_no_training_keys_and_reads_numbers_only()
+    {
+        var e = Assert.Throws<WorkspaceException>(() => Load("""
+            name: churn
+            model: { path: external/churn.onnx }
+            trainer: { trees: 10 }
+            features: [orders_90d]
+
+            """));
+        Assert.Equal("models/churn.yaml:3:1: an external model (model:) is trained elsewhere: remove 'trainer'", Assert.Single(e.Errors).ToString());
+        var error = Error("""
+            name: churn
+            model: { path: external/churn.onnx, output: probabilities }
+            features: [orders_90d, country]
+
+            """);
+        Assert.Equal("models/churn.yaml:3:24: model 'churn': feature 'country' is a string; an external model reads a vector of numbers, so its features must be numbers, booleans, dates or times", error);
+    }
+
+    [Fact]
     public void Model_file_errors_name_the_line()
     {
         var e = Assert.Throws<WorkspaceException>(() => Load("""

@@ -182,7 +182,7 @@ public sealed class ModelTraining
     }
 
     /// <summary>The rows of the population (every row without one).</summary>
-    private static int[] Population(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
+    internal static int[] Population(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
     {
         if (model.Population is null)
         {

@@ -178,7 +178,7 @@ public sealed class ScoresStage
         var transformer = await registry.LoadAsync(ml, version, cancellationToken);
         var scorer = BatchScorer.For(transformer, parallelism, version.ProbabilityColumn);
         entry.Scorer = scorer.Path;
-        var rows = model.Population is null ? null : PopulationRows(model, table, asOf, parallelism);
+        var rows = model.Population is null ? null : ModelTraining.Population(model, table, asOf, parallelism);
         var total = rows?.Length ?? table.Count;
         var scores = new double[table.Count];
         System.Array.Fill(scores, double.NaN);
@@ -202,22 +202,6 @@ public sealed class ScoresStage
             }
         }
         return scores;
-    }
-
-    private static int[] PopulationRows(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
-    {
-        var bits = ModelTraining.Evaluate(model, model.Population!, table, asOf, parallelism, "population");
-        var rows = new List<int>();
-        for (var w = 0; w < bits.Length; w++)
-        {
-            var word = bits[w];
-            while (word != 0)
-            {
-                rows.Add((w << 6) + System.Numerics.BitOperations.TrailingZeroCount(word));
-                word &= word - 1;
-            }
-        }
-        return [.. rows];
     }
 
     /// <summary>

@@ -57,11 +57,12 @@ public sealed class ModelTrainingTests : IDisposable
         ]);
     }
 
-    private (Workspace Workspace, ModelDefinition Model) Model(string label = "\"left\"", string features = "signal, noise, plan", int minimum = 50)
+    private (Workspace Workspace, ModelDefinition Model) Model(
+        string label = "\"left\"", string features = "signal, noise, plan", int minimum = 50, TrainerAlgorithm algorithm = TrainerAlgorithm.LightGbm)
     {
         var root = _dir.Combine("ws");
         Directory.CreateDirectory(Path.Combine(root, ModelDefinition.Folder));
-        var text = $"name: churn\nlabel: {{ condition: '{label}' }}\nfeatures: [{features}]\ntrainer: {{ trees: 50, leaves: 8 }}\nmin_positives: {minimum}\n";
+        var text = $"name: churn\nlabel: {{ condition: '{label}' }}\nfeatures: [{features}]\ntrainer: {{ algorithm: {algorithm}, trees: 50, leaves: 8 }}\nmin_positives: {minimum}\n";
         File.WriteAllText(Path.Combine(root, ModelDefinition.Folder, "churn.yaml"), text);
         var model = new ModelDefinition
         {
@@ -69,7 +70,7 @@ public sealed class ModelTrainingTests : IDisposable
             File = "models/churn.yaml",
             Label = new LabelDefinition { Condition = new ConditionText(label, TextPositions.At(2, 20)) },
             Features = features.Split(", ").Select((f, i) => new FeatureReference(f, 3, 12 + i)).ToList(),
-            Trainer = new TrainerOptions { Trees = 50, Leaves = 8 },
+            Trainer = new TrainerOptions { Algorithm = algorithm, Trees = 50, Leaves = 8 },
             MinimumPositives = minimum,
             ScoreColumn = "churn_score",
             DecileColumn = "churn_decile",
@@ -83,6 +84,25 @@ public sealed class ModelTrainingTests : IDisposable
         var registry = new ModelRegistry(storage.Resolve(_dir.Combine("registry")));
         return await Assert.ThrowsAsync<ModelException>(() => new ModelTraining(storage, NullLogger.Instance).TrainAsync(
             definition.Workspace, definition.Model, default, table, AsOf, registry, 2, null, TestContext.Current.CancellationToken));
+    }
+
+    [Theory]
+    [InlineData(TrainerAlgorithm.LightGbm)]
+    [InlineData(TrainerAlgorithm.FastTree)]
+    public async Task Either_trainer_learns_the_signal_and_scores_through_the_compiled_trees(TrainerAlgorithm algorithm)
+    {
+        using var storage = new StorageResolver();
+        var definition = Model(algorithm: algorithm);
+        var result = await new ScoresStage(storage, NullLogger.Instance).RunAsync(definition.Workspace, Table(), default, AsOf,
+            new ModelRegistry(storage.Resolve(_dir.Combine("registry"))), null, null, 2, null, TestContext.Current.CancellationToken);
+        var entry = result.Report.Models["churn"];
+        Assert.True(entry.Error is null, entry.Error);
+        Assert.Equal("compiled", entry.Scorer);
+        Assert.True(entry.ValidationRocAuc > 0.75, $"{algorithm}: ROC AUC {entry.ValidationRocAuc}");
+        var record = (await new ModelRegistry(storage.Resolve(_dir.Combine("registry"))).CurrentAsync("churn", TestContext.Current.CancellationToken))!;
+        Assert.Equal(algorithm.ToString().ToLowerInvariant(), record.Algorithm);
+        // The permutation importance ranks the feature the label follows first, and the noise below it.
+        Assert.Equal("signal", record.Metrics.FeatureImportance[0].Feature);
     }
 
     [Fact]

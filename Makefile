@@ -6,6 +6,9 @@ PEOPLE ?= 20000
 PROFILES ?= 1000000
 ROWS ?= 10000000
 DEMO ?= demo
+# The generated history ends here (engine generate's default): the demo night runs as of that day, so the windows
+# of traits and of the churn model's labels fall on data.
+AS_OF ?= 2026-11-01
 S3RVER_VERSION := 3.7.1
 
 .PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring tools clean
@@ -26,7 +29,7 @@ run: build
 	@test -f $(DEMO)/workspace.yaml || bin/engine init $(DEMO)
 	bin/engine generate --people $(PEOPLE) --seed 1 --out $(DEMO)/data
 	bin/engine validate --workspace $(DEMO)
-	bin/engine run --workspace $(DEMO)
+	bin/engine run --workspace $(DEMO) --as-of $(AS_OF)
 
 ## tools: test dependencies that are not NuGet packages (the s3rver S3 protocol server, from npm)
 tools:

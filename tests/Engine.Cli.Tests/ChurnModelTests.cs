@@ -7,7 +7,7 @@ namespace Engine.Cli.Tests;
 
 /// <summary>
 /// The churn model of <c>engine init</c>'s workspace on 100,000 generated people: the first <c>engine run</c> trains it
-/// point in time (features as of as-of − 60 days, the label 30 days later; validated on the next window), promotes
+/// point in time (features as of five cutoffs 30 days apart, each labelled 30 days later; validated on the last 30 days), promotes
 /// it, and scores the active subscribers. The generator's hidden churn process (disengagement after risk, unresolved
 /// tickets and a price rise, ending in a cancellation) is what makes the floor reachable.
 /// </summary>
@@ -16,9 +16,10 @@ public sealed class ChurnModelTests(HundredThousandPeople data)
     /// <summary>
     /// What the generator's churn process allows a model over these features to reach on the next window: it is
     /// deliberately subtle (churners are still active in the weeks before they cancel, a quarter of cancellations
-    /// are "life events" behaviour does not show, and tickets only raise the risk), so ROC AUC sits near 0.59.
+    /// are "life events" behaviour does not show, and tickets only raise the risk), so ROC AUC sits near 0.62 (0.59
+    /// from one training window instead of five).
     /// </summary>
-    private const double AucFloor = 0.56;
+    private const double AucFloor = 0.59;
 
     [Fact]
     public async Task The_example_churn_model_trains_on_one_window_and_validates_on_the_next()
@@ -41,7 +42,7 @@ public sealed class ChurnModelTests(HundredThousandPeople data)
             + $"validation {metrics.ValidationExamples:N0} ({metrics.ValidationPositives:N0} cancelled); ROC AUC {metrics.RocAuc:F4}, PR AUC {metrics.PrAuc:F4}, log-loss {metrics.LogLoss:F4}; "
             + $"scored {scores.Scored:N0} (mean {scores.Mean:F4}, p90 {scores.P90:F4}); top features {string.Join(", ", metrics.FeatureImportance.Take(6).Select(f => $"{f.Feature} {f.AucDrop:F4}"))}");
         Assert.True(metrics.RocAuc >= AucFloor, $"validation ROC AUC {metrics.RocAuc:F4} < {AucFloor}");
-        Assert.Equal(new DateTimeOffset(2026, 9, 2, 0, 0, 0, TimeSpan.Zero), record.TrainingCutoff);
+        Assert.Equal(new DateTimeOffset(2026, 5, 5, 0, 0, 0, TimeSpan.Zero), record.TrainingCutoff);
         Assert.Equal(new DateTimeOffset(2026, 10, 2, 0, 0, 0, TimeSpan.Zero), record.ValidationCutoff);
         Assert.Contains("churn", output, StringComparison.Ordinal);
         Assert.Contains("promoted: the first version", output, StringComparison.Ordinal);

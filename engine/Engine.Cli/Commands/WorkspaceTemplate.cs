@@ -265,8 +265,9 @@ internal static class WorkspaceTemplate
                 population: subscription_status = 'active'
                 label:
                   # A forecast label: true when the condition holds of the profile 30 days after a cutoff. Training
-                  # takes features as of as-of minus 60 days and labels 30 days later, and validates on the next 30
-                  # days (features as of as-of minus 30, labels at as-of): point in time, nothing from after a cutoff.
+                  # takes features as of a cutoff and labels 30 days later (at five cutoffs, see validation), and
+                  # validates on the last 30 days (features as of as-of minus 30, labels at as-of): point in time,
+                  # nothing from after a cutoff.
                   horizon_days: 30
                   condition: subscription_status = 'cancelled'
                 # Profile columns: numbers as they are, dates and times as days before the cutoff, strings one-hot.
@@ -275,6 +276,8 @@ internal static class WorkspaceTemplate
                            tickets_resolved_90d, days_since_last_seen, last_purchase_at, first_seen_at, created_at,
                            loyalty_tier, country]
                 trainer: { algorithm: lightgbm, trees: 300, leaves: 8, learning_rate: 0.03, min_examples_per_leaf: 50 }
+                # Train on the five 30-day windows before the validation window (five times the examples).
+                validation: { training_windows: 5 }
                 # A new version replaces the one scoring only if its validation ROC AUC is not worse by more than this.
                 promotion: { auc_tolerance: 0.01 }
                 outputs: { score: churn_score, decile: churn_decile }

@@ -145,4 +145,10 @@ public sealed record ValidationOptions
     /// (trained on the window ending one horizon before as-of, validated on the window ending at as-of).
     /// </summary>
     public int Folds { get; init; } = 5;
+
+    /// <summary>
+    /// Forecast labels: how many consecutive windows, one horizon apart and ending where the validation window starts,
+    /// the training examples are taken from (a profile may appear once per window). More windows, more examples.
+    /// </summary>
+    public int TrainingWindows { get; init; } = 1;
 }

@@ -31,7 +31,9 @@ public sealed record TrainingOutcome(ModelRecord Record, TrainedModel Trained, M
 /// as of that cutoff (the same profiles stage, with the cutoff as its as-of, so only earlier events and CRM rows
 /// count), their label the label condition over the profile as of <c>T - H</c> with the label's traits counted over
 /// <c>[T - 2H, T - H)</c>. The validation examples are the same one horizon later: cutoff <c>T - H</c>, label over
-/// <c>[T - H, T)</c>. No label looks past as-of and no feature past its cutoff. The identity graph used to gather a
+/// <c>[T - H, T)</c>. With <c>training_windows: N</c> the training examples come from N cutoffs one horizon apart,
+/// <c>T - (N+1)H</c> to <c>T - 2H</c>, each labelled one horizon later. No label looks past as-of and no feature
+/// past its cutoff. The identity graph used to gather a
 /// person's rows is tonight's (it decides whose rows they are, not what they say).</para>
 /// <para><b>Snapshot labels</b> read today's profile table (a churn flag in a CRM export) and are validated by k-fold
 /// cross-validation.</para>
@@ -135,31 +137,61 @@ public sealed class ModelTraining
     {
         var label = model.Label ?? throw new ArgumentException($"model '{model.Name}' is external", nameof(model));
         var horizon = label.HorizonDays ?? throw new ArgumentException($"model '{model.Name}' has a snapshot label", nameof(model));
-        var trainingCutoff = asOf.AddDays(-2 * horizon);
+        var windows = model.Validation.TrainingWindows;
         var validationCutoff = asOf.AddDays(-horizon);
+        var trainingCutoff = asOf.AddDays(-(windows + 1) * horizon);
         var stage = new ProfilesStage(_storage, _logger);
         var definitions = workspace.Profiles;
         var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, label.Traits);
         var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. label.Traits]);
 
-        progress?.Report($"{model.Name}: profiles as of the training cutoff {Day(trainingCutoff)}");
-        var (atTraining, _) = await stage.BuildAsync(workspace, definitions, identity, trainingCutoff, parallelism, null, cancellationToken);
-        progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
-        var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
+        // One table per cutoff, oldest first: features as of it and the labels of the window that ends there.
+        // The validation cutoff's table serves both (its labels close the last training window).
+        var cutoffs = new DateTimeOffset[windows + 1];
+        for (var k = 0; k <= windows; k++)
+        {
+            cutoffs[k] = asOf.AddDays(-(windows + 1 - k) * horizon);
+        }
+        var tables = new ProfileTable[windows + 1];
+        for (var k = 0; k <= windows; k++)
+        {
+            var isFirst = k == 0;
+            progress?.Report($"{model.Name}: profiles{(isFirst ? "" : " and labels")} as of {Day(cutoffs[k])}");
+            (tables[k], _) = await stage.BuildAsync(workspace, isFirst ? definitions : combined, identity, cutoffs[k], parallelism, null, cancellationToken);
+        }
         progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
         var (atAsOf, _) = await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken);
+        var atValidation = tables[windows];
 
-        var trainingRows = Population(model, atTraining, trainingCutoff, parallelism);
-        var validationRows = Population(model, atValidation, validationCutoff, parallelism);
-        var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), atTraining, trainingRows);
-        CheckFinite(model, schema, atTraining, trainingRows, trainingCutoff);
-        CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
-        var training = TrainingExamples.From(schema, atTraining, trainingRows, Labels(model, atValidation, validationCutoff, trainingRows, parallelism), trainingCutoff,
-            $"cutoff {Day(trainingCutoff)} (label {Day(trainingCutoff)} to {Day(validationCutoff)})");
-        var validationLabels = Labels(model, atAsOf, asOf, validationRows, parallelism);
-        var validation = TrainingExamples.From(schema, atValidation, validationRows, validationLabels, validationCutoff,
-            $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
-        return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation, validationRows);
+        // The schema is learnt from the latest training window: the categories as they stand nearest to tonight.
+        var latestRows = Population(model, tables[windows - 1], cutoffs[windows - 1], parallelism);
+        var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), tables[windows - 1], latestRows);
+        var parts = new List<TrainingExamples>(windows);
+        try
+        {
+            for (var k = 0; k < windows; k++)
+            {
+                var rows = k == windows - 1 ? latestRows : Population(model, tables[k], cutoffs[k], parallelism);
+                CheckFinite(model, schema, tables[k], rows, cutoffs[k]);
+                parts.Add(TrainingExamples.From(schema, tables[k], rows, Labels(model, tables[k + 1], cutoffs[k + 1], rows, parallelism), cutoffs[k], ""));
+            }
+            var first = cutoffs[0];
+            var training = TrainingExamples.Concatenate(parts, windows == 1
+                ? $"cutoff {Day(first)} (label {Day(first)} to {Day(validationCutoff)})"
+                : $"{windows} cutoffs {Day(first)} to {Day(cutoffs[windows - 1])}, {horizon} days apart (labels to {Day(validationCutoff)})");
+            var validationRows = Population(model, atValidation, validationCutoff, parallelism);
+            CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
+            var validation = TrainingExamples.From(schema, atValidation, validationRows, Labels(model, atAsOf, asOf, validationRows, parallelism), validationCutoff,
+                $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
+            return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation, validationRows);
+        }
+        finally
+        {
+            foreach (var part in parts)
+            {
+                part.Dispose();
+            }
+        }
     }
 
     /// <summary>The ROC AUC of a stored version on the given examples, or null when its features are no longer there.</summary>

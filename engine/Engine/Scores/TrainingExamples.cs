@@ -66,6 +66,28 @@ public sealed class TrainingExamples : IDisposable
         return new TrainingExamples(schema, batch, ids, description);
     }
 
+    /// <summary>The examples of several parts (training windows), one after another, in a batch of their own.</summary>
+    public static TrainingExamples Concatenate(IReadOnlyList<TrainingExamples> parts, string description)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        var schema = parts[0].Schema;
+        var n = parts.Sum(p => p.Count);
+        var batch = new FeatureBatch(schema.Count, Math.Max(1, n), withLabels: true) { RowCount = n };
+        var ids = new long[n];
+        var at = 0;
+        foreach (var part in parts)
+        {
+            for (var s = 0; s < schema.Count; s++)
+            {
+                part.Batch.Feature(s).CopyTo(batch.Feature(s)[at..]);
+            }
+            part.Labels.CopyTo(batch.Labels[at..]);
+            part.ProfileIds.CopyTo(ids, at);
+            at += part.Count;
+        }
+        return new TrainingExamples(schema, batch, ids, description);
+    }
+
     /// <summary>The examples at <paramref name="indices"/>, in that order (a cross-validation fold).</summary>
     public TrainingExamples Subset(IReadOnlyList<int> indices, string description)
     {

@@ -15,7 +15,7 @@ public static partial class WorkspaceLoader
     private static readonly string[] PluginKeys = ["assembly", "type"];
     private static readonly string[] LabelKeys = ["condition", "horizon_days", "traits"];
     private static readonly string[] TrainerKeys = ["algorithm", "trees", "leaves", "learning_rate", "min_examples_per_leaf", "seed"];
-    private static readonly string[] ValidationKeys = ["folds"];
+    private static readonly string[] ValidationKeys = ["folds", "training_windows"];
     private static readonly string[] PromotionKeys = ["auc_tolerance"];
     private static readonly string[] OutputKeys = ["score", "decile"];
     private static readonly string[] AlgorithmNames = ["lightgbm", "fasttree"];
@@ -114,6 +114,10 @@ public static partial class WorkspaceLoader
                     errors.Add(At(file, validationReader.Scalar("folds")!, "'folds' must be at least 2"));
                 }
                 validation = validation with { Folds = folds };
+            }
+            if (PositiveInt(validationReader.Scalar("training_windows"), "training_windows", "the windows before the validation window to train on", file, errors) is { } windows)
+            {
+                validation = validation with { TrainingWindows = windows };
             }
         }
         var tolerance = 0.01;

@@ -41,6 +41,7 @@ public sealed class PointInTimeTests
             - { name: orders_next, source: events, function: count, filter: { type: order_completed } }
         features: [orders_90d, lifetime_value, page_views_30d, last_seen_at, days_since_last_seen, loyalty_tier, country, created_at]
         min_positives: 1
+        validation: { training_windows: 2 }
         """;
 
     [Fact]
@@ -49,10 +50,10 @@ public sealed class PointInTimeTests
         using var dir = new TempDirectory("point-in-time");
         var data = dir.Combine("data");
         await GeneratedWorkspace.GenerateAsync(data, 2_000, seed: 5);
-        // The same events, and then the same events again with the last 20 days before the training cutoff copied
-        // into the 20 days after it: more orders, views and later visits, all after the cutoff. The copy is read
+        // Two training windows (cutoffs 90 and 60 days before as-of). The same events, and then the same events again
+        // with the last 20 days before the later training cutoff copied into the 20 days after it: more orders, views and later visits, all after the cutoff. The copy is read
         // last, so that profile ids (numbered in the order identifiers are first read) stay the same.
-        var trainingCutoff = AsOf.AddDays(-60);
+        var lastTrainingCutoff = AsOf.AddDays(-60);
         var events = Path.Combine(data, GeneratedDatasets.EventsFolder);
         var more = dir.Combine("more-events");
         Directory.CreateDirectory(more);
@@ -60,7 +61,7 @@ public sealed class PointInTimeTests
         {
             File.Copy(file, Path.Combine(more, Path.GetFileName(file)));
         }
-        var cutoff = trainingCutoff.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        var cutoff = lastTrainingCutoff.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
         using (var db = DuckDb.Open())
         {
             DuckDb.Execute(db, $"""
@@ -73,7 +74,7 @@ public sealed class PointInTimeTests
         var before = await ExamplesAsync(dir.Combine("ws-1"), data, events);
         var after = await ExamplesAsync(dir.Combine("ws-2"), data, more);
 
-        Assert.Equal(trainingCutoff, before.TrainingCutoff);
+        Assert.Equal(AsOf.AddDays(-90), before.TrainingCutoff);
         Assert.True(before.Training.Count > 100, $"{before.Training.Count} training examples");
         Assert.Equal(before.Training.ProfileIds, after.Training.ProfileIds);
         Assert.Equal(before.Training.Schema.Slots, after.Training.Schema.Slots);

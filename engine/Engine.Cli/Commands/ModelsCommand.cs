@@ -50,7 +50,7 @@ internal static class ModelsCommand
                     results.AddRow(Markup.Escape(model.Name), "", "", "", "", Markup.Escape($"not trained here: {external.Path} was trained elsewhere (the next run registers it when it changes)"));
                     continue;
                 }
-                var progress = new Progress<string>(line => context.Output.WriteLine($"  {line}"));
+                var progress = new Lines(context.Output);
                 var outcome = await training.TrainAsync(loaded, model, run.Child(IdentityStage.Folder), table, manifest.AsOf, registry, Environment.ProcessorCount, progress, cancellationToken);
                 var metrics = outcome.Record.Metrics;
                 results.AddRow(Markup.Escape(model.Name), outcome.Record.Version.ToString(CultureInfo.InvariantCulture), metrics.TrainingExamples.ToString("N0", CultureInfo.InvariantCulture),
@@ -199,5 +199,11 @@ internal static class ModelsCommand
             manifest = RunManifest.Parse(bytes);
         }
         return (runs.Child(manifest.RunId), manifest);
+    }
+
+    /// <summary>Progress written as it happens, in order (<see cref="Progress{T}"/> would post it to the thread pool).</summary>
+    private sealed class Lines(TextWriter output) : IProgress<string>
+    {
+        public void Report(string value) => output.WriteLine($"  {value}");
     }
 }

@@ -47,7 +47,7 @@ public static partial class Log
     [LoggerMessage(5000, LogLevel.Information, "Scores: model {Model} version {Version} trained, validation ROC AUC {Auc:F4}: {Decision}")]
     public static partial void ModelTrained(ILogger logger, string model, int version, double auc, string decision);
 
-    [LoggerMessage(5001, LogLevel.Information, "Scores: model {Model} version {Version} scored {Scored} profiles in {Seconds:F2} s")]
+    [LoggerMessage(5001, LogLevel.Information, "Scores: model {Model} version {Version} scored {Scored} profiles ({Seconds:F2} s with any training)")]
     public static partial void ModelScored(ILogger logger, string model, int version, long scored, double seconds);
 
     [LoggerMessage(5002, LogLevel.Warning, "Scores: {Message}")]

@@ -57,6 +57,7 @@ public sealed class ModelScoreReport
 
     [JsonPropertyName("psi_against_run")] public string? PsiAgainstRun { get; set; }
 
+    /// <summary>The model's time tonight: training (when it trained) and scoring.</summary>
     [JsonPropertyName("seconds")] public double Seconds { get; set; }
 }
 

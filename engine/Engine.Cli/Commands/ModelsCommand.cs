@@ -194,9 +194,7 @@ internal static class ModelsCommand
         }
         else
         {
-            var bytes = await runs.Store.GetAsync(runs.Child(runId).Child(RunManifest.FileName).Key, cancellationToken)
-                ?? throw new EngineException($"no run '{runId}' under {runs}");
-            manifest = RunManifest.Parse(bytes);
+            manifest = await RunHistory.ReadAsync(runs, runId, cancellationToken) ?? throw new EngineException($"no run '{runId}' under {runs}");
         }
         return (runs.Child(manifest.RunId), manifest);
     }

@@ -55,7 +55,7 @@ internal static class SegmentsCommand
             var clock = Stopwatch.StartNew();
             var table = await ProfileTable.ReadAsync(run.Child(ProfilesStage.Folder), cancellationToken);
             var readSeconds = clock.Elapsed.TotalSeconds;
-            manifest ??= await ReadManifestAsync(run, cancellationToken);
+            manifest ??= await RunHistory.ReadAsync(runs, chosen, cancellationToken);
             var asOf = manifest?.AsOf ?? DateTimeOffset.UtcNow;
 
             clock.Restart();
@@ -78,12 +78,6 @@ internal static class SegmentsCommand
             return EngineCommandLine.Success;
         });
         return new Command("segments", "Inspect segments") { preview };
-    }
-
-    private static async Task<RunManifest?> ReadManifestAsync(StorageLocation run, CancellationToken cancellationToken)
-    {
-        var location = run.Child(RunManifest.FileName);
-        return await location.Store.GetAsync(location.Key, cancellationToken) is { } bytes ? RunManifest.Parse(bytes) : null;
     }
 
     private static void PrintSizes(IAnsiConsole console, List<string> shown, SegmentMembers members, Dictionary<string, long[]>? before, string runId)

@@ -50,4 +50,11 @@ public static class RunHistory
         }
         return best;
     }
+
+    /// <summary>The manifest of run <paramref name="runId"/> under <paramref name="runs"/>, or null when it has none.</summary>
+    public static async Task<RunManifest?> ReadAsync(StorageLocation runs, string runId, CancellationToken cancellationToken = default)
+    {
+        var location = runs.Child(runId).Child(RunManifest.FileName);
+        return await location.Store.GetAsync(location.Key, cancellationToken) is { } bytes ? RunManifest.Parse(bytes) : null;
+    }
 }

@@ -234,13 +234,16 @@ public sealed class FeatureSchema
                 }
             }
         }
+        // One write per row straight into the batch's buffer: slot first + k of row i is at (first + k) * Stride + i.
         var indices = (Int32Array)values.Indices;
+        var buffer = batch.Values;
+        var stride = batch.Stride;
         for (var i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
             if (indices.IsValid(r) && slotOf[indices.Values[r]] is var k and >= 0)
             {
-                batch.Feature(first + k)[i] = 1f;
+                buffer[(first + k) * stride + i] = 1f;
             }
         }
         return width;

@@ -152,17 +152,8 @@ public sealed class ModelRegistry
     public async Task<ModelRecord> AddExternalAsync(ModelRecord record, byte[] model, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var versions = await VersionsAsync(record.Model, cancellationToken);
-        record.Version = versions.Count == 0 ? 1 : versions[^1].Version + 1;
-        record.Promoted = true;
         record.External = true;
-        record.Libraries = Libraries();
-        var folder = _root.Child(record.Model).Child(Version(record.Version));
-        await folder.Store.PutAsync(folder.Child(FileOf(record.Format)).Key, model, cancellationToken);
-        await folder.Store.PutAsync(folder.Child(RecordFile).Key, JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken);
-        var pointer = _root.Child(record.Model).Child(CurrentFile);
-        await pointer.Store.PutAsync(pointer.Key, JsonSerializer.SerializeToUtf8Bytes(new CurrentPointer(record.Version), Json), cancellationToken);
-        return record;
+        return await StoreAsync(record, model, promote: true, cancellationToken);
     }
 
     private static string FileOf(ExternalFormat format) => format == ExternalFormat.Onnx ? OnnxFile : ModelFile;
@@ -173,16 +164,26 @@ public sealed class ModelRegistry
     /// </summary>
     public async Task<ModelRecord> AddAsync(MLContext ml, TrainedModel trained, ModelRecord record, bool promote, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(trained);
+        using var stream = new MemoryStream();
+        ml.Model.Save(trained.Model, trained.InputSchema, stream);
+        return await StoreAsync(record, stream.ToArray(), promote, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="model"/> (in <see cref="ModelRecord.Format"/>) as the next version, then its record,
+    /// then, when promoted, <c>current.json</c>: the order that keeps a half-written version from ever scoring.
+    /// </summary>
+    private async Task<ModelRecord> StoreAsync(ModelRecord record, byte[] model, bool promote, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
         var versions = await VersionsAsync(record.Model, cancellationToken);
         record.Version = versions.Count == 0 ? 1 : versions[^1].Version + 1;
         record.Promoted = promote;
         record.Libraries = Libraries();
         var folder = _root.Child(record.Model).Child(Version(record.Version));
-        using (var stream = new MemoryStream())
-        {
-            ml.Model.Save(trained.Model, trained.InputSchema, stream);
-            await folder.Store.PutAsync(folder.Child(ModelFile).Key, stream.ToArray(), cancellationToken);
-        }
+        await folder.Store.PutAsync(folder.Child(FileOf(record.Format)).Key, model, cancellationToken);
         await folder.Store.PutAsync(folder.Child(RecordFile).Key, JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken);
         if (promote)
         {

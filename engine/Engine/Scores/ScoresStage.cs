@@ -100,8 +100,6 @@ public sealed class ScoresStage
             var entry = new ModelScoreReport();
             report.Models[model.Name] = entry;
             var current = await registry.CurrentAsync(model.Name, cancellationToken);
-            var versions = await registry.VersionsAsync(model.Name, cancellationToken);
-            var hash = ModelTraining.DefinitionHash(workspace, model);
             if (model.External is not null)
             {
                 var (added, error) = await ExternalModels.RegisterIfChangedAsync(workspace, model, table, registry, cancellationToken);
@@ -115,7 +113,8 @@ public sealed class ScoresStage
                     Log.ModelFailed(_logger, error);
                 }
             }
-            else if (versions.Count == 0 || versions[^1].DefinitionHash != hash)
+            else if (await registry.VersionsAsync(model.Name, cancellationToken) is var versions
+                && (versions.Count == 0 || versions[^1].DefinitionHash != ModelTraining.DefinitionHash(workspace, model)))
             {
                 try
                 {
@@ -224,16 +223,21 @@ public sealed class ScoresStage
             entry.OutsidePopulation = rows;
             return (scoreBuilder.Build(), decileBuilder.Build());
         }
-        var sorted = new List<double>(rows);
+        var n = 0;
+        foreach (var score in scores)
+        {
+            n += double.IsNaN(score) ? 0 : 1;
+        }
+        var sorted = new double[n];
+        n = 0;
         foreach (var score in scores)
         {
             if (!double.IsNaN(score))
             {
-                sorted.Add(score);
+                sorted[n++] = score;
             }
         }
-        sorted.Sort();
-        var n = sorted.Count;
+        System.Array.Sort(sorted);
         double sum = 0;
         for (var i = 0; i < rows; i++)
         {
@@ -245,12 +249,7 @@ public sealed class ScoresStage
                 continue;
             }
             scoreBuilder.Append(score);
-            var lower = sorted.BinarySearch(score);
-            while (lower > 0 && sorted[lower - 1] == score)
-            {
-                lower--;
-            }
-            decileBuilder.Append(1 + (long)lower * 10 / n);
+            decileBuilder.Append(1 + (long)LowerBound(sorted, score) * 10 / n);
             entry.Histogram[Math.Clamp((int)(score * 10), 0, 9)]++;
             sum += score;
         }
@@ -264,6 +263,28 @@ public sealed class ScoresStage
             entry.P90 = sorted[(int)((n - 1) * 0.9)];
         }
         return (scoreBuilder.Build(), decileBuilder.Build());
+    }
+
+    /// <summary>
+    /// The number of values below <paramref name="value"/> in <paramref name="sorted"/>. A tree model gives many
+    /// profiles the same score, so a search that lands in a run of equal values and walks back would cost the run.
+    /// </summary>
+    private static int LowerBound(double[] sorted, double value)
+    {
+        int low = 0, high = sorted.Length;
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            if (sorted[middle] < value)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+        return low;
     }
 
     /// <summary>Σ (actual − expected) · ln(actual / expected) over the bins' shares; an empty bin counts as half a profile.</summary>

@@ -48,7 +48,7 @@ public class EndToEndTests
         [
             "profile_id", "loyalty_tier", "subscription_status", "country", "created_at", "lifetime_value", "orders_90d", "orders_previous_quarter",
             "average_order_value", "product_views_7d", "products_viewed_30d", "last_product_viewed", "last_purchase_at", "last_cart_at",
-            "email_opens_30d", "email_opens_previous_30d", "page_views_14d", "page_views_30d", "page_views_180d", "page_views_previous_30d",
+            "email_opens_30d", "email_opens_previous_30d", "opened_last_3_campaigns", "page_views_14d", "page_views_30d", "page_views_180d", "page_views_previous_30d",
             "support_tickets_90d", "tickets_resolved_90d", "days_since_last_seen", "first_seen_at", "last_seen_at",
         ];
         Assert.Equal([.. columns, "churn_score", "churn_decile"], DuckDb.Rows($"DESCRIBE SELECT * FROM read_parquet('{table}')").Select(r => (string)r[0]!));

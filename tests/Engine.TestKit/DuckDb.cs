@@ -37,6 +37,20 @@ public static class DuckDb
         var value => Convert.ToInt64(value, CultureInfo.InvariantCulture),
     };
 
+    /// <summary>A query's first column, in the query's order, as text (NULL as null).</summary>
+    public static List<string?> Strings(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string?>();
+        while (reader.Read())
+        {
+            values.Add(reader.IsDBNull(0) ? null : Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture));
+        }
+        return values;
+    }
+
     /// <summary>A query's rows, each as an array of values (NULL as null), run on a fresh in-memory database.</summary>
     public static List<object?[]> Rows(string sql)
     {

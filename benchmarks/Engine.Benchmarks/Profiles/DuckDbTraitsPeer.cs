@@ -42,6 +42,9 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     private readonly string _crm;
     private readonly string _identity;
 
+    /// <summary>The three latest email campaigns as a SQL list, found by <see cref="RankLatestCampaigns"/> before the traits.</summary>
+    private string _latestCampaigns = "NULL";
+
     public DuckDbTraitsPeer(DuckDbPeerOptions options, string dataDir, string identityDir, DateTimeOffset asOf)
     {
         Directory.CreateDirectory(options.TempDirectory);
@@ -88,6 +91,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
         yield return ("last_cart_at", "max(ts) FILTER (WHERE type = 'add_to_cart')", false);
         yield return ("email_opens_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(30)})", true);
         yield return ("email_opens_previous_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(60)} AND t < {Ago(30)})", true);
+        yield return ("opened_last_3_campaigns", $"count(DISTINCT campaign_id) FILTER (WHERE type = 'email_open' AND campaign_id IN ({_latestCampaigns}))", true);
         yield return ("page_views_14d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(14)})", true);
         yield return ("page_views_30d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(30)})", true);
         yield return ("page_views_180d", $"count(*) FILTER (WHERE type = 'page_view' AND t >= {Ago(180)})", true);
@@ -105,7 +109,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
 
     /// <summary>Every event with its time in UTC microseconds and its profile (NULL: none).</summary>
     private string MappedEvents() => $"""
-        SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, coalesce(c.p, m.p, a.p) AS pid
+        SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, e.campaign_id, coalesce(c.p, m.p, a.p) AS pid
         FROM read_parquet({_events}) e
         LEFT JOIN ident c ON c.it = 'customer_id' AND c.iv = {Trim("e.user_id")}
         LEFT JOIN ident m ON m.it = 'email' AND m.iv = lower({Trim("e.email")})
@@ -148,6 +152,32 @@ internal sealed class DuckDbTraitsPeer : IDisposable
             """;
     }
 
+    /// <summary>
+    /// opened_last_3_campaigns' in_latest filter: the three campaigns whose first open before as-of is latest (ties:
+    /// the larger id), over every event. Run once and inlined into the GROUP BY as a constant list, the cheapest form
+    /// for DuckDB (the engine ranks them in a scan of its own too).
+    /// </summary>
+    private DuckDbStep RankLatestCampaigns()
+    {
+        var clock = Stopwatch.StartNew();
+        var campaigns = new List<string>();
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = $"""
+                SELECT campaign_id FROM read_parquet({_events})
+                WHERE type = 'email_open' AND campaign_id IS NOT NULL AND epoch_us(ts) < {_asOf.ToString(CultureInfo.InvariantCulture)}
+                GROUP BY campaign_id ORDER BY min(ts) DESC, campaign_id DESC LIMIT 3
+                """;
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                campaigns.Add(Literal(reader.GetString(0)));
+            }
+        }
+        _latestCampaigns = campaigns.Count == 0 ? "NULL" : string.Join(", ", campaigns);
+        return new("rank latest campaigns", clock.Elapsed.TotalSeconds);
+    }
+
     private double ReadIdentity()
     {
         Execute("DROP TABLE IF EXISTS ident");
@@ -159,7 +189,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     /// <summary>DuckDB's best form: the identity output read into a table, then one statement from the Parquet sources to the written result.</summary>
     public List<DuckDbStep> RunOneStatement(string outputPath)
     {
-        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()) };
+        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()), RankLatestCampaigns() };
         var clock = Stopwatch.StartNew();
         Execute($"""
             COPY (
@@ -181,7 +211,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     /// </summary>
     public List<DuckDbStep> RunDistinctKeys(string outputPath)
     {
-        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()) };
+        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()), RankLatestCampaigns() };
         var clock = Stopwatch.StartNew();
         Execute($"""
             CREATE OR REPLACE TEMP TABLE keys AS
@@ -196,7 +226,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
         Execute($"""
             COPY (
             WITH ev AS (
-                SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, k.pid
+                SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, e.campaign_id, k.pid
                 FROM read_parquet({_events}) e
                 LEFT JOIN keys k ON e.user_id IS NOT DISTINCT FROM k.user_id AND e.email IS NOT DISTINCT FROM k.email
                   AND e.anonymous_id IS NOT DISTINCT FROM k.anonymous_id),
@@ -214,7 +244,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     /// <summary>The same work a step at a time (temp tables), to time the GROUP BY apart from reading and mapping; also counts the rows read.</summary>
     public (List<DuckDbStep> Steps, long Events, long EventsWithoutProfile, long CrmRows, long CrmWithoutProfile) RunStaged(string outputPath)
     {
-        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()) };
+        var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()), RankLatestCampaigns() };
         void Step(string name, string sql)
         {
             var clock = Stopwatch.StartNew();

@@ -79,7 +79,8 @@ internal static class WorkspaceTemplate
                 # avg, first, last, distinct_count (need a column except count), recency_days, first_seen, last_seen.
                 # count and distinct_count are 0 without matching events; the others are NULL.
                 # filter: column: value (or [values]), and `where:` comparisons { column, op, value } with op one of
-                # = != < <= > >= in not_in is_null is_not_null.
+                # = != < <= > >= in not_in is_null is_not_null, or in_latest N: among the column's N latest values
+                # (ranked by the first matching event that carries each, before as-of).
                 traits:
                   - name: lifetime_value
                     description: Revenue of every completed order.
@@ -138,6 +139,12 @@ internal static class WorkspaceTemplate
                     function: count
                     filter: { type: email_open }
                     window: { from_days_ago: 60, to_days_ago: 30 }
+                  - name: opened_last_3_campaigns
+                    description: How many of the three latest email campaigns (by first open) the person opened; 3 is all of them.
+                    source: events
+                    function: distinct_count
+                    column: campaign_id
+                    filter: { type: email_open, where: [{ column: campaign_id, op: in_latest, value: 3 }] }
                   - name: page_views_14d
                     source: events
                     function: count
@@ -225,8 +232,8 @@ internal static class WorkspaceTemplate
                 """),
             ("segments/engaged_repeat_buyers.yaml", """
                 name: engaged_repeat_buyers
-                description: Bought at least twice in the last 90 days, opened three or more emails in the last 30, lifetime value over 300.
-                condition: orders_90d >= 2 AND email_opens_30d >= 3 AND lifetime_value > 300
+                description: Bought at least twice in the last 90 days, opened each of the last three email campaigns, lifetime value over 300.
+                condition: orders_90d >= 2 AND opened_last_3_campaigns = 3 AND lifetime_value > 300
 
                 """),
             ("segments/win_back.yaml", """

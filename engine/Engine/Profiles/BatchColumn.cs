@@ -285,6 +285,10 @@ internal sealed class BoundCondition
 
     public BoundCondition(TraitCondition condition, BatchColumn column)
     {
+        if (condition.Operator == FilterOperator.InLatest)
+        {
+            throw new ArgumentException("an in_latest condition is resolved to an IN list before the scan (LatestValues)", nameof(condition));
+        }
         _condition = condition;
         Column = column;
         var values = condition.Values;

@@ -154,6 +154,14 @@ public enum FilterOperator
     NotIn,
     IsNull,
     IsNotNull,
+
+    /// <summary>
+    /// The value is among the N latest distinct values of the column (N the one constant): values ranked by the first
+    /// event before as-of that carries them and passes the trait's other conditions, newest first, ties by the larger
+    /// value. "Opened the last three emails" is a distinct count of <c>campaign_id</c> with <c>in_latest 3</c>. The
+    /// profiles stage resolves it to <see cref="In"/> before its main scan (<see cref="LatestValues"/>).
+    /// </summary>
+    InLatest,
 }
 
 /// <summary>

@@ -34,6 +34,11 @@ public sealed class ProfilesReport
     [JsonPropertyName("rows_after_as_of")] public long RowsAfterAsOf { get; set; }
 
     [JsonPropertyName("sources")] public Dictionary<string, ProfilesSourceReport> Sources { get; set; } = [];
+
+    /// <summary>Per trait with an <c>in_latest</c> filter, the values it resolved to tonight (newest first).</summary>
+    [JsonPropertyName("latest_values")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, List<string>>? LatestValues { get; set; }
     [JsonPropertyName("timings_ms")] public Dictionary<string, long> TimingsMs { get; set; } = [];
 }
 
@@ -120,6 +125,15 @@ public sealed class ProfilesStage
         report.Profiles = profiles;
         report.TimingsMs["identities"] = clock.ElapsedMilliseconds;
         clock.Restart();
+
+        if (definition.Traits.Any(t => t.Conditions.Any(c => c.Operator == FilterOperator.InLatest)))
+        {
+            progress?.Report(new ProfilesProgress("ranking latest values", 0));
+            (definition, report.LatestValues) = await LatestValues.ResolveAsync(
+                definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, asOfMicros, parallelism, cancellationToken);
+            report.TimingsMs["latest_values"] = clock.ElapsedMilliseconds;
+            clock.Restart();
+        }
 
         var attributes = definition.Attributes;
         var attributeResults = new Accumulator?[attributes.Count];

@@ -13,9 +13,12 @@ public static partial class WorkspaceLoader
     private static readonly string[] AttributeSourceKeys = ["source", "updated_at", "columns", "description"];
     private static readonly string[] TraitKeys = ["name", "description", "source", "function", "column", "filter", "window"];
     private static readonly string[] ConditionKeys = ["column", "op", "value"];
+
+    /// <summary>The most values an <c>in_latest</c> filter keeps (it becomes an IN list).</summary>
+    private const int MaxLatestValues = 1000;
     private static readonly string[] WindowKeys = ["last_days", "from_days_ago", "to_days_ago"];
     private static readonly string[] SurvivorshipNames = ["recency", "priority"];
-    private static readonly string[] OperatorNames = ["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "is_not_null"];
+    private static readonly string[] OperatorNames = ["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "is_not_null", "in_latest"];
 
     /// <summary>
     /// The definition in <c>profiles.yaml</c>, <see cref="ProfilesDefinition.Empty"/> when there is none, null when it
@@ -293,6 +296,10 @@ public static partial class WorkspaceLoader
         if (reader.Any("filter") is { } filterNode && source is not null)
         {
             ReadFilter(filterNode, source, conditions, file, errors);
+            if (conditions.Count(c => c.Operator == FilterOperator.InLatest) > 1)
+            {
+                errors.Add(At(file, filterNode, "a trait's filter takes at most one 'in_latest' comparison (the latest values are ranked over the events its other conditions admit)"));
+            }
         }
         var window = TraitWindow.AllHistory;
         if (reader.Any("window") is { } windowNode)
@@ -394,6 +401,7 @@ public static partial class WorkspaceLoader
                 "not_in" => FilterOperator.NotIn,
                 "is_null" => FilterOperator.IsNull,
                 "is_not_null" => FilterOperator.IsNotNull,
+                "in_latest" => FilterOperator.InLatest,
                 _ => null,
             };
             if (op is null)
@@ -408,6 +416,23 @@ public static partial class WorkspaceLoader
             if (valueNode is not null)
             {
                 errors.Add(At(file, valueNode, $"'{(op == FilterOperator.IsNull ? "is_null" : "is_not_null")}' takes no value"));
+            }
+        }
+        else if (op is FilterOperator.InLatest)
+        {
+            // The constant is how many latest values, not a value of the column.
+            if (valueNode is not YamlScalarNode { Value: var count } || !int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+                || n < 1 || n > MaxLatestValues)
+            {
+                errors.Add(At(file, valueNode ?? node, $"'in_latest' takes how many of the latest values count, a whole number from 1 to {MaxLatestValues}, such as {{ column: campaign_id, op: in_latest, value: 3 }}"));
+            }
+            else
+            {
+                values.Add((long)n);
+            }
+            if (spec is not null && spec.Type is ColumnType.Double or ColumnType.Boolean)
+            {
+                errors.Add(At(file, columnNode!, $"'in_latest' ranks the values of an id column (a string, integer, date or timestamp), but column '{spec.Name}' is {DataSchema.Describe(spec.Type)}"));
             }
         }
         else if (op is not null)

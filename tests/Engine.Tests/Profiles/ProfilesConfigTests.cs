@@ -83,6 +83,9 @@ public sealed class ProfilesConfigTests
             /* 21 */ "  - { name: t14, source: event, function: count }",
             /* 22 */ "  - { name: t15, source: events, function: distinct_cuont, column: revenue }",
             /* 23 */ "  - { name: t16, source: events, function: count, window: { last_day: 7 } }",
+            /* 24 */ "  - { name: t17, source: events, function: count, filter: { where: [{ column: type, op: in_latest, value: 0 }] } }",
+            /* 25 */ "  - { name: t18, source: events, function: count, filter: { where: [{ column: revenue, op: in_latest, value: 3 }] } }",
+            /* 26 */ "  - { name: t19, source: events, function: count, filter: { where: [{ column: type, op: in_latest, value: 1 }, { column: product_id, op: in_latest, value: 2 }] } }",
         ];
         (int Line, string Token, string Message)[] expected =
         [
@@ -105,6 +108,9 @@ public sealed class ProfilesConfigTests
             (21, "event,", "unknown source 'event' (did you mean 'events'?)"),
             (22, "distinct_cuont", "unknown function 'distinct_cuont' (did you mean 'distinct_count'?)"),
             (23, "last_day", "unknown key 'last_day' (did you mean 'last_days'?)"),
+            (24, "0 }", "'in_latest' takes how many of the latest values count, a whole number from 1 to 1000"),
+            (25, "revenue", "'in_latest' ranks the values of an id column (a string, integer, date or timestamp), but column 'revenue' is double"),
+            (26, "{ where", "a trait's filter takes at most one 'in_latest' comparison"),
         ];
         using var workspace = new ProfilesWorkspace();
         workspace.Write("profiles.yaml", string.Join("\n", lines) + "\n");

@@ -58,6 +58,9 @@ public sealed class ProfilesDuckDbTests
           - { name: first_open, source: events, function: min, column: ts, filter: { type: email_open } }
           - { name: opens_30d, source: events, function: count, filter: { type: email_open }, window: { last_days: 30 } }
           - { name: support, source: events, function: count, filter: { where: [{ column: type, op: in, value: [support_ticket_opened, support_ticket_resolved] }] } }
+          - { name: opened_last_3, source: events, function: distinct_count, column: campaign_id, filter: { type: email_open, where: [{ column: campaign_id, op: in_latest, value: 3 }] } }
+          - { name: opens_latest_5_30d, source: events, function: count, filter: { type: email_open, where: [{ column: campaign_id, op: in_latest, value: 5 }] }, window: { last_days: 30 } }
+          - { name: orders_latest_2_quantities, source: events, function: count, filter: { type: order_completed, where: [{ column: quantity, op: in_latest, value: 2 }] } }
           - { name: other_with_product, source: events, function: count, filter: { where: [{ column: type, op: not_in, value: [page_view, product_view] }, { column: product_id, op: is_not_null }] } }
         """;
 
@@ -85,6 +88,11 @@ public sealed class ProfilesDuckDbTests
         ("first_open", "min(t) FILTER (WHERE type = 'email_open')", "micros"),
         ("opens_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(30)})", "exact"),
         ("support", "count(*) FILTER (WHERE type IN ('support_ticket_opened', 'support_ticket_resolved'))", "exact"),
+        // in_latest: the N values first seen latest among the events passing the other conditions (all events before
+        // as-of, with a profile or not; the window does not narrow the ranking), newest first, ties by the larger value.
+        ("opened_last_3", "count(DISTINCT campaign_id) FILTER (WHERE type = 'email_open' AND campaign_id IN (SELECT v FROM latest_campaigns_3))", "exact"),
+        ("opens_latest_5_30d", $"count(*) FILTER (WHERE type = 'email_open' AND t >= {Ago(30)} AND campaign_id IN (SELECT v FROM latest_campaigns_5))", "exact"),
+        ("orders_latest_2_quantities", "count(*) FILTER (WHERE type = 'order_completed' AND quantity IN (SELECT v FROM latest_quantities_2))", "exact"),
         ("other_with_product", "count(*) FILTER (WHERE type NOT IN ('page_view', 'product_view') AND product_id IS NOT NULL)", "exact"),
     ];
 
@@ -150,7 +158,11 @@ public sealed class ProfilesDuckDbTests
         Assert.Equal(0, DuckDb.Long(db, "SELECT count(*) FROM (SELECT DISTINCT p FROM ident WHERE p IS NOT NULL) i FULL JOIN eng ON eng.profile_id = i.p WHERE eng.profile_id IS NULL OR i.p IS NULL"));
 
         var traits = string.Join(",\n", Expected.Select(e => $"{e.Sql} AS {e.Name}"));
+        string Latest(string column, string type, int n) => $"SELECT {column} AS v FROM ev WHERE type = '{type}' AND {column} IS NOT NULL AND t < {Micros(AsOf)} GROUP BY {column} ORDER BY min(t) DESC, {column} DESC LIMIT {n}";
         DuckDb.Execute(db, $"""
+            CREATE TABLE latest_campaigns_3 AS {Latest("campaign_id", "email_open", 3)};
+            CREATE TABLE latest_campaigns_5 AS {Latest("campaign_id", "email_open", 5)};
+            CREATE TABLE latest_quantities_2 AS {Latest("quantity", "order_completed", 2)};
             CREATE TABLE expected AS
               SELECT i.p AS profile_id, {traits}
               FROM (SELECT DISTINCT p FROM ident WHERE p IS NOT NULL) i LEFT JOIN w ON w.pid = i.p
@@ -184,10 +196,16 @@ public sealed class ProfilesDuckDbTests
         Check("created_at", "expected_attributes", "epoch_us(e.created_at) IS DISTINCT FROM x.created_at");
         Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
 
+        // The manifest names the values each in_latest filter resolved to, newest first, as DuckDB ranks them.
+        Assert.Equal<string?>(DuckDb.Strings(db, Latest("campaign_id", "email_open", 3)), report.LatestValues!["opened_last_3"]);
+        Assert.Equal<string?>(DuckDb.Strings(db, Latest("quantity", "order_completed", 2)), report.LatestValues["orders_latest_2_quantities"]);
+
         // Not vacuous: the traits and attributes hold values.
         Assert.True(DuckDb.Long(db, "SELECT count(*) FROM eng WHERE orders_90d > 0") > 100);
         Assert.True(DuckDb.Long(db, "SELECT count(*) FROM eng WHERE orders_prev_q > 0") > 100);
         Assert.True(DuckDb.Long(db, "SELECT count(*) FROM eng WHERE loyalty_tier IS NOT NULL") > 1000);
+        Assert.True(DuckDb.Long(db, "SELECT count(*) FROM eng WHERE opened_last_3 = 3") > 10);
+        Assert.True(DuckDb.Long(db, "SELECT count(*) FROM eng WHERE opened_last_3 BETWEEN 1 AND 2") > 10);
         Assert.True(report.RowsAfterAsOf > 0);
 
         void Check(string name, string table, string differs)

@@ -15,7 +15,7 @@ public static partial class WorkspaceLoader
     /// The options of a source's <c>csv:</c> mapping on top of <see cref="CsvReadOptions.Default"/>; null when the
     /// mapping is absent or has errors (which are added to <paramref name="errors"/>).
     /// </summary>
-    private static CsvReadOptions? ReadCsvOptions(MappingReader source, DataFormat? format, bool formatGiven, string file, List<WorkspaceError> errors)
+    private static CsvReadOptions? ReadCsvOptions(YamlMappingReader source, DataFormat? format, bool formatGiven, string file, List<WorkspaceError> errors)
     {
         if (source.KeyNode("csv") is not { } csvKey)
         {
@@ -33,7 +33,7 @@ public static partial class WorkspaceLoader
         {
             return null;
         }
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(CsvKeys);
         var options = CsvReadOptions.Default;
 

@@ -25,7 +25,7 @@ public static partial class WorkspaceLoader
         {
             return null;
         }
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(IdentityKeys);
 
         // First the types (in file order = priority), then the blocklist, which names them.
@@ -149,14 +149,14 @@ public static partial class WorkspaceLoader
 
         // `email: email` is short for `email: { normalizer: email }`.
         YamlScalarNode? normalizerNode;
-        MappingReader? reader = null;
+        YamlMappingReader? reader = null;
         if (valueNode is YamlScalarNode shorthand)
         {
             normalizerNode = shorthand;
         }
         else if (valueNode is YamlMappingNode mapping)
         {
-            reader = new MappingReader(mapping, file, errors);
+            reader = new YamlMappingReader(mapping, file, errors);
             reader.CheckKeys(IdentifierTypeKeys);
             normalizerNode = reader.Scalar("normalizer", required: true);
         }
@@ -247,7 +247,7 @@ public static partial class WorkspaceLoader
         return null;
     }
 
-    private static bool OnlyFor(MappingReader reader, string key, NormalizerKind applies, NormalizerKind? kind, string file, List<WorkspaceError> errors)
+    private static bool OnlyFor(YamlMappingReader reader, string key, NormalizerKind applies, NormalizerKind? kind, string file, List<WorkspaceError> errors)
     {
         var node = reader.Scalar(key);
         var value = reader.Bool(key) ?? false;

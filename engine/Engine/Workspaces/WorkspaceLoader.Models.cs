@@ -24,7 +24,7 @@ public static partial class WorkspaceLoader
         YamlMappingNode node, string file, string text, IReadOnlyList<SourceDefinition> sources, ProfilesDefinition? profiles, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(ModelKeys);
         var name = reader.String("name", required: true);
         var expected = Path.GetFileNameWithoutExtension(file);
@@ -88,7 +88,7 @@ public static partial class WorkspaceLoader
         PluginReference? plugin = null;
         if (reader.Mapping("plugin") is { } pluginNode)
         {
-            var pluginReader = new MappingReader(pluginNode, file, errors);
+            var pluginReader = new YamlMappingReader(pluginNode, file, errors);
             pluginReader.CheckKeys(PluginKeys);
             var assembly = pluginReader.String("assembly", required: true);
             var type = pluginReader.String("type", required: true);
@@ -105,7 +105,7 @@ public static partial class WorkspaceLoader
         var validation = new ValidationOptions();
         if (reader.Mapping("validation") is { } validationNode)
         {
-            var validationReader = new MappingReader(validationNode, file, errors);
+            var validationReader = new YamlMappingReader(validationNode, file, errors);
             validationReader.CheckKeys(ValidationKeys);
             if (PositiveInt(validationReader.Scalar("folds"), "folds", "the number of cross-validation folds", file, errors) is { } folds)
             {
@@ -123,7 +123,7 @@ public static partial class WorkspaceLoader
         var tolerance = 0.01;
         if (reader.Mapping("promotion") is { } promotionNode)
         {
-            var promotionReader = new MappingReader(promotionNode, file, errors);
+            var promotionReader = new YamlMappingReader(promotionNode, file, errors);
             promotionReader.CheckKeys(PromotionKeys);
             tolerance = Fraction(promotionReader.Scalar("auc_tolerance"), "auc_tolerance", 0, 1, file, errors) ?? tolerance;
         }
@@ -133,7 +133,7 @@ public static partial class WorkspaceLoader
         var decileColumn = $"{name}_decile";
         if (reader.Mapping("outputs") is { } outputsNode)
         {
-            var outputs = new MappingReader(outputsNode, file, errors);
+            var outputs = new YamlMappingReader(outputsNode, file, errors);
             outputs.CheckKeys(OutputKeys);
             scoreColumn = OutputName(outputs.Scalar("score"), file, errors) ?? scoreColumn;
             decileColumn = OutputName(outputs.Scalar("decile"), file, errors) ?? decileColumn;
@@ -166,7 +166,7 @@ public static partial class WorkspaceLoader
         YamlMappingNode node, string file, string text, IReadOnlyList<SourceDefinition> sources, ProfilesDefinition? profiles, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(LabelKeys);
         var condition = reader.Scalar("condition", required: true) is { } conditionNode ? Condition(conditionNode, text, file, errors, "label condition") : null;
         var horizon = PositiveInt(reader.Scalar("horizon_days"), "horizon_days", "the days after the cutoff the label looks at", file, errors);
@@ -191,7 +191,7 @@ public static partial class WorkspaceLoader
             var profileTraits = earlier.Count;
             foreach (var item in Items(traitsNode, "traits", file, errors))
             {
-                if (new MappingReader(item, file, errors).KeyNode("window") is { } windowKey)
+                if (new YamlMappingReader(item, file, errors).KeyNode("window") is { } windowKey)
                 {
                     errors.Add(At(file, windowKey, "a label trait's window is the horizon (horizon_days after the cutoff); it takes no 'window'"));
                     continue;
@@ -213,7 +213,7 @@ public static partial class WorkspaceLoader
     private static ExternalModel? ReadExternal(YamlMappingNode node, string file, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(ExternalKeys);
         var path = reader.String("path", required: true);
         var format = path is not null && path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? ExternalFormat.Onnx : ExternalFormat.MlNet;
@@ -238,7 +238,7 @@ public static partial class WorkspaceLoader
 
     private static TrainerOptions ReadTrainer(YamlMappingNode node, string file, List<WorkspaceError> errors)
     {
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(TrainerKeys);
         var options = new TrainerOptions();
         if (reader.Scalar("algorithm") is { } algorithmNode)

@@ -36,7 +36,7 @@ public static partial class WorkspaceLoader
         {
             return null;
         }
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(ProfilesKeys);
 
         var survivorship = Survivorship.Recency;
@@ -107,7 +107,7 @@ public static partial class WorkspaceLoader
     }
 
     /// <summary>The source a profiles entry names; it must exist and carry identifiers (or its rows belong to no profile).</summary>
-    private static SourceDefinition? ProfileSource(MappingReader reader, IReadOnlyList<SourceDefinition> sources, string file, List<WorkspaceError> errors)
+    private static SourceDefinition? ProfileSource(YamlMappingReader reader, IReadOnlyList<SourceDefinition> sources, string file, List<WorkspaceError> errors)
     {
         if (reader.Scalar("source", required: true) is not { } node)
         {
@@ -146,7 +146,7 @@ public static partial class WorkspaceLoader
         string file, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(item, file, errors);
+        var reader = new YamlMappingReader(item, file, errors);
         reader.CheckKeys(AttributeSourceKeys);
         var source = ProfileSource(reader, sources, file, errors);
         if (source is not null && earlier.Exists(a => a.Source == source.Name))
@@ -225,7 +225,7 @@ public static partial class WorkspaceLoader
         string file, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(item, file, errors);
+        var reader = new YamlMappingReader(item, file, errors);
         reader.CheckKeys(TraitKeys);
         var name = reader.String("name", required: true);
         if (name is not null)
@@ -382,7 +382,7 @@ public static partial class WorkspaceLoader
     private static TraitCondition? ReadComparison(YamlMappingNode node, SourceDefinition source, string file, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(ConditionKeys);
         var columnNode = reader.Scalar("column", required: true);
         var spec = columnNode is null ? null : SourceColumn(columnNode, source, file, errors, "filter column");
@@ -514,7 +514,7 @@ public static partial class WorkspaceLoader
             return null;
         }
         var before = errors.Count;
-        var reader = new MappingReader(mapping, file, errors);
+        var reader = new YamlMappingReader(mapping, file, errors);
         reader.CheckKeys(WindowKeys);
         int? Days(string key, int min)
         {

@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using Engine.Identity;
 using Engine.Scores;
 using Engine.Storage;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Engine.Workspaces;
@@ -39,7 +38,7 @@ public static partial class WorkspaceLoader
         var output = "output";
         if (Parse(full, Workspace.FileName, errors) is { } root)
         {
-            var reader = new MappingReader(root, Workspace.FileName, errors);
+            var reader = new YamlMappingReader(root, Workspace.FileName, errors);
             reader.CheckKeys(WorkspaceKeys);
             name = reader.String("name", required: true) ?? name;
             output = reader.String("output") ?? output;
@@ -99,64 +98,14 @@ public static partial class WorkspaceLoader
         return new Workspace(full, name, output, sources, segments, identity, profiles, models);
     }
 
-    private static IEnumerable<string> YamlFiles(string root, string folder)
-    {
-        var dir = Path.Combine(root, folder);
-        if (!System.IO.Directory.Exists(dir))
-        {
-            return [];
-        }
-        return System.IO.Directory.EnumerateFiles(dir)
-            .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal))
-            .Select(f => Path.GetRelativePath(root, f))
-            .Order(StringComparer.Ordinal);
-    }
+    private static IEnumerable<string> YamlFiles(string root, string folder) => WorkspaceYaml.Files(root, folder);
 
-    private static YamlMappingNode? Parse(string root, string file, List<WorkspaceError> errors)
-    {
-        string text;
-        try
-        {
-            text = File.ReadAllText(Path.Combine(root, file));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            errors.Add(new WorkspaceError(file, 0, 0, $"cannot read the file ({e.Message})"));
-            return null;
-        }
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            var message = e.InnerException?.Message ?? e.Message;
-            // YamlDotNet prefixes messages with the position it also reports; keep only the explanation.
-            var paren = message.IndexOf("): ", StringComparison.Ordinal);
-            errors.Add(new WorkspaceError(file, (int)e.Start.Line, (int)e.Start.Column, $"invalid YAML: {(paren >= 0 ? message[(paren + 3)..] : message)}"));
-            return null;
-        }
-        catch (InvalidOperationException)
-        {
-            // YamlDotNet's scanner throws this (without a position) when the file ends inside a flow collection.
-            var lines = text.Split('\n');
-            var last = lines.Length - (lines[^1].Length == 0 ? 1 : 0);
-            errors.Add(new WorkspaceError(file, Math.Max(last, 1), 1, "invalid YAML: the file ends inside an unclosed '[' or '{'"));
-            return null;
-        }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode mapping)
-        {
-            errors.Add(new WorkspaceError(file, 1, 1, "expected a mapping of keys to values"));
-            return null;
-        }
-        return mapping;
-    }
+    private static YamlMappingNode? Parse(string root, string file, List<WorkspaceError> errors) => WorkspaceYaml.Parse(root, file, errors);
 
     private static SourceDefinition? ReadSource(YamlMappingNode node, string file, IdentityRules? rules, bool rulesFromFile, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(SourceKeys);
         var name = reader.String("name", required: true);
         if (name is not null && !IdentifierName().IsMatch(name))
@@ -196,7 +145,7 @@ public static partial class WorkspaceLoader
                 }
                 else if (valueNode is YamlMappingNode columnMapping)
                 {
-                    var columnReader = new MappingReader(columnMapping, file, errors);
+                    var columnReader = new YamlMappingReader(columnMapping, file, errors);
                     columnReader.CheckKeys(ColumnKeys);
                     if (columnReader.Scalar("type", required: true) is { } typeNode)
                     {
@@ -231,7 +180,7 @@ public static partial class WorkspaceLoader
                 YamlScalarNode? regionNode = null;
                 if (valueNode is YamlMappingNode detail)
                 {
-                    var detailReader = new MappingReader(detail, file, errors);
+                    var detailReader = new YamlMappingReader(detail, file, errors);
                     detailReader.CheckKeys(IdentifierDetailKeys);
                     typeNode = detailReader.Scalar("type", required: true) ?? (YamlNode)detail;
                     regionNode = detailReader.Scalar("region_column");
@@ -343,7 +292,7 @@ public static partial class WorkspaceLoader
     private static SegmentDefinition? ReadSegment(YamlMappingNode node, string file, string text, List<WorkspaceError> errors)
     {
         var before = errors.Count;
-        var reader = new MappingReader(node, file, errors);
+        var reader = new YamlMappingReader(node, file, errors);
         reader.CheckKeys(SegmentKeys);
         var name = reader.String("name", required: true);
         var description = reader.String("description", required: true);
@@ -372,111 +321,8 @@ public static partial class WorkspaceLoader
         };
     }
 
-    internal static WorkspaceError At(string file, YamlNode node, string message)
-        => new(file, (int)node.Start.Line, (int)node.Start.Column, message);
+    internal static WorkspaceError At(string file, YamlNode node, string message) => WorkspaceYaml.At(file, node, message);
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierName();
-
-    /// <summary>Typed access to one YAML mapping, reporting wrong shapes and missing keys at their positions.</summary>
-    private sealed class MappingReader(YamlMappingNode node, string file, List<WorkspaceError> errors)
-    {
-        public void CheckKeys(string[] known)
-        {
-            foreach (var key in node.Children.Keys)
-            {
-                var name = (key as YamlScalarNode)?.Value ?? "";
-                if (Array.IndexOf(known, name) < 0)
-                {
-                    var hint = Suggestions.Nearest(name, known);
-                    errors.Add(At(file, key, $"unknown key '{name}'{(hint is null ? $" (known: {string.Join(", ", known)})" : $" (did you mean '{hint}'?)")}"));
-                }
-            }
-        }
-
-        private YamlNode? Get(string key, bool required)
-        {
-            if (node.Children.TryGetValue(new YamlScalarNode(key), out var value))
-            {
-                return value;
-            }
-            if (required)
-            {
-                errors.Add(At(file, node, $"missing required key '{key}'"));
-            }
-            return null;
-        }
-
-        /// <summary>The node of the key itself (for errors about the key), or null when the key is absent.</summary>
-        public YamlNode? KeyNode(string key)
-        {
-            foreach (var candidate in node.Children.Keys)
-            {
-                if (candidate is YamlScalarNode { Value: var name } && name == key)
-                {
-                    return candidate;
-                }
-            }
-            return null;
-        }
-
-        /// <summary>The value of an optional key in whatever shape it has, for callers that check the shape themselves.</summary>
-        public YamlNode? Any(string key) => Get(key, required: false);
-
-        public YamlScalarNode? Scalar(string key, bool required = false)
-        {
-            var value = Get(key, required);
-            if (value is null)
-            {
-                return null;
-            }
-            if (value is YamlScalarNode scalar)
-            {
-                return scalar;
-            }
-            errors.Add(At(file, value, $"'{key}' must be a single value"));
-            return null;
-        }
-
-        public string? String(string key, bool required = false)
-        {
-            var scalar = Scalar(key, required);
-            if (scalar is not null && required && string.IsNullOrWhiteSpace(scalar.Value))
-            {
-                errors.Add(At(file, scalar, $"'{key}' must not be empty"));
-                return null;
-            }
-            return scalar?.Value;
-        }
-
-        public bool? Bool(string key)
-        {
-            var scalar = Scalar(key);
-            if (scalar is null)
-            {
-                return null;
-            }
-            if (bool.TryParse(scalar.Value, out var value))
-            {
-                return value;
-            }
-            errors.Add(At(file, scalar, $"'{key}' must be true or false, not '{scalar.Value}'"));
-            return null;
-        }
-
-        public YamlMappingNode? Mapping(string key, bool required = false)
-        {
-            var value = Get(key, required);
-            if (value is null)
-            {
-                return null;
-            }
-            if (value is YamlMappingNode mapping)
-            {
-                return mapping;
-            }
-            errors.Add(At(file, value, $"'{key}' must be a mapping (key: value lines indented below it)"));
-            return null;
-        }
-    }
 }

@@ -47,19 +47,40 @@ public enum RecordStatus
 /// <summary>One record's result, by its key.</summary>
 public readonly record struct RecordResult(string Key, RecordStatus Status, string? Reason = null);
 
+/// <summary>How a failed request is treated.</summary>
+public enum FailureKind
+{
+    /// <summary>429, 5xx, a timeout, a dropped connection, an answer that cannot be read: retried with backoff.</summary>
+    Transient,
+
+    /// <summary>The request itself is refused (400 without per-record detail): its records are dead-lettered.</summary>
+    Permanent,
+
+    /// <summary>
+    /// The destination cannot be used at all (credentials refused, audience missing): the worker stops for this
+    /// destination and its records stay open for the next delivery, rather than dead-lettering everything.
+    /// </summary>
+    Fatal,
+}
+
 /// <summary>
-/// A whole request failed. <see cref="Transient"/> failures (429, 5xx, timeouts, dropped connections) are retried
-/// with backoff, after <see cref="RetryAfter"/> when the destination said how long to wait; the others dead-letter
-/// every record of the request with <see cref="Reason"/>.
+/// A whole request failed. <see cref="FailureKind.Transient"/> failures are retried with backoff, after
+/// <see cref="RetryAfter"/> when the destination said how long to wait; see <see cref="FailureKind"/> for the others.
 /// </summary>
 public sealed class DestinationException : Exception
 {
-    public DestinationException(string reason, bool transient, TimeSpan? retryAfter = null, Exception? inner = null)
-        : base(reason, inner)
+    public DestinationException(string reason, FailureKind kind, string? detail = null, TimeSpan? retryAfter = null, Exception? inner = null)
+        : base(detail is null ? reason : $"{reason}: {detail}", inner)
     {
         Reason = reason;
-        Transient = transient;
+        Kind = kind;
+        Detail = detail;
         RetryAfter = retryAfter;
+    }
+
+    public DestinationException(string reason, bool transient, TimeSpan? retryAfter = null, Exception? inner = null)
+        : this(reason, transient ? FailureKind.Transient : FailureKind.Permanent, null, retryAfter, inner)
+    {
     }
 
     public DestinationException() : this("destination failed", true) { }
@@ -71,7 +92,12 @@ public sealed class DestinationException : Exception
     /// <summary>A short, stable reason for reports (<c>http_429</c>, <c>http_503</c>, <c>timeout</c>, <c>invalid_token</c>…).</summary>
     public string Reason { get; }
 
-    public bool Transient { get; }
+    public FailureKind Kind { get; }
+
+    public bool Transient => Kind == FailureKind.Transient;
+
+    /// <summary>What the destination said (its error message, trimmed), for the dead-letter and the report.</summary>
+    public string? Detail { get; }
 
     public TimeSpan? RetryAfter { get; }
 }

@@ -40,6 +40,7 @@ public static class EngineCommandLine
         root.Subcommands.Add(IdentityCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
         root.Subcommands.Add(SegmentsCommand.Create());
+        root.Subcommands.Add(DeliverCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         return root;
     }

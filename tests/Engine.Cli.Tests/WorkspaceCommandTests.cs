@@ -19,7 +19,7 @@ public class WorkspaceCommandTests
 
         (code, output, error) = await CliHarness.RunAsync("validate", "--workspace", folder);
         Assert.True(code == 0, error);
-        Assert.Contains("Workspace 'my_project' is valid: 3 source(s), 9 segment(s), 4 attribute(s), 21 trait(s), 1 model(s).", output, StringComparison.Ordinal);
+        Assert.Contains("Workspace 'my_project' is valid: 3 source(s), 9 segment(s), 4 attribute(s), 21 trait(s), 1 model(s), 2 destination(s).", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -41,7 +41,8 @@ internal static class ValidateCommand
             context.Results.Write(table);
             Segments.SegmentSet.Check(loaded);
             Scores.ModelChecks.Check(loaded);
-            context.Output.WriteLine($"Workspace '{loaded.Name}' is valid: {loaded.Sources.Count} source(s), {loaded.Segments.Count} segment(s), {loaded.Profiles.Attributes.Count} attribute(s), {loaded.Profiles.Traits.Count} trait(s), {loaded.Models.Count} model(s).");
+            var delivery = Connectors.Destinations.DestinationsLoader.Load(loaded);
+            context.Output.WriteLine($"Workspace '{loaded.Name}' is valid: {loaded.Sources.Count} source(s), {loaded.Segments.Count} segment(s), {loaded.Profiles.Attributes.Count} attribute(s), {loaded.Profiles.Traits.Count} trait(s), {loaded.Models.Count} model(s), {delivery.Destinations.Count} destination(s).");
             await Task.CompletedTask;
             return EngineCommandLine.Success;
         });

@@ -262,6 +262,40 @@ internal static class WorkspaceTemplate
                 condition: subscription_status = 'active' AND churn_decile = 10
 
                 """),
+            ("destinations/email_audiences.yaml", """
+                # A destination: which segments go where, and how. This one exports email audiences as CSV files
+                # (output/exports/email_audiences/<run_id>/part-*.csv), one part per batch, for an email tool's upload.
+                # `engine deliver` sends each run's changes: the first delivery of a segment sends all its members,
+                # later ones what entered and exited. Consent is checked when each batch is sent, from the consent
+                # source's latest rows: without a grant for the channel (or with a revocation) a member is
+                # suppressed, and the report says so.
+                name: email_audiences
+                description: Email audiences for the weekly campaigns, as CSV uploads.
+                type: file
+                segments: [cart_abandoners, browsed_not_bought, at_risk, engaged_repeat_buyers]
+                mode: mirror
+                channel: email
+                consent: required
+                identify_by: [email]
+                fields: { first_seen: first_seen_at, tier: loyalty_tier, churn_decile: churn_decile }
+                batch_size: 5000
+                frequency_cap: { sends: 3, per_days: 7 }
+                settings: { path: exports/email_audiences, format: csv }
+
+                """),
+            ("destinations/crm_export.yaml", """
+                # First-party export of loyalty audiences with profile fields, as Parquet (no consent check: the data
+                # stays in the company's own systems).
+                name: crm_export
+                type: file
+                segments: [vip, loyal_members, win_back]
+                mode: upsert
+                consent: none
+                identify_by: [customer_id]
+                fields: { lifetime_value: lifetime_value, orders_90d: orders_90d, tier: loyalty_tier, last_seen_at: last_seen_at }
+                settings: { path: exports/crm, format: parquet }
+
+                """),
             ("models/churn.yaml", """
                 # A churn model, declared without C#. The run trains it when it has no version yet (or this file or
                 # profiles.yaml changed), validates it, and scores every profile in the population each night; its

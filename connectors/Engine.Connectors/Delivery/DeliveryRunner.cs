@@ -1,6 +1,4 @@
 using Engine.Connectors.Destinations;
-using Engine.Connectors.Destinations.Files;
-using Engine.Connectors.Destinations.Webhook;
 using Engine.Connectors.Ledger;
 using Engine.Connectors.Matching;
 using Engine.Connectors.Policy;
@@ -220,25 +218,7 @@ public sealed class DeliveryRunner
     }
 
     private IDestination Client(DestinationDefinition destination, DeliveryOptions options)
-    {
-        if (options.Clients?.Invoke(destination) is { } custom)
-        {
-            return custom;
-        }
-        return destination.Type switch
-        {
-            DestinationType.File => new FileDestination(destination, ResolvePath(destination.Setting("path")!),
-                [.. destination.Fields.Select(f => (f.Field, f.Column == "profile_id" ? ColumnType.Int64
-                    : _workspace.ProfileColumns.First(c => c.Name == f.Column).Type))]),
-            DestinationType.Webhook => new WebhookDestination(destination),
-            _ => throw new DestinationException("not_available", FailureKind.Fatal,
-                $"destination '{destination.Name}': {DestinationTypeInfo.Of(destination.Type).Name} destinations are not available in this build yet"),
-        };
-    }
-
-    private StorageLocation ResolvePath(string path) => StorageResolver.IsUri(path) || Path.IsPathRooted(path)
-        ? _storage.Resolve(path, _workspace.Directory)
-        : Output.Child(path);
+        => options.Clients?.Invoke(destination) ?? DestinationFactory.Create(destination, new DestinationContext(_workspace, _storage, Output));
 
     private static async Task<List<PlannedRecord>> PlanAsync(StorageLocation run, string runId, DestinationDefinition destination, IReadOnlySet<string> synced, CancellationToken cancellationToken)
     {

@@ -37,6 +37,10 @@ if (args.Contains("--segments-scale"))
 {
     return Engine.Benchmarks.Segments.SegmentScaleRun.Run(args);
 }
+if (args.Contains("--delivery-throughput"))
+{
+    return Engine.Benchmarks.Delivery.DeliveryThroughputRun.Run(args);
+}
 if (args.Contains("--check"))
 {
     return await CheckMode.RunAsync(args);

@@ -183,7 +183,17 @@ public sealed class DeliveryRunner
         var settings = _configuration.Settings;
         if (settings.Ledger == LedgerKind.Postgres)
         {
-            throw new EngineException("the PostgreSQL ledger is not available in this build yet");
+            var variable = settings.LedgerConnectionVariable!;
+            var connection = Environment.GetEnvironmentVariable(variable);
+            if (string.IsNullOrEmpty(connection))
+            {
+                throw new EngineException($"the ledger's connection string is read from the environment variable {variable} ({DeliverySettings.FileName}), which is not set");
+            }
+            if (dryRun)
+            {
+                throw new EngineException("--dry-run works on a SQLite ledger only (it reads a copy); with a PostgreSQL ledger, use --destination on a test workspace");
+            }
+            return new PostgresLedger(connection);
         }
         string path;
         if (settings.LedgerPath is { } configured)

@@ -383,7 +383,7 @@ public static partial class DestinationsLoader
         }
         foreach (var required in info?.RequiredSettings ?? [])
         {
-            if (!settingsValues.ContainsKey(required) && errors.Count == before)
+            if (!settingsValues.ContainsKey(required))
             {
                 errors.Add(WorkspaceYaml.At(file, settingsNode ?? (YamlNode)node, $"a {info!.Name} destination needs setting '{required}'"));
             }
@@ -412,7 +412,7 @@ public static partial class DestinationsLoader
         }
         foreach (var required in info?.RequiredCredentials ?? [])
         {
-            if (!credentials.ContainsKey(required) && errors.Count == before)
+            if (!credentials.ContainsKey(required) && (credentialsNode is null || credentialsNode.Children.Count == 0 || !credentialsNode.Children.Keys.Any(k => ((YamlScalarNode)k).Value == required)))
             {
                 errors.Add(WorkspaceYaml.At(file, credentialsNode ?? (YamlNode)node,
                     $"a {info!.Name} destination needs credential '{required}': the name of the environment variable holding it, such as {required}: {name.ToUpperInvariant()}_{required.ToUpperInvariant()}"));

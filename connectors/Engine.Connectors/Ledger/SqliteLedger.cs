@@ -161,14 +161,19 @@ public sealed class SqliteLedger : IDeliveryLedger
                 return (IReadOnlyList<LedgerRecord>)[];
             }
             batchId = newBatchId(keys);
-            await using var mark = Command("UPDATE delivery_records SET state = 'in_flight', batch_id = $b WHERE key = $k", transaction);
+            // One statement for the batch: the pending keys of this run, destination and change from the first to the
+            // last selected are exactly those selected (one connection, inside the transaction).
+            await using var mark = Command("""
+                UPDATE delivery_records SET state = 'in_flight', batch_id = $b
+                WHERE run_id = $r AND destination = $d AND change = $c AND state = 'pending' AND key >= $first AND key <= $last
+                """, transaction);
             mark.Parameters.AddWithValue("$b", batchId);
-            var k = mark.Parameters.Add("$k", SqliteType.Text);
-            foreach (var key in keys)
-            {
-                k.Value = key;
-                await mark.ExecuteNonQueryAsync(cancellationToken);
-            }
+            mark.Parameters.AddWithValue("$r", runId);
+            mark.Parameters.AddWithValue("$d", destination);
+            mark.Parameters.AddWithValue("$c", change);
+            mark.Parameters.AddWithValue("$first", keys[0]);
+            mark.Parameters.AddWithValue("$last", keys[^1]);
+            await mark.ExecuteNonQueryAsync(cancellationToken);
         }
         await using (var lease = Command("UPDATE delivery_records SET lease_until = $u WHERE batch_id = $b AND state = 'in_flight'", transaction))
         {
@@ -191,7 +196,7 @@ public sealed class SqliteLedger : IDeliveryLedger
         return 0;
     });
 
-    public Task FinishAsync(IReadOnlyList<FinalOutcome> outcomes, CancellationToken cancellationToken) => Locked(async () =>
+    public Task FinishAsync(IReadOnlyList<FinalOutcome> outcomes, CancellationToken cancellationToken) => outcomes.Count == 0 ? Task.CompletedTask : Locked(async () =>
     {
         await using var transaction = (SqliteTransaction)await _connection.BeginTransactionAsync(cancellationToken);
         await FinishCoreAsync(outcomes, transaction, onlyOpen: true, cancellationToken);
@@ -205,24 +210,27 @@ public sealed class SqliteLedger : IDeliveryLedger
         {
             return;
         }
-        // A final outcome is never overwritten: a record acknowledged once stays acknowledged.
+        // A final outcome is never overwritten: a record acknowledged once stays acknowledged. Outcomes alike go in one
+        // statement (the keys as a JSON array), so a delivered batch costs one UPDATE, not one per record.
         await using var update = Command($"""
             UPDATE delivery_records SET state = 'final', outcome = $o, reason = $re, error = $e, attempts = $a, finished_at = $t, lease_until = NULL
-            WHERE key = $k{(onlyOpen ? " AND state <> 'final'" : "")}
+            WHERE key IN (SELECT value FROM json_each($keys)){(onlyOpen ? " AND state <> 'final'" : "")}
             """, transaction);
-        var k = update.Parameters.Add("$k", SqliteType.Text);
+        var keys = update.Parameters.Add("$keys", SqliteType.Text);
         var o = update.Parameters.Add("$o", SqliteType.Text);
         var re = update.Parameters.Add("$re", SqliteType.Text);
         var e = update.Parameters.Add("$e", SqliteType.Text);
         var a = update.Parameters.Add("$a", SqliteType.Integer);
         update.Parameters.AddWithValue("$t", LedgerSql.Now());
-        foreach (var outcome in outcomes)
+        // A key given twice keeps its first outcome, as one statement per record would.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var group in outcomes.Where(x => seen.Add(x.Key)).GroupBy(x => (x.Outcome, x.Reason, x.Error, x.Attempts)))
         {
-            k.Value = outcome.Key;
-            o.Value = outcome.Outcome;
-            re.Value = (object?)outcome.Reason ?? DBNull.Value;
-            e.Value = (object?)outcome.Error ?? DBNull.Value;
-            a.Value = outcome.Attempts;
+            keys.Value = System.Text.Json.JsonSerializer.Serialize(group.Select(x => x.Key), LedgerJsonContext.Default.IEnumerableString);
+            o.Value = group.Key.Outcome;
+            re.Value = (object?)group.Key.Reason ?? DBNull.Value;
+            e.Value = (object?)group.Key.Error ?? DBNull.Value;
+            a.Value = group.Key.Attempts;
             await update.ExecuteNonQueryAsync(cancellationToken);
         }
     }
@@ -342,6 +350,9 @@ public sealed class SqliteLedger : IDeliveryLedger
         return await LedgerSql.ReadAsync(reader, cancellationToken);
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(IEnumerable<string>))]
+internal sealed partial class LedgerJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>The SQL both ledgers share: the schema and the record columns.</summary>
 internal static class LedgerSql

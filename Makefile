@@ -11,7 +11,7 @@ DEMO ?= demo
 AS_OF ?= 2026-11-01
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring tools clean
+.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring bench-delivery tools clean
 
 all: build
 
@@ -62,6 +62,10 @@ bench-traits:
 ## bench-scoring: batch scoring of ROWS profiles (LightGbm, 200 trees, 30 features): compiled evaluator beside ML.NET's Transform and PredictionEngine (make bench-scoring ROWS=10000000)
 bench-scoring:
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --scoring-scale --rows $(ROWS)
+
+## bench-delivery: delivery workers against their rate limits: one webhook destination at 200 requests/s, ten at once (20..200/s), and the worker's ceiling without the network (make bench-delivery PEOPLE=20000)
+bench-delivery:
+	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --delivery-throughput --people $(PEOPLE) --seconds 10
 
 clean:
 	rm -rf artifacts bin $(DEMO)

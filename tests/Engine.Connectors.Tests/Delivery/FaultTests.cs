@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Cli;
+using Engine.Connectors.Tests.ContractServers;
+using Engine.TestKit;
+
+namespace Engine.Connectors.Tests.Delivery;
+
+/// <summary>
+/// Issue 6's fault test: over 100,000 delta records delivered while the destinations answer 429 with Retry-After, 5xx,
+/// time-outs, dropped connections (before and after applying a request) and per-record rejections, and while
+/// <c>engine deliver</c> — a child process — is killed at random points and started again. Afterwards every record is
+/// exactly one of delivered, suppressed, unmatched or failed; no destination applied a record twice; the report's
+/// counts equal the destinations' own. The test prints the figures.
+/// </summary>
+public sealed class FaultTests
+{
+    private const string Secret = "fault-test-secret";
+
+    [Fact]
+    public async Task Every_record_ends_exactly_once_through_faults_and_kills()
+    {
+        var cancel = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("delivery-faults");
+        var ws = dir.Combine("ws");
+        await CliAsync("init", ws);
+        await CliAsync("generate", "--people", "20000", "--seed", "5", "--days", "60", "--out", Path.Combine(ws, "data"));
+        foreach (var file in Directory.GetFiles(Path.Combine(ws, "destinations")))
+        {
+            File.Delete(file);
+        }
+        Directory.Delete(Path.Combine(ws, "models"), recursive: true);
+        await File.WriteAllTextAsync(Path.Combine(ws, "segments", "at_risk.yaml"), "name: at_risk\ndescription: no model here\ncondition: FALSE\n", cancel);
+        await File.WriteAllTextAsync(Path.Combine(ws, "segments", "everyone.yaml"), "name: everyone\ndescription: every profile\ncondition: profile_id IS NOT NULL\n", cancel);
+        await CliAsync("run", "--workspace", ws, "--run-id", "night", "--as-of", "2026-11-01");
+
+        var faults = new FaultPlan(seed: 11)
+        {
+            RateLimited = 0.05, ServerErrors = 0.03, Timeouts = 0.01, DropsBefore = 0.02, DropsAfter = 0.03,
+            RetryAfter = TimeSpan.FromMilliseconds(300), TimeoutDelay = TimeSpan.FromSeconds(3),
+        };
+        await using var hooks = new WebhookServer(Secret, faults) { RejectEvery = 97 };
+        await hooks.StartAsync();
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "hooks.yaml"), $$"""
+            name: hooks
+            type: webhook
+            segments: [everyone]
+            consent: none
+            identify_by: [customer_id, email, phone, anonymous_id]
+            fields: { tier: loyalty_tier, ltv: lifetime_value }
+            batch_size: 100
+            rate_limit: { requests: 60, per_seconds: 1, burst: 5 }
+            concurrency: 4
+            timeout_seconds: 1
+            retry: { attempts: 10, base_delay_ms: 50, max_delay_ms: 1000 }
+            settings: { url: "{{hooks.Url}}" }
+            credentials: { secret: ENGINE_FAULT_TEST_SECRET }
+            """, cancel);
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "export.yaml"), """
+            name: export
+            type: file
+            segments: [everyone]
+            consent: none
+            identify_by: [customer_id, email]
+            batch_size: 250
+            rate_limit: { requests: 20, per_seconds: 1, burst: 1 }
+            settings: { path: exports/everyone, format: csv }
+            """, cancel);
+
+        // Kill the worker at random points until it has been killed five times mid-delivery, then let it finish.
+        var random = new Random(23);
+        var kills = 0;
+        var starts = 0;
+        var log = dir.Combine("deliver.log");
+        while (true)
+        {
+            starts++;
+            using var worker = StartDeliver(ws, log);
+            if (kills < 5)
+            {
+                var wait = TimeSpan.FromMilliseconds(random.Next(700, 2500));
+                if (!worker.WaitForExit(wait))
+                {
+                    worker.Kill(entireProcessTree: true);
+                    await worker.WaitForExitAsync(cancel);
+                    kills++;
+                    continue;
+                }
+            }
+            await worker.WaitForExitAsync(cancel);
+            Assert.True(worker.ExitCode == 0, $"engine deliver exited with {worker.ExitCode}:\n{await File.ReadAllTextAsync(log, cancel)}");
+            break;
+        }
+
+        var folder = Path.Combine(ws, "output", "deliveries", "night");
+        var report = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(folder, "report.json"), cancel)).RootElement.GetProperty("destinations");
+        var members = Convert.ToInt64(DuckDb.Rows($"SELECT count(*) FROM read_parquet('{Path.Combine(ws, "output", "runs", "night", "segments", "*.parquet")}') WHERE segment = 'everyone'").Single()[0], CultureInfo.InvariantCulture);
+        var events = Path.Combine(folder, "events", "*.parquet");
+        var total = DuckDb.Rows($"SELECT count(*), count(DISTINCT key), count(DISTINCT destination || '/' || segment || '/' || profile_id || '/' || change) FROM read_parquet('{events}')").Single();
+        var figures = new List<string>
+        {
+            $"{members:N0} members x 2 destinations = {2 * members:N0} records; worker started {starts} times, killed {kills} times mid-delivery",
+            $"faults injected: 429 x{faults.Injected429}, 5xx x{faults.Injected5xx}, time-outs x{faults.InjectedTimeouts}, dropped connections x{faults.InjectedDrops}; webhook replays answered from its idempotency store: {hooks.Replays}",
+        };
+
+        // Every record exactly once in the row-level events, with one outcome.
+        Assert.True(2 * members >= 100_000, $"{2 * members} records: the fault test needs at least 100,000");
+        Assert.Equal(2 * members, Convert.ToInt64(total[0], CultureInfo.InvariantCulture));
+        Assert.Equal(total[0], total[1]);
+        Assert.Equal(total[0], total[2]);
+        Assert.Equal(5, kills);
+
+        foreach (var name in new[] { "hooks", "export" })
+        {
+            var d = report.GetProperty(name);
+            long Count(string field) => d.GetProperty(field).GetInt64();
+            long Sum(string field) => d.GetProperty(field).EnumerateObject().Sum(p => p.Value.GetInt64());
+            Assert.Equal(members, Count("processed"));
+            Assert.Equal(0, Count("open"));
+            Assert.True(d.GetProperty("completed").GetBoolean(), name);
+            Assert.Equal(Count("processed"), Count("added") + Count("removed") + Count("unmatched") + Sum("suppressed") + Sum("failed"));
+            figures.Add($"{name}: processed {Count("processed"):N0}, added {Count("added"):N0}, unmatched {Count("unmatched"):N0}, failed {Sum("failed"):N0} ({string.Join(", ", d.GetProperty("failed").EnumerateObject().Select(p => $"{p.Name} {p.Value}"))}), retried {Count("retried"):N0}");
+        }
+
+        // The webhook: applied each delivered record once, refused each rejected record once, and nothing else.
+        var webhook = report.GetProperty("hooks");
+        Assert.Equal(webhook.GetProperty("added").GetInt64(), hooks.Applied.Count);
+        Assert.All(hooks.Applied, a => Assert.Equal(1, a.Value));
+        Assert.All(hooks.Rejected, a => Assert.Equal(1, a.Value));
+        Assert.Equal(hooks.Rejected.Count, webhook.GetProperty("failed").TryGetProperty("rejected", out var rejected) ? rejected.GetInt64() : 0);
+        Assert.True(!hooks.Rejected.IsEmpty && faults.InjectedDrops > 0 && faults.Injected429 > 0);
+        var delivered = DuckDb.Rows($"SELECT key FROM read_parquet('{events}') WHERE destination = 'hooks' AND outcome = 'delivered'").Select(r => (string)r[0]!).ToHashSet();
+        Assert.True(delivered.SetEquals(hooks.Applied.Keys), "the events' delivered records are exactly those the webhook applied");
+
+        // The file export: every delivered record in exactly one row across the parts (a batch sent again replaced its own part).
+        var exported = DuckDb.Rows($"SELECT count(*), count(DISTINCT key) FROM read_csv('{Path.Combine(ws, "output", "exports", "everyone", "night", "part-*.csv")}')").Single();
+        Assert.Equal(report.GetProperty("export").GetProperty("added").GetInt64(), Convert.ToInt64(exported[0], CultureInfo.InvariantCulture));
+        Assert.Equal(exported[0], exported[1]);
+
+        foreach (var line in figures)
+        {
+            TestContext.Current.SendDiagnosticMessage(line);
+            Console.WriteLine(line);
+        }
+    }
+
+    private static async Task CliAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await EngineCommandLine.RunAsync(args, output, error, TestContext.Current.CancellationToken);
+        Assert.True(code == 0, $"engine {string.Join(' ', args)}: {error}{output}");
+    }
+
+    /// <summary>Starts <c>engine deliver</c> as a child process (the engine built beside the tests), its output appended to <paramref name="log"/>.</summary>
+    private static Process StartDeliver(string ws, string log)
+    {
+        var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Engine.Cli"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "deliver", "--workspace", ws })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        info.Environment["ENGINE_FAULT_TEST_SECRET"] = Secret;
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, e) => Append(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static readonly Lock LogGate = new();
+
+    private static void Append(string log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (LogGate)
+        {
+            File.AppendAllText(log, line + "\n");
+        }
+    }
+}

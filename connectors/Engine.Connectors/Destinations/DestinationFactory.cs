@@ -1,3 +1,5 @@
+using Engine.Connectors.Destinations.Braze;
+using Engine.Connectors.Destinations.Crm;
 using Engine.Connectors.Destinations.Files;
 using Engine.Connectors.Destinations.Webhook;
 using Engine.Storage;
@@ -35,6 +37,8 @@ public static class DestinationFactory
             DestinationType.File => new FileDestination(definition, context.ResolvePath(definition.Setting("path")!),
                 [.. definition.Fields.Select(f => (f.Field, context.ColumnType(f.Column)))]),
             DestinationType.Webhook => new WebhookDestination(definition),
+            DestinationType.Braze => new BrazeDestination(definition),
+            DestinationType.Crm => new CrmDestination(definition),
             _ => throw new DestinationException("not_available", FailureKind.Fatal,
                 $"destination '{definition.Name}': {DestinationTypeInfo.Of(definition.Type).Name} destinations are not available in this build yet"),
         };

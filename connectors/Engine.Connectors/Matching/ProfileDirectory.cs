@@ -109,6 +109,40 @@ public sealed class ProfileDirectory
         return directory;
     }
 
+    /// <summary>
+    /// A directory built from values in memory rather than a run's files (tests, and callers that already hold the
+    /// profiles): identifiers are ordered as <see cref="LoadAsync"/> orders them; a field missing from a profile's
+    /// map reads as null.
+    /// </summary>
+    internal static ProfileDirectory FromMemory(
+        IReadOnlyDictionary<long, IReadOnlyList<ProfileIdentifier>> identifiers, IReadOnlyDictionary<long, IReadOnlyDictionary<string, object?>>? fields = null)
+    {
+        var directory = new ProfileDirectory();
+        foreach (var (id, list) in identifiers)
+        {
+            var sorted = new List<ProfileIdentifier>(list);
+            sorted.Sort(static (a, b) => a.Type != b.Type ? string.CompareOrdinal(a.Type, b.Type) : string.CompareOrdinal(a.Value, b.Value));
+            directory._identifiers[id] = sorted;
+        }
+        foreach (var (id, values) in fields ?? new Dictionary<long, IReadOnlyDictionary<string, object?>>())
+        {
+            foreach (var column in values.Keys)
+            {
+                directory._columns.TryAdd(column, directory._columns.Count);
+            }
+        }
+        foreach (var (id, values) in fields ?? new Dictionary<long, IReadOnlyDictionary<string, object?>>())
+        {
+            var row = new object?[directory._columns.Count];
+            foreach (var (column, value) in values)
+            {
+                row[directory._columns[column]] = value;
+            }
+            directory._fields[id] = row;
+        }
+        return directory;
+    }
+
     /// <summary>Every identifier of the profile (all types), ordered by type then value; empty when it has none.</summary>
     public IReadOnlyList<ProfileIdentifier> Identifiers(long profile) => _identifiers.TryGetValue(profile, out var list) ? list : [];
 

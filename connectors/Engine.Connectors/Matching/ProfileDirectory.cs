@@ -109,6 +109,22 @@ public sealed class ProfileDirectory
         return directory;
     }
 
+    /// <summary>
+    /// A directory built from identifiers held in memory (tests, and callers that already hold a run's identities),
+    /// ordered as <see cref="LoadAsync"/> orders them; it carries no profile columns.
+    /// </summary>
+    internal static ProfileDirectory FromMemory(IReadOnlyDictionary<long, IReadOnlyList<ProfileIdentifier>> identifiers)
+    {
+        var directory = new ProfileDirectory();
+        foreach (var (profile, list) in identifiers)
+        {
+            var sorted = list.ToList();
+            sorted.Sort(static (a, b) => a.Type != b.Type ? string.CompareOrdinal(a.Type, b.Type) : string.CompareOrdinal(a.Value, b.Value));
+            directory._identifiers[profile] = sorted;
+        }
+        return directory;
+    }
+
     /// <summary>Every identifier of the profile (all types), ordered by type then value; empty when it has none.</summary>
     public IReadOnlyList<ProfileIdentifier> Identifiers(long profile) => _identifiers.TryGetValue(profile, out var list) ? list : [];
 

@@ -1,4 +1,5 @@
 using Engine.Connectors.Destinations.Files;
+using Engine.Connectors.Destinations.Meta;
 using Engine.Connectors.Destinations.Webhook;
 using Engine.Connectors.Ledger;
 using Engine.Storage;
@@ -44,6 +45,8 @@ public static class DestinationFactory
             DestinationType.File => new FileDestination(definition, context.ResolvePath(definition.Setting("path")!),
                 [.. definition.Fields.Select(f => (f.Field, context.ColumnType(f.Column)))]),
             DestinationType.Webhook => new WebhookDestination(definition),
+            DestinationType.MetaCustomAudiences => new MetaCustomAudiencesDestination(definition,
+                HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity)),
             _ => throw new DestinationException("not_available", FailureKind.Fatal,
                 $"destination '{definition.Name}': {DestinationTypeInfo.Of(definition.Type).Name} destinations are not available in this build yet"),
         };

@@ -1,4 +1,5 @@
 using Engine.Connectors.Destinations.Files;
+using Engine.Connectors.Destinations.Google;
 using Engine.Connectors.Destinations.Meta;
 using Engine.Connectors.Destinations.Webhook;
 using Engine.Connectors.Ledger;
@@ -47,6 +48,8 @@ public static class DestinationFactory
             DestinationType.Webhook => new WebhookDestination(definition),
             DestinationType.MetaCustomAudiences => new MetaCustomAudiencesDestination(definition,
                 HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity)),
+            DestinationType.GoogleCustomerMatch => new GoogleCustomerMatchDestination(definition,
+                HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity), context.State(definition.Name)),
             _ => throw new DestinationException("not_available", FailureKind.Fatal,
                 $"destination '{definition.Name}': {DestinationTypeInfo.Of(definition.Type).Name} destinations are not available in this build yet"),
         };

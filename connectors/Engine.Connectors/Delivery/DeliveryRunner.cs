@@ -142,7 +142,7 @@ public sealed class DeliveryRunner
             var planned = plans.TryGetValue(destination.Name, out var p) ? p.Count : 0;
             try
             {
-                await using var client = Client(destination, options);
+                await using var client = Client(destination, options, ledger);
                 FrequencyCounter? caps = null;
                 if (destination.FrequencyCap is { } cap)
                 {
@@ -227,8 +227,8 @@ public sealed class DeliveryRunner
         return path;
     }
 
-    private IDestination Client(DestinationDefinition destination, DeliveryOptions options)
-        => options.Clients?.Invoke(destination) ?? DestinationFactory.Create(destination, new DestinationContext(_workspace, _storage, Output));
+    private IDestination Client(DestinationDefinition destination, DeliveryOptions options, IDeliveryLedger ledger)
+        => options.Clients?.Invoke(destination) ?? DestinationFactory.Create(destination, new DestinationContext(_workspace, _storage, Output) { Ledger = ledger });
 
     private static async Task<List<PlannedRecord>> PlanAsync(StorageLocation run, string runId, DestinationDefinition destination, IReadOnlySet<string> synced, CancellationToken cancellationToken)
     {

@@ -108,6 +108,12 @@ public sealed class DestinationWorker
                             await _ledger.RenewAsync(records[0].BatchId!, TimeSpan.FromSeconds(-1), CancellationToken.None);
                             await stop.CancelAsync();
                         }
+                        catch (OperationCanceledException) when (stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                        {
+                            // Cut short by another batch's fatal failure: give this batch back too, or its records would
+                            // wait out the lease before the next delivery could take them.
+                            await _ledger.RenewAsync(records[0].BatchId!, TimeSpan.FromSeconds(-1), CancellationToken.None);
+                        }
                         finally
                         {
                             slots.Release();

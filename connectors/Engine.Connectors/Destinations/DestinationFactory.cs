@@ -1,7 +1,10 @@
 using Engine.Connectors.Destinations.Braze;
 using Engine.Connectors.Destinations.Crm;
 using Engine.Connectors.Destinations.Files;
+using Engine.Connectors.Destinations.Google;
+using Engine.Connectors.Destinations.Meta;
 using Engine.Connectors.Destinations.Webhook;
+using Engine.Connectors.Ledger;
 using Engine.Storage;
 using Engine.Workspaces;
 
@@ -10,6 +13,14 @@ namespace Engine.Connectors.Destinations;
 /// <summary>What a destination's client may need besides its definition: the workspace, storage and output folder.</summary>
 public sealed record DestinationContext(Workspace Workspace, StorageResolver Storage, StorageLocation Output)
 {
+    /// <summary>The delivery's ledger, where destinations that need state across restarts keep it (an upload job's name).</summary>
+    public IDeliveryLedger? Ledger { get; init; }
+
+    /// <summary>The state store of <paramref name="destination"/>; fatal when the context carries no ledger.</summary>
+    public IDestinationState State(string destination) => Ledger is { } ledger
+        ? new LedgerDestinationState(ledger, destination)
+        : throw new DestinationException("no_state", FailureKind.Fatal, $"destination '{destination}' keeps state in the delivery ledger, and none was given");
+
     /// <summary>A destination path: a URI or absolute path as it is, a relative one under the workspace's output folder.</summary>
     public StorageLocation ResolvePath(string path) => StorageResolver.IsUri(path) || Path.IsPathRooted(path)
         ? Storage.Resolve(path, Workspace.Directory)
@@ -39,6 +50,10 @@ public static class DestinationFactory
             DestinationType.Webhook => new WebhookDestination(definition),
             DestinationType.Braze => new BrazeDestination(definition),
             DestinationType.Crm => new CrmDestination(definition),
+            DestinationType.MetaCustomAudiences => new MetaCustomAudiencesDestination(definition,
+                HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity)),
+            DestinationType.GoogleCustomerMatch => new GoogleCustomerMatchDestination(definition,
+                HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity), context.State(definition.Name)),
             _ => throw new DestinationException("not_available", FailureKind.Fatal,
                 $"destination '{definition.Name}': {DestinationTypeInfo.Of(definition.Type).Name} destinations are not available in this build yet"),
         };

@@ -29,9 +29,13 @@ public sealed record DestinationTypeInfo(
         // Meta: POST/DELETE /{audience_id}/users, at most 10,000 users per request; hashed email and phone.
         new(DestinationType.MetaCustomAudiences, "meta_custom_audiences", 10_000, new(5, 1, 5), ["email", "phone"], ConsentRule.Required, "ads",
             ["audience_id"], ["url"], ["access_token"], [SyncMode.Mirror, SyncMode.AddOnly]),
-        // Google Ads: offline user data jobs, up to 100,000 identifiers per AddOperations request.
+        // Google Ads: offline user data jobs, up to 100,000 identifiers per AddOperations request. Developer tokens were
+        // sunset on 2026-09-09 (the header is optional and ignored since), so the token is optional here.
         new(DestinationType.GoogleCustomerMatch, "google_customer_match", 100_000, new(5, 1, 5), ["email", "phone"], ConsentRule.Required, "ads",
-            ["customer_id", "user_list_id"], ["url"], ["developer_token", "access_token"], [SyncMode.Mirror, SyncMode.AddOnly]),
+            ["customer_id", "user_list_id"], ["url", "login_customer_id"], ["access_token"], [SyncMode.Mirror, SyncMode.AddOnly])
+        {
+            OptionalCredentials = ["developer_token"],
+        },
         // Braze /users/track: 75 attribute objects per request; 3,000 requests per 3 seconds.
         new(DestinationType.Braze, "braze", 75, new(1_000, 1, 1_000), ["customer_id"], ConsentRule.Required, "email",
             ["url"], [], ["api_key"], [SyncMode.Mirror, SyncMode.AddOnly, SyncMode.Upsert]),
@@ -41,6 +45,9 @@ public sealed record DestinationTypeInfo(
         new(DestinationType.Postgres, "postgres", 5_000, new(1_000, 1, 1_000), [], ConsentRule.None, null,
             ["table"], [], ["connection"], [SyncMode.Mirror, SyncMode.AddOnly, SyncMode.Upsert]),
     ];
+
+    /// <summary>Credentials a destination file may name but need not.</summary>
+    public IReadOnlyList<string> OptionalCredentials { get; init; } = [];
 
     public static DestinationTypeInfo Of(DestinationType type) => All.First(t => t.Type == type);
 

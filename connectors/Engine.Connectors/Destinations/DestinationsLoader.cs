@@ -400,9 +400,9 @@ public static partial class DestinationsLoader
             foreach (var (key, value) in credentialsNode.Children)
             {
                 var credential = ((YamlScalarNode)key).Value ?? "";
-                if (info is not null && !info.RequiredCredentials.Contains(credential))
+                if (info is not null && !info.RequiredCredentials.Contains(credential) && !info.OptionalCredentials.Contains(credential))
                 {
-                    errors.Add(WorkspaceYaml.At(file, key, $"unknown credential '{credential}' for a {info.Name} destination (it takes {Known(info.RequiredCredentials)})"));
+                    errors.Add(WorkspaceYaml.At(file, key, $"unknown credential '{credential}' for a {info.Name} destination (it takes {Known(info.RequiredCredentials.Concat(info.OptionalCredentials))})"));
                 }
                 else if (value is YamlScalarNode scalar && CheckVariable(scalar, file, errors) is { } variable)
                 {

@@ -135,7 +135,13 @@ public sealed class DestinationWorker
         {
             try
             {
-                await _client.CompleteAsync(_runId, cancellationToken);
+                // Completing (a file's marker, an upload job's run) is a request like any other: limited and retried.
+                await pipeline.ExecuteAsync(async token =>
+                {
+                    using var lease = await limiter.AcquireAsync(1, token);
+                    Interlocked.Increment(ref _requests);
+                    await _client.CompleteAsync(_runId, token);
+                }, cancellationToken);
                 await _ledger.MarkCompletedAsync(_runId, _definition.Name, cancellationToken);
             }
             catch (DestinationException e)

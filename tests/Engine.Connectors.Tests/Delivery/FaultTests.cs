@@ -18,6 +18,8 @@ public sealed class FaultTests
 {
     private const string Secret = "fault-test-secret";
 
+    private static readonly string[] Destinations = ["hooks", "export", "meta", "google", "braze", "crm"];
+
     [Fact]
     public async Task Every_record_ends_exactly_once_through_faults_and_kills()
     {
@@ -57,6 +59,51 @@ public sealed class FaultTests
             settings: { url: "{{hooks.Url}}" }
             credentials: { secret: ENGINE_FAULT_TEST_SECRET }
             """, cancel);
+        FaultPlan Faults(int seed) => new(seed)
+        {
+            RateLimited = 0.05, ServerErrors = 0.03, Timeouts = 0.01, DropsBefore = 0.02, DropsAfter = 0.03,
+            RetryAfter = TimeSpan.FromMilliseconds(300), TimeoutDelay = TimeSpan.FromSeconds(3),
+        };
+        await using var meta = new MetaServer(Faults(12));
+        meta.AccessTokens["meta-token"] = true;
+        meta.AddAudience("6001");
+        await meta.StartAsync();
+        await using var google = new GoogleAdsServer(Faults(13)) { RetryDelay = TimeSpan.FromMilliseconds(300) };
+        google.AccessTokens["google-token"] = true;
+        google.AddUserList("1234567890", "777");
+        await google.StartAsync();
+        await using var braze = new BrazeServer("braze-key", Faults(14), requestsPerWindow: 40, window: TimeSpan.FromSeconds(1));
+        await braze.StartAsync();
+        await using var crm = new CrmServer("crm-token", new Dictionary<string, CrmPropertyType>
+        {
+            ["email"] = CrmPropertyType.String, ["engine_segment_everyone"] = CrmPropertyType.Bool, ["lifecycle_tier"] = CrmPropertyType.String,
+        }, Faults(15), burstMax: 50, burstInterval: TimeSpan.FromSeconds(1));
+        await crm.StartAsync();
+        string Api(string name, string type, string identify, int batch, int rate, string settings, string credentials, string extra = "") => $$"""
+            name: {{name}}
+            type: {{type}}
+            segments: [everyone]
+            consent: none
+            identify_by: [{{identify}}]
+            batch_size: {{batch}}
+            rate_limit: { requests: {{rate}}, per_seconds: 1 }
+            concurrency: 4
+            timeout_seconds: 1
+            retry: { attempts: 12, base_delay_ms: 50, max_delay_ms: 1000 }
+            settings: { {{settings}} }
+            credentials: { {{credentials}} }
+            {{extra}}
+            """;
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "meta.yaml"),
+            Api("meta", "meta_custom_audiences", "email, phone", 2000, 20, $"audience_id: \"6001\", url: \"{meta.ApiUrl}\"", "access_token: ENGINE_FAULT_META"), cancel);
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "google.yaml"),
+            Api("google", "google_customer_match", "email, phone", 2000, 20, $"customer_id: \"1234567890\", user_list_id: \"777\", url: \"{google.ApiUrl}\"",
+                "access_token: ENGINE_FAULT_GOOGLE"), cancel);
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "braze.yaml"),
+            Api("braze", "braze", "customer_id, email", 75, 40, $"url: \"{braze.BaseUrl.ToString().TrimEnd('/')}\"", "api_key: ENGINE_FAULT_BRAZE"), cancel);
+        await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "crm.yaml"),
+            Api("crm", "crm", "email", 100, 50, $"url: \"{crm.BaseUrl.ToString().TrimEnd('/')}\", object: contacts", "access_token: ENGINE_FAULT_CRM",
+                "mode: upsert\nfields: { lifecycle_tier: loyalty_tier }"), cancel);
         await File.WriteAllTextAsync(Path.Combine(ws, "destinations", "export.yaml"), """
             name: export
             type: file
@@ -100,18 +147,18 @@ public sealed class FaultTests
         var total = DuckDb.Rows($"SELECT count(*), count(DISTINCT key), count(DISTINCT destination || '/' || segment || '/' || profile_id || '/' || change) FROM read_parquet('{events}')").Single();
         var figures = new List<string>
         {
-            $"{members:N0} members x 2 destinations = {2 * members:N0} records; worker started {starts} times, killed {kills} times mid-delivery",
+            $"{members:N0} members x {Destinations.Length} destinations = {Destinations.Length * members:N0} records; worker started {starts} times, killed {kills} times mid-delivery",
             $"faults injected: 429 x{faults.Injected429}, 5xx x{faults.Injected5xx}, time-outs x{faults.InjectedTimeouts}, dropped connections x{faults.InjectedDrops}; webhook replays answered from its idempotency store: {hooks.Replays}",
         };
 
         // Every record exactly once in the row-level events, with one outcome.
-        Assert.True(2 * members >= 100_000, $"{2 * members} records: the fault test needs at least 100,000");
-        Assert.Equal(2 * members, Convert.ToInt64(total[0], CultureInfo.InvariantCulture));
+        Assert.True(Destinations.Length * members >= 100_000, $"{Destinations.Length * members} records: the fault test needs at least 100,000");
+        Assert.Equal(Destinations.Length * members, Convert.ToInt64(total[0], CultureInfo.InvariantCulture));
         Assert.Equal(total[0], total[1]);
         Assert.Equal(total[0], total[2]);
         Assert.Equal(5, kills);
 
-        foreach (var name in new[] { "hooks", "export" })
+        foreach (var name in Destinations)
         {
             var d = report.GetProperty(name);
             long Count(string field) => d.GetProperty(field).GetInt64();
@@ -137,6 +184,31 @@ public sealed class FaultTests
         var exported = DuckDb.Rows($"SELECT count(*), count(DISTINCT key) FROM read_csv('{Path.Combine(ws, "output", "exports", "everyone", "night", "part-*.csv")}')").Single();
         Assert.Equal(report.GetProperty("export").GetProperty("added").GetInt64(), Convert.ToInt64(exported[0], CultureInfo.InvariantCulture));
         Assert.Equal(exported[0], exported[1]);
+
+        // The APIs without idempotency keys: every delivered change reached the server, none that failed for good was
+        // applied, and a change arrived more than once only when the answer to its request was lost (a dropped
+        // connection after applying) or cut off by a kill between the answer and the ledger: a repeat of the whole
+        // request, harmless to a set or an upsert. Bounded here by the kills times the requests in flight.
+        var killAllowance = kills * 4;
+        void Receipts(string name, ReceiptLog log, ReceiptLog refusals, int batch)
+        {
+            var d = report.GetProperty(name);
+            var acknowledgedTwice = log.Items.Count(i => log.Acknowledged(i) > 1);
+            Assert.Equal(d.GetProperty("added").GetInt64(), log.Items.Count);
+            Assert.True(acknowledgedTwice <= killAllowance * batch, $"{name}: {acknowledgedTwice} changes acknowledged twice");
+            figures.Add($"{name}: {log.Items.Count:N0} changes received, {log.Items.Count(i => log.Received(i) > 1):N0} more than once ({acknowledgedTwice:N0} after an acknowledgement, around kills), {refusals.Items.Count:N0} refused, 429 answered {(name == "braze" ? braze.RateLimited : crm.RateLimited):N0} times");
+        }
+        Receipts("braze", braze.Receipts, braze.Refusals, 75);
+        Receipts("crm", crm.Receipts, crm.Refusals, 100);
+        var metaReport = report.GetProperty("meta");
+        Assert.Equal(metaReport.GetProperty("added").GetInt64(), meta.RowCounts.Count);
+        Assert.Equal(meta.RowCounts.Count, meta.Members("6001", "EMAIL").Count + meta.RowCounts.Keys.Count(k => k.StartsWith('|')));
+        figures.Add($"meta: {meta.RowCounts.Count:N0} rows, {meta.RowCounts.Count(r => r.Value > 1):N0} received more than once ({meta.RowsInLostAnswers:N0} rows in lost answers)");
+        var googleReport = report.GetProperty("google");
+        Assert.True(google.Jobs.Values.All(j => j.Status != "PENDING"), "every Google job was run");
+        Assert.Equal(googleReport.GetProperty("added").GetInt64(),
+            DuckDb.Rows($"SELECT count(*) FROM read_parquet('{events}') WHERE destination = 'google' AND outcome = 'delivered'").Single()[0] is { } g ? Convert.ToInt64(g, CultureInfo.InvariantCulture) : -1);
+        figures.Add($"google: {google.Jobs.Count} jobs, {google.IdentifierCounts.Count:N0} identifiers, {google.IdentifierCounts.Count(r => r.Value > 1):N0} received more than once ({google.IdentifiersInLostAnswers:N0} in lost answers)");
 
         foreach (var line in figures)
         {
@@ -167,6 +239,10 @@ public sealed class FaultTests
             info.ArgumentList.Add(arg);
         }
         info.Environment["ENGINE_FAULT_TEST_SECRET"] = Secret;
+        info.Environment["ENGINE_FAULT_META"] = "meta-token";
+        info.Environment["ENGINE_FAULT_GOOGLE"] = "google-token";
+        info.Environment["ENGINE_FAULT_BRAZE"] = "braze-key";
+        info.Environment["ENGINE_FAULT_CRM"] = "crm-token";
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, e) => Append(log, e.Data);
         process.ErrorDataReceived += (_, e) => Append(log, e.Data);

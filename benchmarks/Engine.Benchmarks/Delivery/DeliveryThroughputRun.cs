@@ -65,6 +65,16 @@ internal static class DeliveryThroughputRun
         }
         await File.WriteAllTextAsync(Path.Combine(ws, "segments", "at_risk.yaml"), "name: at_risk\ndescription: unused here\ncondition: FALSE\n");
         await File.WriteAllTextAsync(Path.Combine(ws, "segments", "everyone.yaml"), "name: everyone\ndescription: every profile\ncondition: profile_id IS NOT NULL\n");
+        // Each rate scenario's destination gets a slice of the profiles sized for about S seconds of requests of
+        // BatchSize records at its rate.
+        const int BatchSize = 10;
+        var rates = Enumerable.Range(1, 10).Select(i => i * 20).ToArray();
+        foreach (var rate in rates)
+        {
+            var permille = Math.Min(1000, (int)Math.Ceiling(rate * seconds * BatchSize * 1000 / (people * 2.5)));
+            await File.WriteAllTextAsync(Path.Combine(ws, "segments", $"share_{rate}.yaml"),
+                $"name: share_{rate}\ndescription: about {permille} in 1,000 profiles\ncondition: profile_id % 1000 < {permille}\n");
+        }
         using var storage = new StorageResolver();
         var clock = Stopwatch.StartNew();
         var manifest = (await new RunExecutor(storage, NullLogger.Instance).ExecuteAsync(WorkspaceLoader.Load(ws),
@@ -75,7 +85,11 @@ internal static class DeliveryThroughputRun
         await using var receiver = await Receiver.StartAsync();
         Environment.SetEnvironmentVariable("ENGINE_BENCH_WEBHOOK_SECRET", "bench");
         var results = new List<(string Scenario, string Destination, double Limit, long Requests, double Achieved)>();
-        foreach (var (scenario, rates) in new[] { ("alone", new[] { 200 }), ("ten at once", Enumerable.Range(1, 10).Select(i => i * 20).ToArray()) })
+        // --ceiling: only the ceiling (for profiling the worker).
+        var scenarios = Environment.GetCommandLineArgs().Contains("--ceiling")
+            ? []
+            : new[] { ("alone", new[] { 200 }), ("ten at once", rates) };
+        foreach (var (scenario, scenarioRates) in scenarios)
         {
             var folder = Path.Combine(ws, "destinations");
             if (Directory.Exists(folder))
@@ -88,17 +102,16 @@ internal static class DeliveryThroughputRun
             {
                 Directory.Delete(ledger, recursive: true);
             }
-            foreach (var rate in rates)
+            foreach (var rate in scenarioRates)
             {
                 var name = $"hook_{rate}";
-                var batch = (int)Math.Min(1_000, Math.Ceiling(members / (rate * seconds)));
                 await File.WriteAllTextAsync(Path.Combine(folder, name + ".yaml"), $"""
                     name: {name}
                     type: webhook
-                    segments: [everyone]
+                    segments: [share_{rate}]
                     consent: none
                     identify_by: [customer_id, email, phone, anonymous_id]
-                    batch_size: {batch}
+                    batch_size: {BatchSize}
                     rate_limit: {"{"} requests: {rate}, per_seconds: 1, burst: 1 {"}"}
                     concurrency: 4
                     settings: {"{"} url: "{receiver.Url}{name}" {"}"}
@@ -110,28 +123,36 @@ internal static class DeliveryThroughputRun
             clock.Restart();
             var delivery = await new DeliveryRunner(workspace, DestinationsLoader.Load(workspace), storage).RunAsync(new DeliveryOptions(), CancellationToken.None);
             var elapsed = clock.Elapsed.TotalSeconds;
-            foreach (var rate in rates)
+            long records = 0;
+            foreach (var rate in scenarioRates)
             {
                 var name = $"hook_{rate}";
                 var times = receiver.Arrivals(name);
                 var achieved = times.Count > 1 ? (times.Count - 1) / (times[^1] - times[0]).TotalSeconds : 0;
                 results.Add((scenario, name, rate, times.Count, achieved));
                 var report = delivery.Report!.Destinations[name];
-                if (report.Added + report.Unmatched != members || report.Open > 0)
+                var expected = manifest.Segments!.Segments.First(s => s.Name == $"share_{rate}").Members;
+                records += expected;
+                if (report.Added + report.Unmatched != expected || report.Open > 0)
                 {
-                    Console.Error.WriteLine($"// {name}: delivered {report.Added:N0} and {report.Unmatched:N0} unmatched of {members:N0} records");
+                    Console.Error.WriteLine($"// {name}: delivered {report.Added:N0} and {report.Unmatched:N0} unmatched of {expected:N0} records");
                     return 1;
                 }
             }
-            Console.WriteLine($"// {scenario}: {rates.Length} destination(s), {members * rates.Length:N0} records in {elapsed:F1} s");
+            Console.WriteLine($"// {scenario}: {scenarioRates.Length} destination(s), {records:N0} records in batches of {BatchSize} in {elapsed:F1} s");
         }
 
         // The ceiling: how many records a second the worker, the policy and the ledger pass with no network at all
         // (a client that acknowledges in-process), one destination, no rate limit to speak of.
         var ceiling = await CeilingAsync(ws, storage, members);
+        if (scenarios.Length == 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ceiling: {ceiling.Records / ceiling.Seconds:N0} records/s"));
+            return 0;
+        }
 
         Console.WriteLine();
-        Console.WriteLine($"delivery throughput, {Environment.ProcessorCount} cores; webhook destinations on an in-process receiver; SQLite ledger; token bucket burst 1");
+        Console.WriteLine($"delivery throughput, {Environment.ProcessorCount} cores; webhook destinations on an in-process receiver, {BatchSize} records a request; SQLite ledger; token bucket burst 1");
         Console.WriteLine($"{"scenario",-12} {"destination",-12} {"limit/s",8} {"requests",9} {"achieved/s",11} {"share",7}");
         var ok = true;
         foreach (var (scenario, destination, limit, requests, achieved) in results)
@@ -155,9 +176,15 @@ internal static class DeliveryThroughputRun
     private static async Task<(long Records, double Seconds)> CeilingAsync(string ws, StorageResolver storage, long members)
     {
         var folder = Path.Combine(ws, "destinations");
-        Directory.Delete(folder, recursive: true);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
         Directory.CreateDirectory(folder);
-        Directory.Delete(Path.Combine(ws, "output", "deliveries"), recursive: true);
+        if (Directory.Exists(Path.Combine(ws, "output", "deliveries")))
+        {
+            Directory.Delete(Path.Combine(ws, "output", "deliveries"), recursive: true);
+        }
         await File.WriteAllTextAsync(Path.Combine(folder, "ceiling.yaml"), """
             name: ceiling
             type: webhook

@@ -123,7 +123,7 @@ public sealed class SqliteLedger : IDeliveryLedger
         string? orphan;
         await using (var find = Command("""
             SELECT batch_id FROM delivery_records
-            WHERE run_id = $r AND destination = $d AND change = $c AND state = 'in_flight' AND lease_until < $now
+            WHERE run_id = $r AND destination = $d AND change = $c AND state = 'in_flight' AND state <> 'final' AND lease_until < $now
             ORDER BY batch_id LIMIT 1
             """, transaction))
         {
@@ -142,7 +142,7 @@ public sealed class SqliteLedger : IDeliveryLedger
         {
             var keys = new List<string>();
             await using (var pending = Command("""
-                SELECT key FROM delivery_records WHERE run_id = $r AND destination = $d AND change = $c AND state = 'pending'
+                SELECT key FROM delivery_records WHERE run_id = $r AND destination = $d AND change = $c AND state = 'pending' AND state <> 'final'
                 ORDER BY key LIMIT $n
                 """, transaction))
             {
@@ -164,8 +164,8 @@ public sealed class SqliteLedger : IDeliveryLedger
             // One statement for the batch: the pending keys of this run, destination and change from the first to the
             // last selected are exactly those selected (one connection, inside the transaction).
             await using var mark = Command("""
-                UPDATE delivery_records SET state = 'in_flight', batch_id = $b
-                WHERE run_id = $r AND destination = $d AND change = $c AND state = 'pending' AND key >= $first AND key <= $last
+                UPDATE delivery_records SET state = 'in_flight', batch_id = $b, lease_until = $u
+                WHERE run_id = $r AND destination = $d AND change = $c AND state = 'pending' AND state <> 'final' AND key >= $first AND key <= $last
                 """, transaction);
             mark.Parameters.AddWithValue("$b", batchId);
             mark.Parameters.AddWithValue("$r", runId);
@@ -173,10 +173,13 @@ public sealed class SqliteLedger : IDeliveryLedger
             mark.Parameters.AddWithValue("$c", change);
             mark.Parameters.AddWithValue("$first", keys[0]);
             mark.Parameters.AddWithValue("$last", keys[^1]);
+            mark.Parameters.AddWithValue("$u", until);
             await mark.ExecuteNonQueryAsync(cancellationToken);
         }
-        await using (var lease = Command("UPDATE delivery_records SET lease_until = $u WHERE batch_id = $b AND state = 'in_flight'", transaction))
+        if (orphan is not null)
         {
+            // A new batch got its lease with its records; a reclaimed one takes a fresh lease here.
+            await using var lease = Command("UPDATE delivery_records SET lease_until = $u WHERE batch_id = $b AND state = 'in_flight'", transaction);
             lease.Parameters.AddWithValue("$u", until);
             lease.Parameters.AddWithValue("$b", batchId);
             await lease.ExecuteNonQueryAsync(cancellationToken);
@@ -381,9 +384,9 @@ internal static class LedgerSql
             lease_until {integer},
             planned_at {integer} NOT NULL,
             finished_at {integer});
-        CREATE INDEX IF NOT EXISTS delivery_records_open ON delivery_records (run_id, destination, change, state, key);
-        CREATE INDEX IF NOT EXISTS delivery_records_batch ON delivery_records (batch_id);
-        CREATE INDEX IF NOT EXISTS delivery_records_caps ON delivery_records (channel, outcome, finished_at);
+        CREATE INDEX IF NOT EXISTS delivery_records_open ON delivery_records (run_id, destination, change, state, key) WHERE state <> 'final';
+        CREATE INDEX IF NOT EXISTS delivery_records_batch ON delivery_records (batch_id) WHERE state = 'in_flight';
+        CREATE INDEX IF NOT EXISTS delivery_records_caps ON delivery_records (channel, finished_at) WHERE channel IS NOT NULL AND outcome = 'delivered' AND change = 'entered';
         CREATE TABLE IF NOT EXISTS delivery_plans (
             run_id {text} NOT NULL,
             destination {text} NOT NULL,

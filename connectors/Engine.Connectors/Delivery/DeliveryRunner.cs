@@ -134,7 +134,7 @@ public sealed class DeliveryRunner
 
         if (options.DryRun)
         {
-            return new DeliveryResult(runId, [.. destinations.Select(d => DryRun(d, runId, plans.GetValueOrDefault(d.Name) ?? [], profiles, consent, suppression))], null, null);
+            return new DeliveryResult(runId, [.. destinations.Select(d => DryRun(d, plans.GetValueOrDefault(d.Name) ?? [], profiles, consent, suppression))], null, null);
         }
 
         var outcomes = await Task.WhenAll(destinations.Select(async destination =>
@@ -301,7 +301,7 @@ public sealed class DeliveryRunner
         return result;
     }
 
-    private static DestinationOutcome DryRun(DestinationDefinition destination, string runId, List<PlannedRecord> plan, ProfileDirectory profiles,
+    private static DestinationOutcome DryRun(DestinationDefinition destination, List<PlannedRecord> plan, ProfileDirectory profiles,
         ConsentStore? consent, SuppressionList suppression)
     {
         var counts = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -325,7 +325,6 @@ public sealed class DeliveryRunner
             }
             counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
         }
-        _ = runId;
         return new DestinationOutcome(destination.Name, plan.Count, null, null, counts);
     }
 }

@@ -92,7 +92,8 @@ public sealed class DeliveryRunner
             fullSync[destination.Name] = [.. destination.Segments.Where(s => !synced.Contains(s))];
             plans[destination.Name] = await PlanAsync(run, runId, destination, synced, cancellationToken);
         }
-        var open = options.DryRun ? [] : (await ledger.RecordsAsync(runId, cancellationToken)).Where(r => r.State != "final").ToList();
+        // Records planned by an earlier delivery and not final yet (it stopped, or a destination failed): sent this time.
+        var open = (await ledger.RecordsAsync(runId, cancellationToken)).Where(r => r.State != "final").ToList();
         var profileIds = new HashSet<long>(plans.Values.SelectMany(p => p.Select(r => r.ProfileId)).Concat(open.Select(r => r.ProfileId)));
         var columns = destinations.SelectMany(d => d.Fields.Select(f => f.Column)).ToList();
         if (_configuration.Settings.TimezoneColumn is { } zoneColumn)
@@ -134,7 +135,10 @@ public sealed class DeliveryRunner
 
         if (options.DryRun)
         {
-            return new DeliveryResult(runId, [.. destinations.Select(d => DryRun(d, plans.GetValueOrDefault(d.Name) ?? [], profiles, consent, suppression))], null, null);
+            return new DeliveryResult(runId, [.. destinations.Select(d => DryRun(d,
+                [.. plans.GetValueOrDefault(d.Name) ?? [], .. open.Where(r => r.Destination == d.Name)
+                    .Select(r => new PlannedRecord(r.Key, r.RunId, r.Destination, r.Segment, r.ProfileId, r.Change, r.Channel))],
+                profiles, consent, suppression))], null, null);
         }
 
         var outcomes = await Task.WhenAll(destinations.Select(async destination =>

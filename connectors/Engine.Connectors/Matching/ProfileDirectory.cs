@@ -29,6 +29,11 @@ public sealed class ProfileDirectory
         StorageLocation run, IReadOnlySet<long> profiles, IReadOnlyList<string> columns, int parallelism, CancellationToken cancellationToken)
     {
         var directory = new ProfileDirectory();
+        if (profiles.Count == 0)
+        {
+            // Nothing left to send (a delivery run again after it finished): no need to read the run.
+            return directory;
+        }
         var identity = await Dataset.OpenAsync(run.Child("identity"), DataFormat.Parquet, cancellationToken);
         DatasetScan.Run(
             identity,

@@ -47,7 +47,7 @@ internal static class DeliverCommand
                         Markup.Escape(string.Join(", ", outcome.DryRunCounts.Select(c => $"{c.Key} {c.Value:N0}"))));
                 }
                 context.Results.Write(plan);
-                context.Output.WriteLine($"Dry run of run {result.RunId}: nothing was sent (records already planned in the ledger are not shown again).");
+                context.Output.WriteLine($"Dry run of run {result.RunId}: nothing was sent (records already final in the ledger are not shown).");
                 return EngineCommandLine.Success;
             }
 

@@ -79,6 +79,15 @@ public sealed class DeliveryRunner
         await using var ledger = OpenLedger(options.DryRun);
         await ledger.InitializeAsync(cancellationToken);
 
+        // Consent and the suppression list first: a bad consent row stops the delivery before the ledger is touched.
+        var consentNeeded = destinations.Any(d => d.Consent != ConsentRule.None);
+        using var consent = consentNeeded
+            ? await ConsentStore.LoadAsync(_workspace, _configuration.Settings.ConsentSource!, _storage, _configuration.Settings.ConsentChannels, cancellationToken)
+            : null;
+        var suppression = _configuration.Settings.SuppressionSource is { } list
+            ? await SuppressionList.LoadAsync(_workspace, list, _storage, cancellationToken)
+            : SuppressionList.Empty;
+
         // Plan: the records each destination is asked to receive.
         var plans = new Dictionary<string, List<PlannedRecord>>(StringComparer.Ordinal);
         var fullSync = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
@@ -124,14 +133,6 @@ public sealed class DeliveryRunner
                 await ledger.PlanAsync(runId, destination.Name, plan, unmatched, fullSync[destination.Name], cancellationToken);
             }
         }
-
-        var consentNeeded = destinations.Any(d => d.Consent != ConsentRule.None);
-        using var consent = consentNeeded
-            ? await ConsentStore.LoadAsync(_workspace, _configuration.Settings.ConsentSource!, _storage, _configuration.Settings.ConsentChannels, cancellationToken)
-            : null;
-        var suppression = _configuration.Settings.SuppressionSource is { } list
-            ? await SuppressionList.LoadAsync(_workspace, list, _storage, cancellationToken)
-            : SuppressionList.Empty;
 
         if (options.DryRun)
         {

@@ -61,7 +61,7 @@ internal static class DeliverCommand
             var stopped = result.Destinations.Where(d => d.Error is not null).ToList();
             foreach (var outcome in stopped)
             {
-                await Console.Error.WriteLineAsync($"destination '{outcome.Destination}' stopped: {outcome.Error} (its open records wait for the next `engine deliver`)");
+                await context.Error.WriteLineAsync($"destination '{outcome.Destination}' stopped: {outcome.Error} (its open records wait for the next `engine deliver`)");
             }
             context.Output.WriteLine($"Delivered run {result.RunId}; events and report: {result.Folder}");
             return stopped.Count == 0 ? EngineCommandLine.Success : EngineCommandLine.Failure;

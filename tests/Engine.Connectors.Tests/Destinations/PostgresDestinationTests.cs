@@ -6,6 +6,7 @@ using Engine.Connectors.Matching;
 using Engine.Connectors.Tests.Ledger;
 using Engine.Storage;
 using Engine.TestKit;
+using Engine.Workspaces;
 using Npgsql;
 
 namespace Engine.Connectors.Tests.Destinations;
@@ -277,6 +278,65 @@ public sealed class PostgresDestinationTests(PostgresServer server)
             .Order(StringComparer.Ordinal);
         var rows = await RowsAsync(connection, "members", identifierColumn: "customer_id");
         Assert.Equal(expected, rows.Select(r => r.Line).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_destination_file_loads_and_the_factory_builds_a_table_typed_from_the_profile_columns()
+    {
+        var connection = await server.CreateSchemaAsync("pgdest");
+        using var dir = new TempDirectory("pgdest-workspace");
+        void Write(string path, string text)
+        {
+            var full = dir.Combine(path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, text);
+        }
+        Write("workspace.yaml", "name: shop\nversion: 1\n");
+        Write("identity.yaml", "identifier_types:\n  customer_id: { normalizer: id }\n  email: { normalizer: email }\n");
+        Write("sources/crm.yaml", """
+            name: crm
+            location: data/crm
+            format: parquet
+            timestamp: updated_at
+            columns:
+              customer_id: string
+              email: string
+              tier: string
+              joined_at: timestamp
+              updated_at: timestamp
+            identifiers:
+              customer_id: customer_id
+              email: email
+            """);
+        Write("profiles.yaml", "attributes:\n  - { source: crm, columns: [tier, joined_at] }\n");
+        Write("segments/vip.yaml", "name: vip\ndescription: gold\ncondition: tier = 'gold'\n");
+        var variable = AdDelivery.Variable(connection);
+        Write("destinations/warehouse.yaml", $"""
+            name: warehouse
+            type: postgres
+            segments: [vip]
+            mode: upsert
+            identify_by: [customer_id]
+            fields: {"{"} tier: tier, joined: joined_at {"}"}
+            settings: {"{"} table: vip_members {"}"}
+            credentials: {"{"} connection: {variable} {"}"}
+            """);
+        var workspace = WorkspaceLoader.Load(dir.Path);
+        var definition = Assert.Single(DestinationsLoader.Load(workspace).Destinations);
+        using var storage = new StorageResolver();
+
+        await using var client = DestinationFactory.Create(definition, new DestinationContext(workspace, storage, storage.Resolve(dir.Path)));
+        var joined = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        await client.SendAsync(Batch(RecordOperation.Add,
+            [Record(RecordOperation.Add, 5, "vip", new Dictionary<string, object?> { ["tier"] = "gold", ["joined"] = joined })]), Cancel);
+
+        Assert.Equal((DestinationType.Postgres, 5_000, ConsentRule.None), (definition.Type, definition.BatchSize, definition.Consent));
+        Assert.IsType<PostgresDestination>(client);
+        Assert.Equal(["customer_id text", "tier text", "joined timestamp with time zone"], await QueryAsync(connection,
+            "SELECT column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'vip_members' " +
+            "AND column_name IN ('customer_id', 'tier', 'joined') ORDER BY ordinal_position", r => r.GetString(0)));
+        Assert.Equal([(5L, "c5", joined)], await QueryAsync(connection, "SELECT profile_id, customer_id, joined FROM vip_members",
+            r => (r.GetInt64(0), r.GetString(1), r.GetFieldValue<DateTimeOffset>(2))));
     }
 
     private static DestinationDefinition Definition(string connectionString, string table = "members", IReadOnlyList<string>? identifyBy = null,

@@ -3,6 +3,7 @@ using Engine.Connectors.Destinations.Crm;
 using Engine.Connectors.Destinations.Files;
 using Engine.Connectors.Destinations.Google;
 using Engine.Connectors.Destinations.Meta;
+using Engine.Connectors.Destinations.Postgres;
 using Engine.Connectors.Destinations.Webhook;
 using Engine.Connectors.Ledger;
 using Engine.Storage;
@@ -52,6 +53,8 @@ public static class DestinationFactory
             DestinationType.Crm => new CrmDestination(definition),
             DestinationType.MetaCustomAudiences => new MetaCustomAudiencesDestination(definition,
                 HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity)),
+            DestinationType.Postgres => new PostgresDestination(definition,
+                [.. definition.Fields.Select(f => (f.Field, context.ColumnType(f.Column)))]),
             DestinationType.GoogleCustomerMatch => new GoogleCustomerMatchDestination(definition,
                 HashedIdentifiers.Kinds(definition.IdentifyBy, context.Workspace.Identity), context.State(definition.Name)),
             _ => throw new DestinationException("not_available", FailureKind.Fatal,

@@ -108,17 +108,7 @@ public abstract class HttpDestination : IDestination
     }
 
     /// <summary>The value of a credential, from the environment variable the destination file names.</summary>
-    protected string Credential(string name)
-    {
-        var variable = Definition.Credentials[name];
-        var value = Environment.GetEnvironmentVariable(variable);
-        if (string.IsNullOrEmpty(value))
-        {
-            throw new DestinationException("missing_credential", FailureKind.Fatal,
-                $"destination '{Definition.Name}' reads its {name} from the environment variable {variable}, which is not set");
-        }
-        return value;
-    }
+    protected string Credential(string name) => DestinationCredentials.Read(Definition, name);
 
     private static TimeSpan? RetryAfter(HttpResponseMessage response)
     {

@@ -70,9 +70,10 @@ public sealed class WebhookDestination : HttpDestination
                 _ => new RecordResult(key, RecordStatus.Retry, reason ?? $"status '{status}'"),
             };
         }
-        // Records the answer does not name: acknowledged by a 2xx, failed with the request's error by a 400.
+        // Records the answer does not name: acknowledged by a 2xx; after a 400 that names the records it refused, the
+        // others were not applied and go again without them.
         return [.. batch.Records.Select(r => byKey.TryGetValue(r.Key, out var result) ? result
-            : answer.Status == HttpStatusCode.BadRequest ? new RecordResult(r.Key, RecordStatus.Rejected, "http_400")
+            : answer.Status == HttpStatusCode.BadRequest ? new RecordResult(r.Key, RecordStatus.Retry, "http_400: sent again without the refused records")
             : new RecordResult(r.Key, RecordStatus.Delivered))];
     }
 

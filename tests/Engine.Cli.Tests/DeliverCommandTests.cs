@@ -108,6 +108,31 @@ public sealed class DeliverCommandTests
         Assert.Equal(requests, receiver.Requests);
     }
 
+    [Fact]
+    public async Task Run_with_deliver_runs_every_stage_then_delivers_and_writes_run_results()
+    {
+        using var dir = new TempDirectory("run-deliver");
+        var ws = dir.Combine("demo");
+        Assert.Equal(0, (await CliHarness.RunAsync("init", ws)).ExitCode);
+        Assert.Equal(0, (await CliHarness.RunAsync("generate", "--people", "800", "--seed", "4", "--days", "60", "--out", Path.Combine(ws, "data"))).ExitCode);
+        var (code, output, error) = await CliHarness.RunAsync("run", "--workspace", ws, "--run-id", "night", "--as-of", "2026-11-01", "--deliver");
+        Assert.True(code == 0, error + output);
+        Assert.Contains("Delivered run night", output, StringComparison.Ordinal);
+
+        var results = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(ws, "output", "runs", "night", "run_results.json"), TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal("night", results.GetProperty("run_id").GetString());
+        Assert.Equal("succeeded", results.GetProperty("status").GetString());
+        var stages = results.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(["ingest", "identity", "profiles", "scores", "segments", "deliver"], stages.Select(s => s.GetProperty("stage").GetString()));
+        Assert.All(stages, s => Assert.Equal("succeeded", s.GetProperty("status").GetString()));
+        var report = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(ws, "output", "deliveries", "night", "report.json"), TestContext.Current.CancellationToken))
+            .RootElement.GetProperty("destinations");
+        var deliver = stages[^1];
+        Assert.Equal(report.EnumerateObject().Sum(d => d.Value.GetProperty("processed").GetInt64()), deliver.GetProperty("rows_in").GetInt64());
+        Assert.Equal(report.EnumerateObject().Sum(d => d.Value.GetProperty("added").GetInt64() + d.Value.GetProperty("removed").GetInt64()), deliver.GetProperty("rows_out").GetInt64());
+        Assert.True(deliver.GetProperty("rows_out").GetInt64() > 0);
+    }
+
     /// <summary>
     /// A webhook receiver following the webhook contract: it checks the HMAC signature, applies each record once,
     /// answers a repeated Idempotency-Key with its first answer, and injects failures: the 2nd request gets 429

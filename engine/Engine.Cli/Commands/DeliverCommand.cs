@@ -51,22 +51,75 @@ internal static class DeliverCommand
                 return EngineCommandLine.Success;
             }
 
-            var table = new Table().AddColumns("destination", "processed", "added", "removed", "unmatched", "suppressed", "failed", "retried", "open");
-            foreach (var (name, d) in result.Report!.Destinations)
-            {
-                table.AddRow(Markup.Escape(name), N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched),
-                    Markup.Escape(Reasons(d.Suppressed)), Markup.Escape(Reasons(d.Failed)), N(d.Retried), N(d.Open));
-            }
-            context.Results.Write(table);
-            var stopped = result.Destinations.Where(d => d.Error is not null).ToList();
-            foreach (var outcome in stopped)
-            {
-                await context.Error.WriteLineAsync($"destination '{outcome.Destination}' stopped: {outcome.Error} (its open records wait for the next `engine deliver`)");
-            }
-            context.Output.WriteLine($"Delivered run {result.RunId}; events and report: {result.Folder}");
-            return stopped.Count == 0 ? EngineCommandLine.Success : EngineCommandLine.Failure;
+            return await PrintAsync(context, result);
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>engine run --deliver</c>'s last stage: delivers the run just made, prints the report, and adds a
+    /// <c>deliver</c> entry to the run's <c>run_results.json</c>.
+    /// </summary>
+    internal static async Task<int> DeliverAsync(Terminal.CliContext context, Workspace workspace, DeliveryConfiguration configuration, Runs.RunResult run,
+        CancellationToken cancellationToken)
+    {
+        var manifest = run.Manifest;
+        var runFolder = context.Storage.Resolve(workspace.Output, workspace.Directory).Child("runs").Child(manifest.RunId);
+        var resultsFile = runFolder.Child(Runs.RunResults.FileName);
+        var results = await resultsFile.Store.GetAsync(resultsFile.Key, cancellationToken) is { } bytes ? Runs.RunResults.Parse(bytes) : Runs.RunResults.From(manifest);
+        var stage = new Runs.StageResult { Stage = "deliver", StartedAt = DateTimeOffset.UtcNow };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var code = EngineCommandLine.Success;
+        if (configuration.Destinations.Count == 0)
+        {
+            stage.Message = $"no destinations (add files under {DestinationsLoader.Folder}/)";
+        }
+        else
+        {
+            try
+            {
+                var result = await new DeliveryRunner(workspace, configuration, context.Storage).RunAsync(new DeliveryOptions { RunId = manifest.RunId }, cancellationToken);
+                code = await PrintAsync(context, result);
+                var report = result.Report!;
+                stage.RowsIn = report.Destinations.Values.Sum(d => d.Processed);
+                stage.RowsOut = report.Destinations.Values.Sum(d => d.Added + d.Removed);
+                var stopped = result.Destinations.Where(d => d.Error is not null).Select(d => $"{d.Destination}: {d.Error}").ToList();
+                if (stopped.Count > 0)
+                {
+                    stage.Status = Runs.RunStatus.Failed;
+                    stage.Message = string.Join("; ", stopped);
+                }
+            }
+            catch (EngineException e)
+            {
+                stage.Status = Runs.RunStatus.Failed;
+                stage.Message = e.Message;
+                await context.Error.WriteLineAsync($"delivery failed: {e.Message}");
+                code = EngineCommandLine.Failure;
+            }
+        }
+        stage.DurationSeconds = clock.Elapsed.TotalSeconds;
+        results.Add(stage, DateTimeOffset.UtcNow);
+        await results.WriteAsync(runFolder, cancellationToken);
+        return code;
+    }
+
+    private static async Task<int> PrintAsync(Terminal.CliContext context, DeliveryResult result)
+    {
+        var table = new Table().AddColumns("destination", "processed", "added", "removed", "unmatched", "suppressed", "failed", "retried", "open");
+        foreach (var (name, d) in result.Report!.Destinations)
+        {
+            table.AddRow(Markup.Escape(name), N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched),
+                Markup.Escape(Reasons(d.Suppressed)), Markup.Escape(Reasons(d.Failed)), N(d.Retried), N(d.Open));
+        }
+        context.Results.Write(table);
+        var stopped = result.Destinations.Where(d => d.Error is not null).ToList();
+        foreach (var outcome in stopped)
+        {
+            await context.Error.WriteLineAsync($"destination '{outcome.Destination}' stopped: {outcome.Error} (its open records wait for the next `engine deliver`)");
+        }
+        context.Output.WriteLine($"Delivered run {result.RunId}; events and report: {result.Folder}");
+        return stopped.Count == 0 ? EngineCommandLine.Success : EngineCommandLine.Failure;
     }
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);

@@ -18,11 +18,20 @@ internal static class RunCommand
         {
             Description = "Rebuild the identity graph from all history (so corrected rules can split old merges) instead of adding only new files to the previous run's graph",
         };
-        var command = new Command("run", "Run the pipeline for a workspace: ingest, identity, profiles, scores, segments and deltas") { workspace, runId, asOf, fullRefresh };
+        var deliver = new Option<bool>("--deliver")
+        {
+            Description = "After the stages, deliver the run's membership changes to the workspace's destinations (as `engine deliver` does)",
+        };
+        var command = new Command("run", "Run the pipeline for a workspace: ingest, identity, profiles, scores, segments and deltas (and with --deliver, delivery)")
+        {
+            workspace, runId, asOf, fullRefresh, deliver,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var context = EngineCommandLine.Context(parse);
             var loaded = WorkspaceLoader.Load(parse.GetValue(workspace)!);
+            // Destinations are checked before anything is read, like the rest of the workspace.
+            var delivery = parse.GetValue(deliver) ? Connectors.Destinations.DestinationsLoader.Load(loaded) : null;
             var executor = new RunExecutor(context.Storage, context.Logger("engine.run"));
             var options = new RunOptions { RunId = parse.GetValue(runId), AsOf = parse.GetValue(asOf), FullRefresh = parse.GetValue(fullRefresh) };
             RunResult result;
@@ -55,7 +64,11 @@ internal static class RunCommand
                 result = await executor.ExecuteAsync(loaded, options, null, cancellationToken);
             }
             Print(context.Results, context.Output, result);
-            return EngineCommandLine.Success;
+            if (delivery is null)
+            {
+                return EngineCommandLine.Success;
+            }
+            return await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
         });
         return command;
     }

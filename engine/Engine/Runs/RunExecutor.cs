@@ -262,6 +262,9 @@ public sealed partial class RunExecutor
     private async Task WriteManifestAsync(RunManifest manifest, StorageLocation location, DateTimeOffset started, CancellationToken cancellationToken)
     {
         manifest.FinishedAt = _time.GetUtcNow();
+        // run_results.json first: the manifest stays the last thing a run writes (its commit point).
+        var results = new StorageLocation(location.Store, location.Key[..^RunManifest.FileName.Length] + RunResults.FileName);
+        await results.Store.PutAsync(results.Key, RunResults.From(manifest).ToUtf8Json(), cancellationToken);
         await location.Store.PutAsync(location.Key, manifest.ToUtf8Json(), cancellationToken);
         Log.RunFinished(_logger, manifest.RunId, manifest.Status, (manifest.FinishedAt - started).TotalSeconds, location.ToString());
     }

@@ -9,6 +9,25 @@ public class RunCommandTests
     private static JsonElement ReadManifest(string path) => JsonDocument.Parse(File.ReadAllBytes(path)).RootElement;
 
     [Fact]
+    public async Task A_second_run_on_a_workspace_while_one_is_running_is_refused()
+    {
+        using var ws = new SmallWorkspace();
+        await SmallDatasets.WriteEventsAsync(ws.Events, rows: 100, rowGroupRows: 100);
+        var runs = ws.Combine("output", "runs");
+        Directory.CreateDirectory(runs);
+        // A run in progress holds the workspace's run lock.
+        using (new FileStream(Path.Combine(runs, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var (code, _, error) = await CliHarness.RunAsync("run", "--workspace", ws.Path, "--run-id", "second");
+            Assert.Equal(1, code);
+            Assert.Contains("another run is in progress on workspace", error, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(Path.Combine(runs, "second")), "the refused run wrote nothing");
+        }
+        // Once the first run is over, the next one goes ahead.
+        Assert.Equal(0, (await CliHarness.RunAsync("run", "--workspace", ws.Path, "--run-id", "third")).ExitCode);
+    }
+
+    [Fact]
     public async Task Run_reads_every_row_and_writes_the_manifest_last()
     {
         using var ws = new SmallWorkspace();

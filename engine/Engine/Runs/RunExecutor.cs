@@ -78,6 +78,7 @@ public sealed partial class RunExecutor
         var runsLocation = _storage.Resolve(workspace.Output, workspace.Directory).Child("runs");
         var runLocation = runsLocation.Child(runId);
         var manifestLocation = runLocation.Child(RunManifest.FileName);
+        using var runLock = RunLock.Acquire(workspace, runsLocation);
         var manifest = new RunManifest
         {
             RunId = runId,
@@ -271,4 +272,39 @@ public sealed partial class RunExecutor
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     private static partial Regex RunIdPattern();
+}
+
+/// <summary>
+/// One run at a time per workspace: an exclusive lock on <c>runs/.lock</c> in a local output folder, held for the
+/// whole run and released however the process ends (the OS drops a killed process's lock). A second run is refused
+/// with a clear message instead of two runs writing into each other. An output on S3 has no lock (documented).
+/// </summary>
+internal sealed class RunLock : IDisposable
+{
+    public const string FileName = ".lock";
+
+    private readonly FileStream? _stream;
+
+    private RunLock(FileStream? stream) => _stream = stream;
+
+    public static RunLock Acquire(Workspace workspace, StorageLocation runs)
+    {
+        if (!runs.Store.TryGetLocalPath(runs.Key, out var folder))
+        {
+            return new RunLock(null);
+        }
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, FileName);
+        try
+        {
+            // Deleted when the run ends normally; a killed run leaves the file, whose lock the OS has dropped.
+            return new RunLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose));
+        }
+        catch (IOException)
+        {
+            throw new EngineException($"another run is in progress on workspace '{workspace.Name}' ({path} is locked): wait for it to finish; two runs would write into each other");
+        }
+    }
+
+    public void Dispose() => _stream?.Dispose();
 }

@@ -63,7 +63,8 @@ public sealed class DestinationWorker
         }
         return new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
         {
-            TokenLimit = rate.Burst,
+            // A tick adds several tokens at high rates: the bucket must hold them, or the rate would be capped at the burst.
+            TokenLimit = Math.Max(rate.Burst, tokens),
             TokensPerPeriod = tokens,
             ReplenishmentPeriod = perToken,
             QueueLimit = int.MaxValue,

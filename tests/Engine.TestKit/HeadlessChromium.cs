@@ -135,9 +135,9 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
     }
 
     /// <summary>
-    /// Opens <paramref name="url"/> in a new tab <paramref name="width"/> pixels wide, waits for its load event,
-    /// evaluates <paramref name="expression"/> (which should return a string, e.g. <c>JSON.stringify(…)</c>) and,
-    /// with <paramref name="screenshot"/>, saves a PNG of the whole page there.
+    /// Opens <paramref name="url"/> in a new tab <paramref name="width"/> pixels wide, waits for its load event, with
+    /// <paramref name="screenshot"/> saves a PNG of the whole page there (as loaded, before the expression runs), then
+    /// evaluates <paramref name="expression"/> (which should return a string, e.g. <c>JSON.stringify(…)</c>).
     /// </summary>
     public async Task<PageResult> OpenAsync(string url, string expression, string? screenshot = null, int width = 1280, CancellationToken cancellationToken = default)
     {
@@ -190,12 +190,6 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
                 throw new InvalidOperationException($"{url}: {navigationError}");
             }
             await loaded.Task.WaitAsync(StartTimeout, cancellationToken);
-            var evaluated = await SendAsync("Runtime.evaluate", new JsonObject { ["expression"] = expression, ["returnByValue"] = true, ["awaitPromise"] = true }, session, cancellationToken);
-            if (evaluated["exceptionDetails"] is { } failed)
-            {
-                throw new InvalidOperationException($"the expression threw: {failed.ToJsonString()}");
-            }
-            var value = evaluated["result"]?["value"]?.GetValue<string>() ?? throw new InvalidOperationException($"the expression returned no string: {evaluated.ToJsonString()}");
             if (screenshot is not null)
             {
                 // The whole page: the viewport made as tall as the content, then one capture.
@@ -206,6 +200,12 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(screenshot))!);
                 await File.WriteAllBytesAsync(screenshot, Convert.FromBase64String(shot["data"]!.GetValue<string>()), cancellationToken);
             }
+            var evaluated = await SendAsync("Runtime.evaluate", new JsonObject { ["expression"] = expression, ["returnByValue"] = true, ["awaitPromise"] = true }, session, cancellationToken);
+            if (evaluated["exceptionDetails"] is { } failed)
+            {
+                throw new InvalidOperationException($"the expression threw: {failed.ToJsonString()}");
+            }
+            var value = evaluated["result"]?["value"]?.GetValue<string>() ?? throw new InvalidOperationException($"the expression returned no string: {evaluated.ToJsonString()}");
             lock (errors)
             {
                 return new PageResult(value, [.. errors], [.. requests]);

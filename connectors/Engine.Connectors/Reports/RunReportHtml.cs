@@ -54,7 +54,7 @@ internal static class RunReportHtml
         }
         if (report.Identity is { Mode: "incremental", FilesRead: 0 } identity)
         {
-            html.Append(Invariant, $"<p class=\"note\">No new input since run {E(identity.PreviousRunId ?? "?")}: nothing new was read, so nothing changed tonight.</p>");
+            html.Append(Invariant, $"<p class=\"note\">No new input since run {E(identity.PreviousRunId ?? "?")}: no file was read tonight, so any change below comes from the later as-of time alone (time windows, recency).</p>");
         }
         html.Append("</header>\n");
     }
@@ -287,7 +287,7 @@ internal static class RunReportHtml
     }
 
     private static string Reasons(string name, SortedDictionary<string, long> counts)
-        => counts.Count == 0 ? "0" : string.Join("<br>", counts.Select(p => $"{E(p.Key)} {Count($"{name}.{p.Key}", p.Value)}"));
+        => counts.Count == 0 ? "0" : string.Join("<br>", counts.Select(p => $"<span class=\"reason\">{E(p.Key)} {Count($"{name}.{p.Key}", p.Value)}</span>"));
 
     /// <summary>A figure as shown: its text inside an element naming it and holding its raw value.</summary>
     private static string Figure(string name, string raw, string text, string? unit = null)
@@ -340,6 +340,7 @@ internal static class RunReportHtml
         svg .diagonal { stroke: #9aa5b1; stroke-dasharray: 4 4; }
         details summary { cursor: pointer; color: var(--muted); margin-top: 8px; }
         footer { color: var(--muted); font-size: 12px; text-align: center; }
+        .reason { white-space: nowrap; }
         code { background: var(--bg); padding: 0 4px; border-radius: 3px; }
         """;
 

@@ -175,6 +175,38 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
         Assert.Contains("no run 'night9'", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_failed_run_gets_a_report_that_says_how_far_it_got()
+    {
+        using var ws = new SmallWorkspace();
+        // No events where the source points: the ingest stage fails.
+        var (code, output, error) = await CliHarness.RunAsync("run", "--workspace", ws.Path, "--run-id", "broken");
+        Assert.Equal(1, code);
+        Assert.Contains("dataset not found", error, StringComparison.Ordinal);
+        Assert.Contains($"Report of run broken (failed; ", output, StringComparison.Ordinal);
+        var folder = ws.Combine("output", "runs", "broken");
+        var report = JsonNode.Parse(await File.ReadAllBytesAsync(Path.Combine(folder, "report.json"), TestContext.Current.CancellationToken))!;
+        var manifest = JsonNode.Parse(await File.ReadAllBytesAsync(Path.Combine(folder, "manifest.json"), TestContext.Current.CancellationToken))!;
+        Assert.Equal("failed", report["status"]!.GetValue<string>());
+        Assert.Equal(manifest["error"]!.GetValue<string>(), report["error"]!.GetValue<string>());
+        var stage = Assert.Single(report["stages"]!.AsArray())!;
+        Assert.Equal(["ingest", "failed"], [stage["stage"]!.GetValue<string>(), stage["status"]!.GetValue<string>()]);
+        var html = await File.ReadAllTextAsync(Path.Combine(folder, "report.html"), TestContext.Current.CancellationToken);
+        Assert.Contains("The run stopped before its segments stage.", html, StringComparison.Ordinal);
+        Assert.Contains(System.Net.WebUtility.HtmlEncode(manifest["error"]!.GetValue<string>()), html, StringComparison.Ordinal);
+
+        // A run refused before it starts (here: by another run's lock) writes no report over an earlier run's.
+        var runs = ws.Combine("output", "runs");
+        var before = await File.ReadAllBytesAsync(Path.Combine(folder, "report.json"), TestContext.Current.CancellationToken);
+        using (new FileStream(Path.Combine(runs, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            (code, output, _) = await CliHarness.RunAsync("run", "--workspace", ws.Path, "--run-id", "broken");
+            Assert.Equal(1, code);
+            Assert.DoesNotContain("Report of run", output, StringComparison.Ordinal);
+        }
+        Assert.Equal(before, await File.ReadAllBytesAsync(Path.Combine(folder, "report.json"), TestContext.Current.CancellationToken));
+    }
+
     /// <summary>The text shows <paramref name="value"/> to the precision it prints (a percentage when the unit is %).</summary>
     private static void AssertShownAs(string name, string text, string? unit, double value)
     {

@@ -81,7 +81,7 @@ internal static class RunReportHtml
         {
             Tile(html, "delivery", "not delivered", "run with --deliver (or engine deliver, then engine report)");
         }
-        Tile(html, "run time", $"{Seconds("run.seconds", report.Stages.Sum(s => s.DurationSeconds), 2)} s", $"{report.Stages.Count} stages");
+        Tile(html, "run time", $"{Seconds("run.seconds", report.Stages.Sum(s => s.DurationSeconds), 2)} s", report.Stages.Count == 1 ? "1 stage" : $"{report.Stages.Count} stages");
         html.Append("</section>\n");
     }
 
@@ -90,7 +90,7 @@ internal static class RunReportHtml
         html.Append("<section><h2>Segments</h2>");
         if (report.Segments.Count == 0)
         {
-            html.Append("<p class=\"note\">This run built no segments.</p></section>\n");
+            html.Append(Invariant, $"<p class=\"note\">{Missing(report, "built no segments", "segments")}</p></section>\n");
             return;
         }
         html.Append("<table class=\"sortable\"><thead><tr><th>segment</th><th>members</th><th>entered</th><th>exited</th><th>processed tonight</th><th>delivered tonight</th><th>reaches</th></tr></thead><tbody>");
@@ -141,7 +141,7 @@ internal static class RunReportHtml
         html.Append("<section><h2>Identity</h2>");
         if (report.Identity is not { } identity)
         {
-            html.Append("<p class=\"note\">This run has no identity stage.</p></section>\n");
+            html.Append(Invariant, $"<p class=\"note\">{Missing(report, "has no identity stage", "identity")}</p></section>\n");
             return;
         }
         html.Append(Invariant, $"<p class=\"figures\">{Count("identity.identifiers", identity.Identifiers)} identifiers, {Count("identity.links", identity.Links)} links, ");
@@ -173,7 +173,7 @@ internal static class RunReportHtml
         html.Append("<section><h2>Scores</h2>");
         if (report.Scores.Count == 0)
         {
-            html.Append("<p class=\"note\">This run scored no model.</p></section>\n");
+            html.Append(Invariant, $"<p class=\"note\">{Missing(report, "scored no model", "scores")}</p></section>\n");
             return;
         }
         foreach (var (model, m) in report.Scores)
@@ -269,11 +269,17 @@ internal static class RunReportHtml
         {
             var name = $"stage.{stage.Stage}";
             html.Append(Invariant, $"<tr><td>{E(stage.Stage)}</td><td><span class=\"badge {StatusClass(stage.Status)}\" data-figure=\"{E(name)}.status\" data-value=\"{E(stage.Status)}\">{E(stage.Status)}</span></td>");
-            html.Append(Invariant, $"<td>{E(Time(stage.StartedAt))}</td><td>{Seconds(name + ".seconds", stage.DurationSeconds, 2)}</td>");
+            html.Append(Invariant, $"<td class=\"time\">{E(Time(stage.StartedAt))}</td><td>{Seconds(name + ".seconds", stage.DurationSeconds, 2)}</td>");
             html.Append(Invariant, $"<td>{Count(name + ".rows_in", stage.RowsIn)}</td><td>{Count(name + ".rows_out", stage.RowsOut)}</td><td>{E(stage.Message ?? "")}</td></tr>");
         }
         html.Append("</tbody></table></section>\n");
     }
+
+    /// <summary>Why a section is empty: the run stopped before the stage, or the workspace has nothing for it.</summary>
+    private static string Missing(RunReport report, string nothing, string stage)
+        => report.Status != RunStatus.Succeeded && !report.Stages.Exists(s => s.Stage == stage)
+            ? $"The run stopped before its {stage} stage."
+            : $"This run {nothing}.";
 
     private static void Tile(StringBuilder html, string title, string value, string detail)
         => html.Append(Invariant, $"<div class=\"tile\"><div class=\"tile-title\">{E(title)}</div><div class=\"tile-value\">{value}</div><div class=\"tile-detail\">{detail}</div></div>");
@@ -340,7 +346,7 @@ internal static class RunReportHtml
         svg .diagonal { stroke: #9aa5b1; stroke-dasharray: 4 4; }
         details summary { cursor: pointer; color: var(--muted); margin-top: 8px; }
         footer { color: var(--muted); font-size: 12px; text-align: center; }
-        .reason { white-space: nowrap; }
+        .reason, .time { white-space: nowrap; }
         code { background: var(--bg); padding: 0 4px; border-radius: 3px; }
         """;
 

@@ -47,7 +47,7 @@ internal static class RunCommand
                 // A failed run leaves a manifest saying so; its report shows how far it got. (A run refused before it
                 // started, by its lock or a bad run id, leaves none of its own and gets no report.)
                 var manifest = await RunHistory.ReadAsync(context.Storage.Resolve(loaded.Output, loaded.Directory).Child("runs"), id, cancellationToken);
-                if (manifest is { Status: RunStatus.Failed } && manifest.StartedAt >= started.AddSeconds(-1))
+                if (manifest is { Status: RunStatus.Failed } && manifest.StartedAt >= started)
                 {
                     await ReportCommand.WriteAfterRunAsync(context, loaded, id, cancellationToken);
                 }

@@ -32,8 +32,12 @@ public sealed class RunReport
 
     [JsonPropertyName("run_id")] public string RunId { get; set; } = "";
     [JsonPropertyName("workspace")] public string Workspace { get; set; } = "";
+    /// <summary>The run's status as <c>run_results.json</c> gives it: the manifest's, or failed when the delivery after the run failed.</summary>
     [JsonPropertyName("status")] public string Status { get; set; } = "";
+
+    /// <summary>Why the run failed (the manifest's error); a failed delivery's reason is in its stage's message.</summary>
     [JsonPropertyName("error")] public string? Error { get; set; }
+
     [JsonPropertyName("as_of")] public DateTimeOffset AsOf { get; set; }
     [JsonPropertyName("started_at")] public DateTimeOffset StartedAt { get; set; }
     [JsonPropertyName("finished_at")] public DateTimeOffset FinishedAt { get; set; }
@@ -99,10 +103,8 @@ public sealed class RunReport
         var resultsFile = runs.Child(runId).Child(RunResults.FileName);
         var results = await resultsFile.Store.GetAsync(resultsFile.Key, cancellationToken) is { } bytes ? RunResults.Parse(bytes) : RunResults.From(manifest);
         report.Stages = results.Results;
-        if (results.Status != RunStatus.Succeeded)
-        {
-            report.Status = results.Status;
-        }
+        // run_results.json's status: the manifest's, or failed when the delivery after the run failed.
+        report.Status = results.Status;
 
         var first = Math.Max(0, at + 1 - Math.Max(1, historyRuns));
         var window = all.Skip(first).Take(at + 1 - first).ToList();

@@ -245,7 +245,7 @@ internal static class RunReportHtml
         html.Append("<figure><figcaption>Records per destination by outcome</figcaption>");
         html.Append(SvgCharts.StackedBars("Delivery outcomes per destination", rows));
         html.Append("</figure>");
-        html.Append("<table class=\"sortable\"><thead><tr><th>destination</th><th>processed</th><th>added</th><th>removed</th><th>unmatched</th><th>suppressed</th><th>failed</th><th>retried</th><th>open</th><th>delivered</th><th>p50 s</th><th>p95 s</th><th>complete</th></tr></thead><tbody>");
+        html.Append("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>destination</th><th>processed</th><th>added</th><th>removed</th><th>unmatched</th><th>suppressed</th><th>failed</th><th>retried</th><th>open</th><th>delivered</th><th>p50 s</th><th>p95 s</th><th>complete</th></tr></thead><tbody>");
         foreach (var (destination, d) in delivery.Destinations)
         {
             var name = $"delivery.destinations.{destination}";
@@ -256,7 +256,7 @@ internal static class RunReportHtml
             html.Append(Invariant, $"<td>{(d.SecondsToDelivery is { } s ? Seconds(name + ".seconds_to_delivery.p50", s.P50, 3) : "–")}</td><td>{(d.SecondsToDelivery is { } t ? Seconds(name + ".seconds_to_delivery.p95", t.P95, 3) : "–")}</td>");
             html.Append(Invariant, $"<td>{(d.Completed ? "yes" : "<span class=\"warn\">no</span>")}</td></tr>");
         }
-        html.Append("</tbody></table><p class=\"caption\">Delivered: added or removed at the destination, of the records processed. p50 / p95: seconds from the signal to the destination's acknowledgement, per delivered record.</p></section>\n");
+        html.Append("</tbody></table></div><p class=\"caption\">Delivered: added or removed at the destination, of the records processed. p50 / p95: seconds from the signal to the destination's acknowledgement, per delivered record.</p></section>\n");
     }
 
     private static void Stages(StringBuilder html, RunReport report)
@@ -347,6 +347,7 @@ internal static class RunReportHtml
         details summary { cursor: pointer; color: var(--muted); margin-top: 8px; }
         footer { color: var(--muted); font-size: 12px; text-align: center; }
         .reason, .time { white-space: nowrap; }
+        .scroll { overflow-x: auto; } .scroll th, .scroll td { padding: 4px 6px; }
         code { background: var(--bg); padding: 0 4px; border-radius: 3px; }
         """;
 

@@ -49,9 +49,9 @@ public class RunCommandTests
         var ingest = manifest.GetProperty("stages")[0];
         Assert.Equal("ingest", ingest.GetProperty("name").GetString());
         Assert.Equal(5000, ingest.GetProperty("rows_out").GetInt64());
-        // Nothing but the manifest and run_results.json is left in the run folder by the ingest stage, and no
-        // temporary files anywhere.
-        Assert.Equal(["manifest.json", "run_results.json"], Directory.GetFiles(ws.Combine("output", "runs", "night-1")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        // Nothing but the manifest, run_results.json and the run report is left in the run folder by the ingest
+        // stage, and no temporary files anywhere.
+        Assert.Equal(["manifest.json", "report.html", "report.json", "run_results.json"], Directory.GetFiles(ws.Combine("output", "runs", "night-1")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         var results = JsonDocument.Parse(File.ReadAllBytes(ws.Combine("output", "runs", "night-1", "run_results.json"))).RootElement;
         Assert.Equal("succeeded", results.GetProperty("status").GetString());
         Assert.Equal(5000, results.GetProperty("results")[0].GetProperty("rows_out").GetInt64());

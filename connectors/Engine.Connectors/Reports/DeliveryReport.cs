@@ -33,7 +33,27 @@ public sealed class DestinationReport
 public sealed record Percentiles(
     [property: JsonPropertyName("p50")] double P50,
     [property: JsonPropertyName("p95")] double P95,
-    [property: JsonPropertyName("max")] double Max);
+    [property: JsonPropertyName("max")] double Max)
+{
+    /// <summary>
+    /// The lower nearest-rank p50 and p95 and the maximum of <paramref name="values"/> (sorted here), rounded to the
+    /// millisecond; null when there are none. The delivery report and the run report both count this way, so their
+    /// figures agree.
+    /// </summary>
+    public static Percentiles? Of(List<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 0)
+        {
+            return null;
+        }
+        values.Sort();
+        return new Percentiles(Math.Round(values[(int)(0.5 * (values.Count - 1))], 3), Math.Round(values[(int)(0.95 * (values.Count - 1))], 3), Math.Round(values[^1], 3));
+    }
+
+    /// <summary>Seconds from the signal to a delivery, both in microseconds since the epoch (never negative).</summary>
+    public static double SecondsBetween(long signalMicros, long deliveredMicros) => Math.Max(0, (deliveredMicros - signalMicros) / 1e6);
+}
 
 /// <summary>The whole report of a run's delivery.</summary>
 public sealed class DeliveryReport
@@ -72,7 +92,7 @@ public sealed class DeliveryReport
                         {
                             d.Removed++;
                         }
-                        waits.Add(Math.Max(0, (r.FinishedAt!.Value - signalMicros) / 1e6));
+                        waits.Add(Percentiles.SecondsBetween(signalMicros, r.FinishedAt!.Value));
                         break;
                     case Outcomes.Unmatched: d.Unmatched++; break;
                     case Outcomes.Suppressed: d.Suppressed[r.Reason ?? "unknown"] = d.Suppressed.GetValueOrDefault(r.Reason ?? "unknown") + 1; break;
@@ -80,11 +100,7 @@ public sealed class DeliveryReport
                     default: d.Open++; break;
                 }
             }
-            if (waits.Count > 0)
-            {
-                waits.Sort();
-                d.SecondsToDelivery = new Percentiles(Math.Round(waits[(int)(0.5 * (waits.Count - 1))], 3), Math.Round(waits[(int)(0.95 * (waits.Count - 1))], 3), Math.Round(waits[^1], 3));
-            }
+            d.SecondsToDelivery = Percentiles.Of(waits);
             report.Destinations[group.Key] = d;
         }
         return report;

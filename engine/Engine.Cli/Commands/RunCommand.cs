@@ -33,44 +33,63 @@ internal static class RunCommand
             // Destinations are checked before anything is read, like the rest of the workspace.
             var delivery = parse.GetValue(deliver) ? Connectors.Destinations.DestinationsLoader.Load(loaded) : null;
             var executor = new RunExecutor(context.Storage, context.Logger("engine.run"));
-            var options = new RunOptions { RunId = parse.GetValue(runId), AsOf = parse.GetValue(asOf), FullRefresh = parse.GetValue(fullRefresh) };
+            // The default run id is fixed here rather than in the executor, so that a failed run can still be reported.
+            var started = DateTimeOffset.UtcNow;
+            var id = parse.GetValue(runId) ?? started.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+            var options = new RunOptions { RunId = id, AsOf = parse.GetValue(asOf), FullRefresh = parse.GetValue(fullRefresh) };
             RunResult result;
-            if (context.Progress is { } terminal)
+            try
             {
-                result = await terminal.Progress().AutoClear(true).StartAsync(async ctx =>
-                {
-                    var tasks = new Dictionary<string, ProgressTask>();
-                    var progress = new Progress<RunProgress>(p =>
-                    {
-                        if (!tasks.TryGetValue(p.Stage, out var task))
-                        {
-                            task = tasks[p.Stage] = ctx.AddTask(p.Stage, maxValue: 1);
-                        }
-                        task.Description = $"{p.Stage}: {Markup.Escape(p.Detail)}";
-                        if (p.Fraction < 0)
-                        {
-                            task.IsIndeterminate = true;
-                        }
-                        else
-                        {
-                            task.Value = p.Fraction;
-                        }
-                    });
-                    return await executor.ExecuteAsync(loaded, options, progress, cancellationToken);
-                });
+                result = await ExecuteAsync(context, executor, loaded, options, cancellationToken);
             }
-            else
+            catch (EngineException)
             {
-                result = await executor.ExecuteAsync(loaded, options, null, cancellationToken);
+                // A failed run leaves a manifest saying so; its report shows how far it got. (A run refused before it
+                // started, by its lock or a bad run id, leaves none of its own and gets no report.)
+                var manifest = await RunHistory.ReadAsync(context.Storage.Resolve(loaded.Output, loaded.Directory).Child("runs"), id, cancellationToken);
+                if (manifest is { Status: RunStatus.Failed } && manifest.StartedAt >= started)
+                {
+                    await ReportCommand.WriteAfterRunAsync(context, loaded, id, cancellationToken);
+                }
+                throw;
             }
             Print(context.Results, context.Output, result);
-            if (delivery is null)
-            {
-                return EngineCommandLine.Success;
-            }
-            return await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
+            var code = delivery is null ? EngineCommandLine.Success : await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
+            // Last, after the delivery: the report shows what reached the destinations.
+            await ReportCommand.WriteAfterRunAsync(context, loaded, result.Manifest.RunId, cancellationToken);
+            return code;
         });
         return command;
+    }
+
+    /// <summary>Runs the stages, with progress bars on a terminal and plain log lines otherwise.</summary>
+    private static async Task<RunResult> ExecuteAsync(Terminal.CliContext context, RunExecutor executor, Workspace loaded, RunOptions options, CancellationToken cancellationToken)
+    {
+        if (context.Progress is not { } terminal)
+        {
+            return await executor.ExecuteAsync(loaded, options, null, cancellationToken);
+        }
+        return await terminal.Progress().AutoClear(true).StartAsync(async ctx =>
+        {
+            var tasks = new Dictionary<string, ProgressTask>();
+            var progress = new Progress<RunProgress>(p =>
+            {
+                if (!tasks.TryGetValue(p.Stage, out var task))
+                {
+                    task = tasks[p.Stage] = ctx.AddTask(p.Stage, maxValue: 1);
+                }
+                task.Description = $"{p.Stage}: {Markup.Escape(p.Detail)}";
+                if (p.Fraction < 0)
+                {
+                    task.IsIndeterminate = true;
+                }
+                else
+                {
+                    task.Value = p.Fraction;
+                }
+            });
+            return await executor.ExecuteAsync(loaded, options, progress, cancellationToken);
+        });
     }
 
     private static void Print(IAnsiConsole console, TextWriter output, RunResult result)

@@ -19,6 +19,12 @@ public sealed record FeatureImportance(
     [property: JsonPropertyName("feature")] string Feature,
     [property: JsonPropertyName("auc_drop")] double AucDrop);
 
+/// <summary>One point of a ROC curve: at scores of <see cref="Threshold"/> and above predicted positive, the false and true positive rates.</summary>
+public sealed record RocPoint(
+    [property: JsonPropertyName("fpr")] double FalsePositiveRate,
+    [property: JsonPropertyName("tpr")] double TruePositiveRate,
+    [property: JsonPropertyName("threshold")] double Threshold);
+
 /// <summary>A model's validation figures, as the registry stores them and <c>engine models evaluate</c> prints them.</summary>
 public sealed class ModelMetrics
 {
@@ -41,6 +47,13 @@ public sealed class ModelMetrics
     /// <summary>Over the validation examples (cross-validation: every example, predicted by the fold's model that did not see it).</summary>
     [JsonPropertyName("calibration")] public List<CalibrationBin> Calibration { get; set; } = [];
 
+    /// <summary>
+    /// The ROC curve over the same validation predictions as <see cref="Calibration"/>, from (0, 0) to (1, 1), thinned
+    /// to at most <see cref="ModelTrainer.RocCurvePoints"/> points for the run report. Absent from versions trained
+    /// before it was stored.
+    /// </summary>
+    [JsonPropertyName("roc_curve")] public List<RocPoint> RocCurve { get; set; } = [];
+
     /// <summary>Largest first.</summary>
     [JsonPropertyName("feature_importance")] public List<FeatureImportance> FeatureImportance { get; set; } = [];
 }
@@ -62,6 +75,9 @@ public static class ModelTrainer
 
     /// <summary>The label's column in training data.</summary>
     public const string LabelColumn = FeatureDataView.LabelColumn;
+
+    /// <summary>The most points a stored ROC curve keeps: enough to draw it, small enough for model.json.</summary>
+    public const int RocCurvePoints = 101;
 
     /// <summary>Validation examples permutation importance is measured on (a sample beyond this).</summary>
     private const int ImportanceExamples = 20_000;
@@ -131,6 +147,7 @@ public static class ModelTrainer
         metrics.PrAuc = prAuc / folds;
         metrics.LogLoss = logLoss / folds;
         metrics.Calibration = Calibration(outOfFold, examples.Labels);
+        metrics.RocCurve = RocCurve(outOfFold, examples.Labels);
         metrics.FeatureImportance = first!.FeatureImportance;
         metrics.TrainingExamples = examples.Count;
         metrics.TrainingPositives = examples.Positives;
@@ -241,6 +258,7 @@ public static class ModelTrainer
         };
         var predicted = predictions.GetColumn<float>(probability).ToArray();
         metrics.Calibration = Calibration(predicted, examples.Labels);
+        metrics.RocCurve = RocCurve(predicted, examples.Labels);
         if (probabilities is not null && at is not null)
         {
             for (var i = 0; i < predicted.Length; i++)
@@ -277,6 +295,61 @@ public static class ModelTrainer
                 count[b] > 0 ? predicted[b] / count[b] : double.NaN, count[b] > 0 ? (double)positive[b] / count[b] : double.NaN));
         }
         return table;
+    }
+
+    /// <summary>
+    /// The ROC curve of <paramref name="probabilities"/> against <paramref name="labels"/>: one point per distinct
+    /// score (ties move both rates at once, as ROC AUC counts them), from (0, 0) to (1, 1). When there are more than
+    /// <paramref name="maxPoints"/>, evenly spaced ones are kept, the ends always.
+    /// </summary>
+    internal static List<RocPoint> RocCurve(ReadOnlySpan<float> probabilities, ReadOnlySpan<bool> labels, int maxPoints = RocCurvePoints)
+    {
+        long positives = 0;
+        foreach (var label in labels)
+        {
+            positives += label ? 1 : 0;
+        }
+        var negatives = labels.Length - positives;
+        if (positives == 0 || negatives == 0)
+        {
+            return [];
+        }
+        var order = new int[probabilities.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+        var scores = probabilities.ToArray();
+        // Highest score first: lowering the threshold admits them in this order.
+        Array.Sort(order, (a, b) => scores[b].CompareTo(scores[a]));
+        // The first point's threshold is just above the highest score: nothing is predicted positive yet.
+        var curve = new List<RocPoint> { new(0, 0, Math.BitIncrement(scores[order[0]])) };
+        long truePositives = 0, falsePositives = 0;
+        for (var i = 0; i < order.Length; i++)
+        {
+            if (labels[order[i]])
+            {
+                truePositives++;
+            }
+            else
+            {
+                falsePositives++;
+            }
+            if (i + 1 == order.Length || scores[order[i + 1]] != scores[order[i]])
+            {
+                curve.Add(new RocPoint((double)falsePositives / negatives, (double)truePositives / positives, scores[order[i]]));
+            }
+        }
+        if (curve.Count <= maxPoints)
+        {
+            return curve;
+        }
+        var thinned = new List<RocPoint>(maxPoints);
+        for (var k = 0; k < maxPoints; k++)
+        {
+            thinned.Add(curve[(int)Math.Round((double)k * (curve.Count - 1) / (maxPoints - 1))]);
+        }
+        return thinned;
     }
 
     private static List<FeatureImportance> Importance(MLContext ml, ITransformer model, IDataView data, TrainingExamples examples)

@@ -103,6 +103,78 @@ public sealed class ModelTrainingTests : IDisposable
         Assert.Equal(algorithm.ToString().ToLowerInvariant(), record.Algorithm);
         // The permutation importance ranks the feature the label follows first, and the noise below it.
         Assert.Equal("signal", record.Metrics.FeatureImportance[0].Feature);
+        // The stored ROC curve (pooled out-of-fold predictions) runs from (0, 0) to (1, 1), never turns back, and its
+        // area is the ROC AUC's (the mean of the folds' AUCs: close to the pooled one, not equal).
+        var curve = record.Metrics.RocCurve;
+        Assert.InRange(curve.Count, 10, ModelTrainer.RocCurvePoints);
+        Assert.Equal((0.0, 0.0), (curve[0].FalsePositiveRate, curve[0].TruePositiveRate));
+        Assert.Equal((1.0, 1.0), (curve[^1].FalsePositiveRate, curve[^1].TruePositiveRate));
+        for (var i = 1; i < curve.Count; i++)
+        {
+            Assert.True(curve[i].FalsePositiveRate >= curve[i - 1].FalsePositiveRate && curve[i].TruePositiveRate >= curve[i - 1].TruePositiveRate
+                && curve[i].Threshold < curve[i - 1].Threshold, $"point {i} turns back");
+        }
+        Assert.InRange(Area(curve), record.Metrics.RocAuc - 0.02, record.Metrics.RocAuc + 0.02);
+    }
+
+    private static double Area(List<RocPoint> curve)
+    {
+        var area = 0.0;
+        for (var i = 1; i < curve.Count; i++)
+        {
+            area += (curve[i].FalsePositiveRate - curve[i - 1].FalsePositiveRate) * (curve[i].TruePositiveRate + curve[i - 1].TruePositiveRate) / 2;
+        }
+        return area;
+    }
+
+    [Fact]
+    public void The_ROC_curve_has_one_point_per_distinct_score_and_the_area_of_ROC_AUC()
+    {
+        float[] scores = [0.9f, 0.8f, 0.8f, 0.6f, 0.4f, 0.4f, 0.2f];
+        bool[] labels = [true, true, false, true, false, true, false];
+        var curve = ModelTrainer.RocCurve(scores, labels);
+        // 4 positives, 3 negatives; the tie at 0.8 (one of each) and at 0.4 move both rates in one step.
+        Assert.Equal(
+            [(0.0, 0.0), (0.0, 0.25), (1 / 3.0, 0.5), (1 / 3.0, 0.75), (2 / 3.0, 1.0), (1.0, 1.0)],
+            curve.Select(p => (p.FalsePositiveRate, p.TruePositiveRate)));
+        Assert.Equal([0.9f, 0.8f, 0.6f, 0.4f, 0.2f], curve.Skip(1).Select(p => (float)p.Threshold));
+        Assert.True(curve[0].Threshold > 0.9f);
+        // The area equals the probability that a positive outscores a negative (ties count half): the Mann-Whitney AUC.
+        double wins = 0;
+        for (var p = 0; p < scores.Length; p++)
+        {
+            for (var n = 0; n < scores.Length; n++)
+            {
+                if (labels[p] && !labels[n])
+                {
+                    wins += scores[p] > scores[n] ? 1 : scores[p] == scores[n] ? 0.5 : 0;
+                }
+            }
+        }
+        Assert.Equal(wins / 12, Area(curve), 12);
+        // One class only: no curve.
+        Assert.Empty(ModelTrainer.RocCurve(scores, [true, true, true, true, true, true, true]));
+    }
+
+    [Fact]
+    public void A_long_ROC_curve_is_thinned_keeping_both_ends()
+    {
+        var random = new Random(3);
+        var scores = new float[10_000];
+        var labels = new bool[scores.Length];
+        for (var i = 0; i < scores.Length; i++)
+        {
+            scores[i] = (float)random.NextDouble();
+            labels[i] = random.NextDouble() < scores[i];
+        }
+        var full = ModelTrainer.RocCurve(scores, labels, int.MaxValue);
+        var thinned = ModelTrainer.RocCurve(scores, labels);
+        Assert.True(full.Count > 5_000);
+        Assert.Equal(ModelTrainer.RocCurvePoints, thinned.Count);
+        Assert.Equal(full[0], thinned[0]);
+        Assert.Equal(full[^1], thinned[^1]);
+        Assert.All(thinned, p => Assert.Contains(p, full));
+        Assert.Equal(Area(full), Area(thinned), 2);
     }
 
     [Fact]

@@ -27,7 +27,6 @@ public sealed record PageResult(string Value, IReadOnlyList<string> Errors, IRea
 public sealed partial class HeadlessChromium : IAsyncDisposable
 {
     private const string DefaultPath = "/usr/bin/chromium";
-    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Process _process;
@@ -351,83 +350,21 @@ public sealed partial class HeadlessChromium : IAsyncDisposable
             return path;
         }
         // Test processes may start together: one installs, the others wait on the lock and then find it installed.
-        await using var lockFile = await AcquireLockAsync(Path.Combine(Path.GetTempPath(), "engine-test-chromium-install.lock"));
+        await using var lockFile = await DebianPackages.AcquireLockAsync(Path.Combine(Path.GetTempPath(), "engine-test-chromium-install.lock"));
         if (File.Exists(path))
         {
             return path;
         }
         // DejaVu: without a font the screenshot's text is boxes (the image may have none; the package is small).
-        string[] install = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "fonts-dejavu-core"];
-        string[] update = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"];
-        var log = new StringBuilder();
-        // Without an update first (quick when the package lists are there), then with one (a fresh image has none).
-        var (exitCode, output) = await RunAsAdministratorAsync(install);
-        log.AppendLine(output);
-        if (exitCode != 0)
-        {
-            (exitCode, output) = await RunAsAdministratorAsync(update);
-            log.AppendLine(output);
-            if (exitCode == 0)
-            {
-                (exitCode, output) = await RunAsAdministratorAsync(install);
-                log.AppendLine(output);
-            }
-        }
+        var (exitCode, log) = await DebianPackages.InstallAsync("chromium", "fonts-dejavu-core");
         if (exitCode == 0 && File.Exists(path))
         {
             return path;
         }
         throw new InvalidOperationException(
             $"Chromium is needed for this test: {path} does not exist, and installing Debian's package failed (apt-get install chromium" +
-            $"{(Environment.IsPrivilegedProcess ? "" : ", through sudo -n")}; exit code {exitCode}). Install it (apt-get install chromium), " +
+            $"{DebianPackages.How}; exit code {exitCode}). Install it (apt-get install chromium), " +
             $"or set ENGINE_TEST_CHROMIUM to a Chromium or Chrome binary.\n{log}");
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunAsAdministratorAsync(string[] command)
-    {
-        try
-        {
-            var (file, arguments) = Environment.IsPrivilegedProcess ? (command[0], command[1..]) : ("sudo", (string[])["-n", .. command]);
-            var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var argument in arguments)
-            {
-                start.ArgumentList.Add(argument);
-            }
-            using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {file}");
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            try
-            {
-                await process.WaitForExitAsync().WaitAsync(InstallTimeout);
-            }
-            catch (TimeoutException)
-            {
-                process.Kill(entireProcessTree: true);
-                return (-1, $"{string.Join(' ', command)} did not finish within {InstallTimeout.TotalMinutes:0} minutes");
-            }
-            return (process.ExitCode, $"{await stdout}{await stderr}");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            // No apt-get (not Debian) or no sudo: the caller's message says what to do.
-            return (-1, e.Message);
-        }
-    }
-
-    private static async Task<FileStream> AcquireLockAsync(string path)
-    {
-        var deadline = DateTime.UtcNow + InstallTimeout;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
     }
 
     /// <summary>DevTools events, handed to the page session that subscribed (events of other sessions are dropped).</summary>

@@ -29,7 +29,6 @@ public sealed partial class PostgresServer : IAsyncLifetime
     /// <summary>The database superuser of the local server, and the account it runs under when the tests run as root.</summary>
     public const string Account = "postgres";
 
-    private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(90);
 
     private string? _directory;
@@ -197,50 +196,20 @@ public sealed partial class PostgresServer : IAsyncLifetime
             return found;
         }
         // Test processes may start together: one installs, the others wait on the lock and then find it installed.
-        await using var lockFile = await AcquireLockAsync(Path.Combine(Path.GetTempPath(), "engine-test-postgresql-install.lock"));
+        await using var lockFile = await DebianPackages.AcquireLockAsync(Path.Combine(Path.GetTempPath(), "engine-test-postgresql-install.lock"));
         if (FindBinaries() is { } again && (!Environment.IsPrivilegedProcess || await AccountExistsAsync()))
         {
             return again;
         }
-        string[] install = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"];
-        string[] update = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"];
-        var log = new StringBuilder();
-        // Try without an update first (quick when the package lists are there), then with one (a fresh image has none).
-        var (exitCode, output) = await RunAsAdministratorAsync(install);
-        log.AppendLine(output);
-        if (exitCode != 0)
-        {
-            (exitCode, output) = await RunAsAdministratorAsync(update);
-            log.AppendLine(output);
-            if (exitCode == 0)
-            {
-                (exitCode, output) = await RunAsAdministratorAsync(install);
-                log.AppendLine(output);
-            }
-        }
+        var (exitCode, log) = await DebianPackages.InstallAsync("postgresql");
         if (FindBinaries() is { } installed && exitCode == 0)
         {
             return installed;
         }
         throw new InvalidOperationException(
             "PostgreSQL is needed for these tests: no initdb on PATH nor under /usr/lib/postgresql/<version>/bin, and installing Debian's " +
-            $"package failed (apt-get install postgresql{(Environment.IsPrivilegedProcess ? "" : ", through sudo -n")}; exit code {exitCode}). " +
+            $"package failed (apt-get install postgresql{DebianPackages.How}; exit code {exitCode}). " +
             $"Install PostgreSQL, or set ENGINE_TEST_POSTGRES to a server's connection string.\n{log}");
-    }
-
-    private static async Task<(int ExitCode, string Output)> RunAsAdministratorAsync(string[] command)
-    {
-        try
-        {
-            return Environment.IsPrivilegedProcess
-                ? await RunProcessAsync(command[0], command[1..], InstallTimeout)
-                : await RunProcessAsync("sudo", ["-n", .. command], InstallTimeout);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            // No apt-get (not Debian) or no sudo: the caller's message says what to do.
-            return (-1, e.Message);
-        }
     }
 
     /// <summary>initdb on PATH (its link followed to the real folder), else the newest of Debian's versioned folders.</summary>
@@ -324,22 +293,6 @@ public sealed partial class PostgresServer : IAsyncLifetime
             throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} did not finish within {timeout.TotalSeconds:0} s");
         }
         return (process.ExitCode, $"{await output}{await error}");
-    }
-
-    private static async Task<FileStream> AcquireLockAsync(string path)
-    {
-        var deadline = DateTime.UtcNow + InstallTimeout;
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
     }
 
     public async ValueTask DisposeAsync()

@@ -47,13 +47,20 @@ internal static class RunCommand
                 // A failed run leaves a manifest saying so; its report shows how far it got. (A run refused before it
                 // started, by its lock or a bad run id, leaves none of its own and gets no report.)
                 var manifest = await RunHistory.ReadAsync(context.Storage.Resolve(loaded.Output, loaded.Directory).Child("runs"), id, cancellationToken);
-                if (manifest is { Status: RunStatus.Failed } && manifest.StartedAt >= started)
+                if (manifest is { Status: RunStatus.Failed } && manifest.FinishedAt >= started)
                 {
                     await ReportCommand.WriteAfterRunAsync(context, loaded, id, cancellationToken);
                 }
                 throw;
             }
-            Print(context.Results, context.Output, result);
+            if (result.AlreadySucceeded)
+            {
+                context.Output.WriteLine($"Run {id} already succeeded (as of {result.Manifest.AsOf:yyyy-MM-dd HH:mm:ss}Z): nothing to run; use a new --run-id to run again.");
+            }
+            else
+            {
+                Print(context.Results, context.Output, result);
+            }
             var code = delivery is null ? EngineCommandLine.Success : await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
             // Last, after the delivery: the report shows what reached the destinations.
             await ReportCommand.WriteAfterRunAsync(context, loaded, result.Manifest.RunId, cancellationToken);
@@ -98,10 +105,16 @@ internal static class RunCommand
         var stages = new Table().AddColumns("stage", "status", "rows", "seconds");
         foreach (var stage in manifest.Stages)
         {
-            stages.AddRow(stage.Name, stage.Status, stage.RowsOut.ToString("N0", CultureInfo.InvariantCulture),
+            // A resumed run reuses the stages an earlier attempt finished: say so rather than show them as run now.
+            var status = stage.Attempt < manifest.Attempts ? $"{stage.Status} (attempt {stage.Attempt})" : stage.Status;
+            stages.AddRow(stage.Name, Markup.Escape(status), stage.RowsOut.ToString("N0", CultureInfo.InvariantCulture),
                 (stage.DurationMs / 1000.0).ToString("F2", CultureInfo.InvariantCulture));
         }
         console.Write(stages);
+        if (manifest.Attempts > 1)
+        {
+            output.WriteLine($"Resumed: attempt {manifest.Attempts}; the stages of earlier attempts were reused, not run again.");
+        }
         var inputs = new Table().AddColumns("source", "files", "rows", "MB", "from", "to");
         foreach (var input in manifest.Inputs)
         {

@@ -23,6 +23,12 @@ public static partial class Log
     [LoggerMessage(1004, LogLevel.Error, "Stage {Stage} failed: {Message}")]
     public static partial void StageFailed(ILogger logger, string stage, string message);
 
+    [LoggerMessage(1005, LogLevel.Information, "Run {RunId} resumed (attempt {Attempt}); reusing the stages done: {Stages}")]
+    public static partial void RunResumed(ILogger logger, string runId, int attempt, string stages);
+
+    [LoggerMessage(1006, LogLevel.Information, "Run {RunId} already succeeded (as of {AsOf:O}): nothing to run")]
+    public static partial void RunAlreadySucceeded(ILogger logger, string runId, DateTimeOffset asOf);
+
     [LoggerMessage(2000, LogLevel.Information, "Source {Source}: {Files} file(s), {Bytes} bytes at {Location}")]
     public static partial void SourceOpened(ILogger logger, string source, int files, long bytes, string location);
 

@@ -38,8 +38,15 @@ public sealed record RunOptions
 /// <param name="Fraction">Done so far, 0 to 1; negative when the stage cannot know its total.</param>
 public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
 
-/// <summary>The result of a run: its manifest and where it was written.</summary>
-public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null, ProfilesResult? Profiles = null, SegmentsResult? Segments = null);
+/// <summary>
+/// The result of a run: its manifest and where it was written. The stage results are those of the stages this
+/// attempt ran (a resumed run has none for the stages it reused).
+/// </summary>
+public sealed record RunResult(RunManifest Manifest, string ManifestLocation, IngestResult? Ingest, IdentityResult? Identity = null, ProfilesResult? Profiles = null, SegmentsResult? Segments = null)
+{
+    /// <summary>The run id had already succeeded: nothing was run, <see cref="Manifest"/> is the earlier one.</summary>
+    public bool AlreadySucceeded { get; init; }
+}
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
@@ -74,19 +81,71 @@ public sealed partial class RunExecutor
         {
             throw new EngineException($"invalid run id '{runId}': use letters, digits, '.', '_' and '-' (at most 100)");
         }
-        var asOf = options.AsOf ?? started;
         var runsLocation = _storage.Resolve(workspace.Output, workspace.Directory).Child("runs");
         var runLocation = runsLocation.Child(runId);
         var manifestLocation = runLocation.Child(RunManifest.FileName);
         using var runLock = RunLock.Acquire(workspace, runsLocation);
-        var manifest = new RunManifest
+
+        // The same run id again: a run that succeeded is done; a run that was killed or failed resumes from its
+        // checkpoint, after the last stage whose output it committed.
+        var checkpoint = await RunCheckpoint.ReadAsync(runLocation, cancellationToken);
+        if (await RunHistory.ReadAsync(runsLocation, runId, cancellationToken) is { Status: RunStatus.Succeeded } done)
         {
-            RunId = runId,
-            Workspace = workspace.Name,
-            AsOf = asOf,
-            StartedAt = started,
-            EngineVersion = EngineVersion,
-        };
+            if (options.AsOf is { } asked && asked != done.AsOf)
+            {
+                throw new EngineException($"run '{runId}' already succeeded as of {done.AsOf:O}; a run as of {asked:O} needs a new --run-id");
+            }
+            if (checkpoint is not null)
+            {
+                // Killed after its manifest was written: the manifest is the commit point, the checkpoint is stale.
+                await RunCheckpoint.DeleteAsync(runLocation, cancellationToken);
+            }
+            Log.RunAlreadySucceeded(_logger, runId, done.AsOf);
+            return new RunResult(done, manifestLocation.ToString(), null) { AlreadySucceeded = true };
+        }
+        RunLock.RemoveAbandonedWrites(runLocation);
+        var definitionHash = RunCheckpoint.DefinitionHashOf(workspace);
+        RunManifest manifest;
+        var completed = new List<string>();
+        if (checkpoint is not null)
+        {
+            manifest = checkpoint.Manifest;
+            if (options.AsOf is { } asked && asked != manifest.AsOf)
+            {
+                throw new EngineException($"run '{runId}' was started as of {manifest.AsOf:O} and is unfinished: resume it as of the same time (or without --as-of), or start a new run with a new --run-id");
+            }
+            if (manifest.EngineVersion != EngineVersion)
+            {
+                throw new EngineException($"run '{runId}' was started by engine {manifest.EngineVersion} and is unfinished; engine {EngineVersion} cannot resume it: start a new run with a new --run-id");
+            }
+            if (checkpoint.DefinitionHash != definitionHash)
+            {
+                throw new EngineException($"the workspace's definition changed since run '{runId}' was started; a resumed run reuses the outputs of the stages it finished, so it must run the same definition: restore the files, or start a new run with a new --run-id");
+            }
+            completed.AddRange(checkpoint.Completed);
+            manifest.Attempts++;
+            manifest.Error = null;
+            Log.RunResumed(_logger, runId, manifest.Attempts, string.Join(", ", completed));
+        }
+        else
+        {
+            manifest = new RunManifest
+            {
+                RunId = runId,
+                Workspace = workspace.Name,
+                AsOf = options.AsOf ?? started,
+                StartedAt = started,
+                EngineVersion = EngineVersion,
+            };
+        }
+        manifest.Status = RunCheckpoint.Running;
+        var asOf = manifest.AsOf;
+        var attempt = manifest.Attempts;
+        Task CheckpointAsync(params string[] stages)
+        {
+            completed.AddRange(stages);
+            return new RunCheckpoint { DefinitionHash = definitionHash, Completed = [.. completed], Manifest = manifest }.WriteAsync(runLocation, cancellationToken);
+        }
         using var activity = EngineTelemetry.ActivitySource.StartActivity("engine.run");
         activity?.SetTag("engine.run_id", runId);
         Log.RunStarted(_logger, runId, workspace.Name, asOf);
@@ -101,21 +160,25 @@ public sealed partial class RunExecutor
             // before hours of reading, not after.
             SegmentSet.Check(workspace);
             ModelChecks.Check(workspace);
-            ingest = await RunStageAsync(manifest, "ingest", async () =>
+            if (completed.Contains("ingest"))
             {
-                var stage = new IngestStage(_storage, _logger);
-                var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest", $"{p.Source}: {p.RowsRead:N0} rows", -1)));
-                var result = await stage.RunAsync(workspace, report, cancellationToken);
-                return (result, result.Rows, result.Rows, new Dictionary<string, long>
+                // manifest.Inputs came back with the checkpoint.
+            }
+            else
+            {
+                ingest = await RunStageAsync(manifest, attempt, "ingest", async () =>
                 {
-                    ["sources"] = result.Sources.Count,
-                    ["files"] = result.Sources.Sum(s => s.Files.Count),
-                    ["bytes"] = result.Bytes,
+                    var stage = new IngestStage(_storage, _logger);
+                    var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest", $"{p.Source}: {p.RowsRead:N0} rows", -1)));
+                    var result = await stage.RunAsync(workspace, report, cancellationToken);
+                    return (result, result.Rows, result.Rows, new Dictionary<string, long>
+                    {
+                        ["sources"] = result.Sources.Count,
+                        ["files"] = result.Sources.Sum(s => s.Files.Count),
+                        ["bytes"] = result.Bytes,
+                    });
                 });
-            });
-            foreach (var source in ingest.Sources)
-            {
-                manifest.Inputs.Add(new RunInput
+                manifest.Inputs.AddRange(ingest.Sources.Select(source => new RunInput
                 {
                     Source = source.Name,
                     Location = source.Location,
@@ -126,79 +189,108 @@ public sealed partial class RunExecutor
                     MinTimestamp = source.MinTimestamp,
                     MaxTimestamp = source.MaxTimestamp,
                     NullCounts = new Dictionary<string, long>(source.NullCounts),
-                });
+                }));
+                await CheckpointAsync("ingest");
             }
-            identity = await RunStageAsync(manifest, "identity", async () =>
+
+            if (completed.Contains("identity"))
             {
-                var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "identity", cancellationToken);
-                var stage = new IdentityStage(_storage, _logger);
-                var report = new Progress<IdentityProgress>(p => progress?.Report(new RunProgress("identity", $"{p.Step}: {p.Done:N0}", -1)));
-                var result = await stage.RunAsync(
-                    workspace, runId, runLocation.Child(IdentityStage.Folder),
-                    previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
-                    new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism },
-                    report, cancellationToken);
-                manifest.Identity = result.Report;
-                return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>
+                identity = new IdentityResult(Reused(manifest.Identity, "identity"), runLocation.Child(IdentityStage.Folder));
+            }
+            else
+            {
+                identity = await RunStageAsync(manifest, attempt, "identity", async () =>
                 {
-                    ["identifiers"] = result.Report.Identifiers,
-                    ["edges"] = result.Report.Edges,
-                    ["profiles"] = result.Report.Profiles,
-                    ["largest_profile"] = result.Report.LargestProfile,
-                    ["links_refused"] = result.Report.LinksRefused.Values.Sum(),
-                    ["shared_values"] = result.Report.SharedValues.Values.Sum(),
+                    var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "identity", cancellationToken);
+                    var stage = new IdentityStage(_storage, _logger);
+                    var report = new Progress<IdentityProgress>(p => progress?.Report(new RunProgress("identity", $"{p.Step}: {p.Done:N0}", -1)));
+                    var result = await stage.RunAsync(
+                        workspace, runId, runLocation.Child(IdentityStage.Folder),
+                        previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
+                        new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism },
+                        report, cancellationToken);
+                    manifest.Identity = result.Report;
+                    return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>
+                    {
+                        ["identifiers"] = result.Report.Identifiers,
+                        ["edges"] = result.Report.Edges,
+                        ["profiles"] = result.Report.Profiles,
+                        ["largest_profile"] = result.Report.LargestProfile,
+                        ["links_refused"] = result.Report.LinksRefused.Values.Sum(),
+                        ["shared_values"] = result.Report.SharedValues.Values.Sum(),
+                    });
                 });
-            });
-            profiles = await RunStageAsync(manifest, "profiles", async () =>
+                await CheckpointAsync("identity");
+            }
+
+            if (completed.Contains("profiles"))
             {
-                var stage = new ProfilesStage(_storage, _logger);
-                var report = new Progress<ProfilesProgress>(p => progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", -1)));
-                // With models, profiles/ is written by the scores stage, once the score columns are in.
-                ProfilesResult result;
+                // profiles/ was committed (with the score columns, when the workspace has models): read it back.
+                progress?.Report(new RunProgress("profiles", "reading back the profiles of the earlier attempt", -1));
+                var location = runLocation.Child(ProfilesStage.Folder);
+                profiles = new ProfilesResult(Reused(manifest.Profiles, "profiles"), location, await ProfileTable.ReadAsync(location, cancellationToken));
+            }
+            else
+            {
+                profiles = await RunStageAsync(manifest, attempt, "profiles", async () =>
+                {
+                    var stage = new ProfilesStage(_storage, _logger);
+                    var report = new Progress<ProfilesProgress>(p => progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", -1)));
+                    // With models, profiles/ is written by the scores stage, once the score columns are in.
+                    ProfilesResult result;
+                    if (workspace.Models.Count == 0)
+                    {
+                        result = await stage.RunAsync(workspace, identity.Location, runLocation.Child(ProfilesStage.Folder), asOf, options.Parallelism, report, cancellationToken);
+                    }
+                    else
+                    {
+                        var (table, built) = await stage.BuildAsync(workspace, workspace.Profiles, identity.Location, asOf, options.Parallelism, report, cancellationToken);
+                        result = new ProfilesResult(built, runLocation.Child(ProfilesStage.Folder), table);
+                    }
+                    manifest.Profiles = result.Report;
+                    return (result, result.Report.EventsRead + result.Report.AttributeRowsRead, result.Report.Profiles, new Dictionary<string, long>
+                    {
+                        ["profiles"] = result.Report.Profiles,
+                        ["attribute_rows_read"] = result.Report.AttributeRowsRead,
+                        ["attribute_rows_without_profile"] = result.Report.AttributeRowsWithoutProfile,
+                        ["events_read"] = result.Report.EventsRead,
+                        ["events_without_profile"] = result.Report.EventsWithoutProfile,
+                        ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
+                    });
+                });
                 if (workspace.Models.Count == 0)
                 {
-                    result = await stage.RunAsync(workspace, identity.Location, runLocation.Child(ProfilesStage.Folder), asOf, options.Parallelism, report, cancellationToken);
+                    await CheckpointAsync("profiles");
                 }
                 else
                 {
-                    var (table, built) = await stage.BuildAsync(workspace, workspace.Profiles, identity.Location, asOf, options.Parallelism, report, cancellationToken);
-                    result = new ProfilesResult(built, runLocation.Child(ProfilesStage.Folder), table);
-                }
-                manifest.Profiles = result.Report;
-                return (result, result.Report.EventsRead + result.Report.AttributeRowsRead, result.Report.Profiles, new Dictionary<string, long>
-                {
-                    ["profiles"] = result.Report.Profiles,
-                    ["attribute_rows_read"] = result.Report.AttributeRowsRead,
-                    ["attribute_rows_without_profile"] = result.Report.AttributeRowsWithoutProfile,
-                    ["events_read"] = result.Report.EventsRead,
-                    ["events_without_profile"] = result.Report.EventsWithoutProfile,
-                    ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
-                });
-            });
-            if (workspace.Models.Count > 0)
-            {
-                var unscored = profiles;
-                profiles = await RunStageAsync(manifest, "scores", async () =>
-                {
-                    var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "scores", cancellationToken);
-                    var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
-                    var report = new Progress<string>(p => progress?.Report(new RunProgress("scores", p, -1)));
-                    var result = await new ScoresStage(_storage, _logger).RunAsync(
-                        workspace, unscored.Table, identity.Location, asOf, registry, previous?.Scores, previous?.RunId, options.Parallelism, report, cancellationToken);
-                    manifest.Scores = result.Report;
-                    progress?.Report(new RunProgress("scores", "writing profiles", -1));
-                    await ProfilesStage.WriteAsync(unscored.Location, result.Table, cancellationToken);
-                    var scored = result.Report.Models.Values.Sum(m => m.Scored);
-                    return (unscored with { Table = result.Table }, (long)unscored.Table.Count, scored, new Dictionary<string, long>
+                    // profiles/ is committed by the scores stage: the two are done together or not at all.
+                    var unscored = profiles;
+                    profiles = await RunStageAsync(manifest, attempt, "scores", async () =>
                     {
-                        ["models"] = workspace.Models.Count,
-                        ["scored"] = scored,
-                        ["trained"] = result.Report.Models.Values.Count(m => m.TrainedVersion is not null),
-                        ["failed"] = result.Report.Models.Values.Count(m => m.Error is not null),
+                        var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "scores", cancellationToken);
+                        var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
+                        var report = new Progress<string>(p => progress?.Report(new RunProgress("scores", p, -1)));
+                        var result = await new ScoresStage(_storage, _logger) { RunId = runId }.RunAsync(
+                            workspace, unscored.Table, identity.Location, asOf, registry, previous?.Scores, previous?.RunId, options.Parallelism, report, cancellationToken);
+                        manifest.Scores = result.Report;
+                        progress?.Report(new RunProgress("scores", "writing profiles", -1));
+                        await ProfilesStage.WriteAsync(unscored.Location, result.Table, cancellationToken);
+                        var scored = result.Report.Models.Values.Sum(m => m.Scored);
+                        return (unscored with { Table = result.Table }, (long)unscored.Table.Count, scored, new Dictionary<string, long>
+                        {
+                            ["models"] = workspace.Models.Count,
+                            ["scored"] = scored,
+                            ["trained"] = result.Report.Models.Values.Count(m => m.TrainedVersion is not null),
+                            ["failed"] = result.Report.Models.Values.Count(m => m.Error is not null),
+                        });
                     });
-                });
+                    await CheckpointAsync("profiles", "scores");
+                }
             }
-            segments = await RunStageAsync(manifest, "segments", async () =>
+
+            // The last stage: it is followed by the manifest, not by a checkpoint.
+            segments = await RunStageAsync(manifest, attempt, "segments", async () =>
             {
                 progress?.Report(new RunProgress("segments", $"{workspace.Segments.Count} segment(s) over {profiles.Table.Count:N0} profiles", -1));
                 var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "segments", cancellationToken);
@@ -224,12 +316,18 @@ public sealed partial class RunExecutor
             throw;
         }
         await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
+        // After the manifest: killed in between, the next start finds the manifest and drops the stale checkpoint.
+        await RunCheckpoint.DeleteAsync(runLocation, cancellationToken);
         return new RunResult(manifest, manifestLocation.ToString(), ingest, identity, profiles, segments);
     }
 
-    private async Task<T> RunStageAsync<T>(RunManifest manifest, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
+    /// <summary>A completed stage's report, from the checkpoint.</summary>
+    private static T Reused<T>(T? report, string stage) where T : class
+        => report ?? throw new EngineException($"the checkpoint lists stage {stage} as done but has no report of it; remove {RunCheckpoint.FileName} to run this run id from the start");
+
+    private async Task<T> RunStageAsync<T>(RunManifest manifest, int attempt, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
     {
-        var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow() };
+        var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow(), Attempt = attempt };
         var clock = Stopwatch.StartNew();
         Log.StageStarted(_logger, name);
         using var activity = EngineTelemetry.ActivitySource.StartActivity($"engine.stage.{name}");
@@ -303,6 +401,43 @@ internal sealed class RunLock : IDisposable
         catch (IOException)
         {
             throw new EngineException($"another run is in progress on workspace '{workspace.Name}' ({path} is locked): wait for it to finish; two runs would write into each other");
+        }
+    }
+
+    /// <summary>
+    /// Removes what killed writers left in a local run folder: hidden staging folders of datasets and temporary
+    /// files, never visible to readers. Called under the lock, so no live writer owns them.
+    /// </summary>
+    public static void RemoveAbandonedWrites(StorageLocation run)
+    {
+        if (!run.Store.TryGetLocalPath(run.Key, out var folder) || !Directory.Exists(folder))
+        {
+            return;
+        }
+        Remove(folder);
+
+        static void Remove(string folder)
+        {
+            foreach (var entry in Directory.GetFileSystemEntries(folder))
+            {
+                var name = Path.GetFileName(entry);
+                var abandoned = name.StartsWith('.') && (name.Contains(".staging-", StringComparison.Ordinal) || name.Contains(".old-", StringComparison.Ordinal) || name.Contains(".tmp-", StringComparison.Ordinal));
+                if (Directory.Exists(entry))
+                {
+                    if (abandoned)
+                    {
+                        Directory.Delete(entry, recursive: true);
+                    }
+                    else
+                    {
+                        Remove(entry);
+                    }
+                }
+                else if (abandoned)
+                {
+                    File.Delete(entry);
+                }
+            }
         }
     }
 

@@ -20,6 +20,9 @@ public sealed class RunManifest
     [JsonPropertyName("started_at")] public DateTimeOffset StartedAt { get; set; }
     [JsonPropertyName("finished_at")] public DateTimeOffset FinishedAt { get; set; }
     [JsonPropertyName("engine_version")] public string EngineVersion { get; set; } = "";
+
+    /// <summary>How many times the run was started: more than 1 when it was resumed after a kill or a failure.</summary>
+    [JsonPropertyName("attempts")] public int Attempts { get; set; } = 1;
     [JsonPropertyName("inputs")] public List<RunInput> Inputs { get; set; } = [];
     [JsonPropertyName("stages")] public List<StageRecord> Stages { get; set; } = [];
 
@@ -69,6 +72,9 @@ public sealed class StageRecord
     [JsonPropertyName("status")] public string Status { get; set; } = RunStatus.Succeeded;
     [JsonPropertyName("started_at")] public DateTimeOffset StartedAt { get; set; }
     [JsonPropertyName("duration_ms")] public long DurationMs { get; set; }
+
+    /// <summary>The attempt of the run that ran the stage (a resumed run keeps the records of the stages it reused).</summary>
+    [JsonPropertyName("attempt")] public int Attempt { get; set; } = 1;
     [JsonPropertyName("rows_in")] public long RowsIn { get; set; }
     [JsonPropertyName("rows_out")] public long RowsOut { get; set; }
     [JsonPropertyName("counts")] public Dictionary<string, long> Counts { get; set; } = [];

@@ -49,16 +49,22 @@ public sealed class RunResults
         return results;
     }
 
-    /// <summary>Adds a stage run after the run itself (delivery), updating the overall status and time.</summary>
+    /// <summary>
+    /// Adds a stage run after the run itself (delivery), updating the overall status and time. An entry of the same
+    /// stage (a delivery resumed after a kill or a failure) is replaced: the stage's outcome is the latest attempt's.
+    /// </summary>
     public void Add(StageResult result, DateTimeOffset finishedAt)
     {
         ArgumentNullException.ThrowIfNull(result);
-        Results.Add(result);
-        if (result.Status != RunStatus.Succeeded)
+        var elapsed = ElapsedSeconds;
+        foreach (var earlier in Results.Where(r => r.Stage == result.Stage).ToList())
         {
-            Status = RunStatus.Failed;
+            Results.Remove(earlier);
+            elapsed -= earlier.DurationSeconds;
         }
-        ElapsedSeconds = Math.Round(ElapsedSeconds + result.DurationSeconds, 3);
+        Results.Add(result);
+        Status = Results.TrueForAll(r => r.Status == RunStatus.Succeeded) ? RunStatus.Succeeded : RunStatus.Failed;
+        ElapsedSeconds = Math.Round(elapsed + result.DurationSeconds, 3);
         GeneratedAt = finishedAt;
     }
 

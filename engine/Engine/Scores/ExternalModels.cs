@@ -16,9 +16,12 @@ namespace Engine.Scores;
 /// </summary>
 public static class ExternalModels
 {
-    /// <summary>Registers the model's file as a new version if it changed since the latest one; returns the error, or null.</summary>
+    /// <summary>
+    /// Registers the model's file as a new version if it changed since the latest one (recording <paramref name="runId"/>,
+    /// the run registering it); returns the error, or null.
+    /// </summary>
     public static async Task<(ModelRecord? Added, string? Error)> RegisterIfChangedAsync(
-        Workspace workspace, ModelDefinition model, ProfileTable table, ModelRegistry registry, CancellationToken cancellationToken)
+        Workspace workspace, ModelDefinition model, ProfileTable table, ModelRegistry registry, string? runId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(workspace);
         ArgumentNullException.ThrowIfNull(model);
@@ -70,6 +73,7 @@ public static class ExternalModels
         {
             Model = model.Name,
             TrainedAt = File.GetLastWriteTimeUtc(path),
+            RunId = runId,
             Algorithm = external.Format == ExternalFormat.Onnx ? "external ONNX" : "external ML.NET",
             Format = external.Format,
             OnnxInput = external.Format == ExternalFormat.Onnx ? external.Input : null,

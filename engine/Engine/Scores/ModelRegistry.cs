@@ -18,6 +18,9 @@ public sealed class ModelRecord
     [JsonPropertyName("version")] public int Version { get; set; }
     [JsonPropertyName("trained_at")] public DateTimeOffset TrainedAt { get; set; }
 
+    /// <summary>The run that trained (or registered) the version; a resumed run finds its own and does not train twice.</summary>
+    [JsonPropertyName("run_id")] public string? RunId { get; set; }
+
     /// <summary>The as-of time the training windows were counted back from.</summary>
     [JsonPropertyName("as_of")] public DateTimeOffset AsOf { get; set; }
 
@@ -187,10 +190,24 @@ public sealed class ModelRegistry
         await folder.Store.PutAsync(folder.Child(RecordFile).Key, JsonSerializer.SerializeToUtf8Bytes(record, Json), cancellationToken);
         if (promote)
         {
-            var pointer = _root.Child(record.Model).Child(CurrentFile);
-            await pointer.Store.PutAsync(pointer.Key, JsonSerializer.SerializeToUtf8Bytes(new CurrentPointer(record.Version), Json), cancellationToken);
+            await PointCurrentAtAsync(record, cancellationToken);
         }
         return record;
+    }
+
+    /// <summary>
+    /// Makes a promoted version the one that scores, when <c>current.json</c> does not already name it: a run killed
+    /// between storing a promoted version and rewriting the pointer finishes the job when it resumes.
+    /// </summary>
+    public async Task PointCurrentAtAsync(ModelRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!record.Promoted)
+        {
+            throw new EngineException($"model '{record.Model}' version {record.Version} was not promoted; only a promoted version scores");
+        }
+        var pointer = _root.Child(record.Model).Child(CurrentFile);
+        await pointer.Store.PutAsync(pointer.Key, JsonSerializer.SerializeToUtf8Bytes(new CurrentPointer(record.Version), Json), cancellationToken);
     }
 
     private static string Version(int version) => version.ToString(CultureInfo.InvariantCulture);

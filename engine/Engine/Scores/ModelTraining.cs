@@ -51,6 +51,9 @@ public sealed class ModelTraining
         _logger = logger;
     }
 
+    /// <summary>The run training, recorded in the version's record (null outside a run: <c>engine models train</c>).</summary>
+    public string? RunId { get; init; }
+
     /// <summary>
     /// Trains <paramref name="model"/> as of <paramref name="asOf"/> and adds it to <paramref name="registry"/>.
     /// <paramref name="profiles"/> is tonight's profile table (snapshot labels train on it);
@@ -69,6 +72,7 @@ public sealed class ModelTraining
         {
             Model = model.Name,
             TrainedAt = DateTimeOffset.UtcNow,
+            RunId = RunId,
             AsOf = asOf,
             Label = label.Condition.Text.Trim(),
             HorizonDays = label.HorizonDays,

@@ -79,6 +79,13 @@ public sealed class ScoresStage
     private readonly StorageResolver _storage;
     private readonly ILogger _logger;
 
+    /// <summary>
+    /// The run scoring. A version this run trained or registered in an earlier attempt (it was killed before its
+    /// scores were committed) is reported as trained tonight and not trained again, so a resumed run reports what an
+    /// uninterrupted one would.
+    /// </summary>
+    public string? RunId { get; init; }
+
     public ScoresStage(StorageResolver storage, ILogger logger)
     {
         _storage = storage;
@@ -100,9 +107,18 @@ public sealed class ScoresStage
             var entry = new ModelScoreReport();
             report.Models[model.Name] = entry;
             var current = await registry.CurrentAsync(model.Name, cancellationToken);
-            if (model.External is not null)
+            if (RunId is not null && await registry.VersionsAsync(model.Name, cancellationToken) is [.., var latest] && latest.RunId == RunId)
             {
-                var (added, error) = await ExternalModels.RegisterIfChangedAsync(workspace, model, table, registry, cancellationToken);
+                (entry.TrainedVersion, entry.Decision) = (latest.Version, latest.Decision);
+                if (latest.Promoted)
+                {
+                    await registry.PointCurrentAtAsync(latest, cancellationToken);
+                    current = latest;
+                }
+            }
+            else if (model.External is not null)
+            {
+                var (added, error) = await ExternalModels.RegisterIfChangedAsync(workspace, model, table, registry, RunId, cancellationToken);
                 if (added is not null)
                 {
                     (entry.TrainedVersion, entry.Decision, current) = (added.Version, added.Decision, added);
@@ -119,7 +135,7 @@ public sealed class ScoresStage
                 try
                 {
                     progress?.Report($"{model.Name}: training ({(versions.Count == 0 ? "no version yet" : "the definition changed")})");
-                    var outcome = await new ModelTraining(_storage, _logger).TrainAsync(
+                    var outcome = await new ModelTraining(_storage, _logger) { RunId = RunId }.TrainAsync(
                         workspace, model, identity, table, asOf, registry, parallelism, progress, cancellationToken);
                     entry.TrainedVersion = outcome.Record.Version;
                     entry.Decision = outcome.Record.Decision;

@@ -67,6 +67,7 @@ public class PersistedFormatTests
               "started_at": "2026-11-23T06:00:00+00:00",
               "finished_at": "2026-11-23T06:00:02+00:00",
               "engine_version": "1.0.0",
+              "attempts": 1,
               "inputs": [
                 {
                   "source": "events",
@@ -88,6 +89,7 @@ public class PersistedFormatTests
                   "status": "succeeded",
                   "started_at": "2026-11-23T06:00:00+00:00",
                   "duration_ms": 1500,
+                  "attempt": 1,
                   "rows_in": 10,
                   "rows_out": 10,
                   "counts": {

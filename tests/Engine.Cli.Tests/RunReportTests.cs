@@ -69,6 +69,21 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
         """;
 
     [Fact]
+    public void A_night_without_new_data_reads_no_file_and_its_output_and_report_say_so()
+    {
+        // The second night's sources hold the same files as the first's: identity adds nothing, and says so.
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(workspace.RunFolder("night2"), "manifest.json")))!;
+        Assert.Equal("incremental", manifest["identity"]!["mode"]!.GetValue<string>());
+        Assert.Equal(0, manifest["identity"]!["files_read"]!.GetValue<int>());
+        Assert.Equal(0, manifest["identity"]!["identifiers_new"]!.GetValue<long>());
+        Assert.Contains("No new input since run night1: no file was read tonight", workspace.Printed["night2"], StringComparison.Ordinal);
+        Assert.DoesNotContain("No new input", workspace.Printed["night1"], StringComparison.Ordinal);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(workspace.RunFolder("night2"), "report.json")))!;
+        Assert.Equal(0, report["identity"]!["files_read"]!.GetValue<int>());
+        Assert.Contains("No new input since run night1: no file was read tonight", File.ReadAllText(Path.Combine(workspace.RunFolder("night2"), "report.html")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_report_renders_in_Chromium_without_script_errors_and_shows_the_manifests_numbers()
     {
         var cancellationToken = TestContext.Current.CancellationToken;

@@ -141,6 +141,10 @@ internal static class RunCommand
             var blocked = identity.ValuesSkipped.Where(p => p.Value.ContainsKey("blocked")).Select(p => $"{p.Key} {N(p.Value["blocked"])}").ToList();
             table.AddRow("blocklisted values", Markup.Escape(blocked.Count == 0 ? "0" : string.Join(", ", blocked)));
             console.Write(table);
+            if (identity is { Mode: "incremental", FilesRead: 0 })
+            {
+                output.WriteLine($"No new input since run {identity.PreviousRunId}: no file was read tonight; any change in the segments comes from the later as-of time alone (time windows, recency).");
+            }
         }
         if (manifest.Profiles is { } profiles)
         {

@@ -76,23 +76,34 @@ internal static class RunCommand
         {
             return await executor.ExecuteAsync(loaded, options, null, cancellationToken);
         }
-        return await terminal.Progress().AutoClear(true).StartAsync(async ctx =>
+        // Stage, what it does with its rows and their rate, then a bar, time spent and time left where the stage knows its total.
+        var columns = new ProgressColumn[]
         {
-            var tasks = new Dictionary<string, ProgressTask>();
+            new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn(),
+        };
+        return await terminal.Progress().Columns(columns).AutoClear(true).StartAsync(async ctx =>
+        {
+            var tasks = new Dictionary<string, (ProgressTask Task, System.Diagnostics.Stopwatch Clock)>();
             var progress = new Progress<RunProgress>(p =>
             {
-                if (!tasks.TryGetValue(p.Stage, out var task))
+                if (!tasks.TryGetValue(p.Stage, out var entry))
                 {
-                    task = tasks[p.Stage] = ctx.AddTask(p.Stage, maxValue: 1);
+                    // A new stage: the one before is done.
+                    foreach (var (earlier, _) in tasks.Values.Where(t => !t.Task.IsFinished))
+                    {
+                        earlier.IsIndeterminate = false;
+                        earlier.Value = earlier.MaxValue;
+                        earlier.StopTask();
+                    }
+                    entry = tasks[p.Stage] = (ctx.AddTask(p.Stage, maxValue: 1), System.Diagnostics.Stopwatch.StartNew());
                 }
-                task.Description = $"{p.Stage}: {Markup.Escape(p.Detail)}";
-                if (p.Fraction < 0)
+                var (task, clock) = entry;
+                var rate = p.Rows > 0 && clock.Elapsed.TotalSeconds > 0.5 ? $" ({p.Rows / clock.Elapsed.TotalSeconds:N0} rows/s)" : "";
+                task.Description = $"{p.Stage}: {Markup.Escape(p.Detail)}{rate}";
+                task.IsIndeterminate = p.Fraction < 0;
+                if (p.Fraction >= 0)
                 {
-                    task.IsIndeterminate = true;
-                }
-                else
-                {
-                    task.Value = p.Fraction;
+                    task.Value = Math.Min(p.Fraction, 1);
                 }
             });
             return await executor.ExecuteAsync(loaded, options, progress, cancellationToken);

@@ -36,7 +36,8 @@ public sealed record RunOptions
 /// <param name="Stage">The stage running.</param>
 /// <param name="Detail">What it is doing, for a progress line.</param>
 /// <param name="Fraction">Done so far, 0 to 1; negative when the stage cannot know its total.</param>
-public readonly record struct RunProgress(string Stage, string Detail, double Fraction);
+/// <param name="Rows">Rows the stage has read so far (for a rate), 0 when it is not reading.</param>
+public readonly record struct RunProgress(string Stage, string Detail, double Fraction, long Rows = 0);
 
 /// <summary>
 /// The result of a run: its manifest and where it was written. The stage results are those of the stages this
@@ -169,7 +170,7 @@ public sealed partial class RunExecutor
                 ingest = await RunStageAsync(manifest, attempt, "ingest", async () =>
                 {
                     var stage = new IngestStage(_storage, _logger);
-                    var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest", $"{p.Source}: {p.RowsRead:N0} rows", -1)));
+                    var report = new Progress<IngestProgress>(p => progress?.Report(new RunProgress("ingest", $"{p.Source}: {p.RowsRead:N0} rows", -1, p.RowsRead)));
                     var result = await stage.RunAsync(workspace, report, cancellationToken);
                     return (result, result.Rows, result.Rows, new Dictionary<string, long>
                     {
@@ -203,7 +204,14 @@ public sealed partial class RunExecutor
                 {
                     var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "identity", cancellationToken);
                     var stage = new IdentityStage(_storage, _logger);
-                    var report = new Progress<IdentityProgress>(p => progress?.Report(new RunProgress("identity", $"{p.Step}: {p.Done:N0}", -1)));
+                    // A full build reads every row of the sources with identifiers, which ingest counted: a known total.
+                    var full = previous is null || options.FullRefresh;
+                    var total = SourceRows(manifest, workspace.Sources.Where(s => s.Identifiers.Count > 0 || s.CompositeIdentifiers.Count > 0).Select(s => s.Name));
+                    var report = new Progress<IdentityProgress>(p =>
+                    {
+                        var reading = p.Step.StartsWith("reading ", StringComparison.Ordinal) && p.Step != "reading previous identities";
+                        progress?.Report(new RunProgress("identity", $"{p.Step}: {p.Done:N0}", reading && full && total > 0 ? (double)p.Done / total : -1, reading ? p.Done : 0));
+                    });
                     var result = await stage.RunAsync(
                         workspace, runId, runLocation.Child(IdentityStage.Folder),
                         previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
@@ -235,7 +243,13 @@ public sealed partial class RunExecutor
                 profiles = await RunStageAsync(manifest, attempt, "profiles", async () =>
                 {
                     var stage = new ProfilesStage(_storage, _logger);
-                    var report = new Progress<ProfilesProgress>(p => progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", -1)));
+                    // Each source is read whole, and ingest counted its rows.
+                    var report = new Progress<ProfilesProgress>(p =>
+                    {
+                        var source = p.Step.StartsWith("reading ", StringComparison.Ordinal) ? p.Step["reading ".Length..] : null;
+                        var total = source is null ? 0 : SourceRows(manifest, [source]);
+                        progress?.Report(new RunProgress("profiles", $"{p.Step}: {p.Done:N0}", total > 0 ? (double)p.Done / total : -1, source is null ? 0 : p.Done));
+                    });
                     // With models, profiles/ is written by the scores stage, once the score columns are in.
                     ProfilesResult result;
                     if (workspace.Models.Count == 0)
@@ -319,6 +333,13 @@ public sealed partial class RunExecutor
         // After the manifest: killed in between, the next start finds the manifest and drops the stale checkpoint.
         await RunCheckpoint.DeleteAsync(runLocation, cancellationToken);
         return new RunResult(manifest, manifestLocation.ToString(), ingest, identity, profiles, segments);
+    }
+
+    /// <summary>The rows ingest counted in the named sources.</summary>
+    private static long SourceRows(RunManifest manifest, IEnumerable<string> sources)
+    {
+        var names = sources.ToHashSet(StringComparer.Ordinal);
+        return manifest.Inputs.Where(i => names.Contains(i.Source)).Sum(i => i.Rows);
     }
 
     /// <summary>A completed stage's report, from the checkpoint.</summary>

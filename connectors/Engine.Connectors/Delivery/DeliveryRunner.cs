@@ -180,7 +180,8 @@ public sealed class DeliveryRunner
         }
         var folder = Output.Child("deliveries").Child(runId);
         var report = DeliveryReport.From(runId, manifest.FinishedAt, records, completed);
-        await ActivationEvents.WriteAsync(folder.Child("events"), manifest.FinishedAt, manifest.AsOf, records, cancellationToken);
+        await ActivationEvents.WriteAsync(folder.Child("events"), manifest.FinishedAt, manifest.AsOf, records,
+            _configuration.Destinations.Where(d => d.Holdout is not null).Select(d => d.Name).ToHashSet(StringComparer.Ordinal), cancellationToken);
         var reportFile = folder.Child("report.json");
         await reportFile.Store.PutAsync(reportFile.Key, report.ToUtf8Json(), cancellationToken);
         return new DeliveryResult(runId, outcomes, report, folder);

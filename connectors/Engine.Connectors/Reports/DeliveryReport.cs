@@ -116,7 +116,9 @@ public sealed class DeliveryReport
 /// Row-level activation events, <c>deliveries/&lt;run_id&gt;/events/</c>: exactly one row per final record
 /// (destination, segment, profile, change) with its outcome and reason (DESIGN.md), plus the signal time, the
 /// number of attempts and the destination's error, so the loop can be closed later. <c>as_of</c> is the run's as-of
-/// time: when, in the data's time, the member entered or left the segment (outcomes are counted from it).
+/// time: when, in the data's time, the member entered or left the segment (outcomes are counted from it);
+/// <c>holdout_group</c> is <c>control</c> for a record held out (outcome <c>held_out</c>), <c>treatment</c> for any
+/// other record of a destination with a holdout, and NULL without one.
 /// </summary>
 public static class ActivationEvents
 {
@@ -134,11 +136,23 @@ public static class ActivationEvents
         .Field(f => f.Name("attempts").DataType(Int32Type.Default).Nullable(false))
         .Field(f => f.Name("error").DataType(StringType.Default).Nullable(true))
         .Field(f => f.Name("as_of").DataType(new TimestampType(TimeUnit.Microsecond, "UTC")).Nullable(false))
+        .Field(f => f.Name("holdout_group").DataType(StringType.Default).Nullable(true))
         .Build();
 
-    /// <summary>Writes the final records of <paramref name="records"/> to <paramref name="location"/>, atomically.</summary>
-    public static async Task WriteAsync(StorageLocation location, DateTimeOffset signal, DateTimeOffset asOf, IReadOnlyList<LedgerRecord> records, CancellationToken cancellationToken)
+    /// <summary><c>holdout_group</c> of a record held out.</summary>
+    public const string Control = "control";
+
+    /// <summary><c>holdout_group</c> of any other record of a destination with a holdout.</summary>
+    public const string Treatment = "treatment";
+
+    /// <summary>
+    /// Writes the final records of <paramref name="records"/> to <paramref name="location"/>, atomically;
+    /// <paramref name="holdouts"/> names the destinations that hold out a control group.
+    /// </summary>
+    public static async Task WriteAsync(StorageLocation location, DateTimeOffset signal, DateTimeOffset asOf, IReadOnlyList<LedgerRecord> records,
+        IReadOnlySet<string> holdouts, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(holdouts);
         var finals = records.Where(r => r.State == "final").ToList();
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, Schema, cancellationToken: cancellationToken);
         const int Chunk = 64 * 1024;
@@ -159,6 +173,7 @@ public static class ActivationEvents
             var attempts = new Int32Array.Builder();
             var error = new StringArray.Builder();
             var asOfTs = new TimestampArray.Builder(type);
+            var group = new StringArray.Builder();
             foreach (var r in part)
             {
                 destination.Append(r.Destination);
@@ -174,10 +189,13 @@ public static class ActivationEvents
                 attempts.Append(r.Attempts);
                 if (r.Error is null) { error.AppendNull(); } else { error.Append(r.Error); }
                 asOfTs.Append(asOf);
+                if (r.Outcome == Outcomes.HeldOut) { group.Append(Control); }
+                else if (holdouts.Contains(r.Destination)) { group.Append(Treatment); }
+                else { group.AppendNull(); }
             }
             using var batch = new RecordBatch(Schema,
                 [destination.Build(), segment.Build(), profile.Build(), change.Build(), outcome.Build(), reason.Build(), ts.Build(), signalTs.Build(),
-                 run.Build(), key.Build(), attempts.Build(), error.Build(), asOfTs.Build()], part.Count);
+                 run.Build(), key.Build(), attempts.Build(), error.Build(), asOfTs.Build(), group.Build()], part.Count);
             writer.Write(batch);
         }
         await writer.CommitAsync(cancellationToken);

@@ -162,13 +162,21 @@ internal static class OutcomeEvents
             {
                 var seen = state.Seen.TryGetValue(column, out var set) ? set : state.Seen[column] = new HashSet<string>(StringComparer.Ordinal);
                 var array = batch.Column(column);
-                for (var i = 0; i < batch.Length && seen.Count < MaxDistinct; i++)
+                // Event types arrive dictionary-encoded: the dictionary is the batch's distinct values.
+                var values = array is DictionaryArray { Dictionary: StringArray entries } ? entries : array;
+                for (var i = 0; i < values.Length && seen.Count < MaxDistinct; i++)
                 {
-                    if (ArrowValues.String(array, i) is { } value)
+                    if (ArrowValues.String(values, i) is { } value)
                     {
                         seen.Add(value);
                     }
                 }
+            }
+            // Each condition judged once per dictionary entry (or per row for plain strings), then per row by index.
+            var matchers = new Matcher[filters.Length][];
+            for (var o = 0; o < filters.Length; o++)
+            {
+                matchers[o] = [.. filters[o].Select(f => new Matcher(batch.Column(f.Column), f.Values))];
             }
             if (batch.Column(time) is not TimestampArray times)
             {
@@ -190,9 +198,9 @@ internal static class OutcomeEvents
                 for (var o = 0; o < filters.Length; o++)
                 {
                     var pass = true;
-                    foreach (var (column, values) in filters[o])
+                    foreach (var matcher in matchers[o])
                     {
-                        if (ArrowValues.String(batch.Column(column), i) is not { } value || !values.Contains(value))
+                        if (!matcher.Matches(i))
                         {
                             pass = false;
                             break;
@@ -249,6 +257,53 @@ internal static class OutcomeEvents
             seenByName[specs[column].Name] = set;
         }
         return (rows, seenByName);
+    }
+
+    /// <summary>One filter condition over one batch's column: for a dictionary array, decided once per entry.</summary>
+    private readonly struct Matcher
+    {
+        private readonly IArrowArray _array;
+        private readonly HashSet<string> _values;
+        private readonly IArrowArray? _indices;
+        private readonly bool[]? _entries;
+
+        public Matcher(IArrowArray array, HashSet<string> values)
+        {
+            _array = array;
+            _values = values;
+            if (array is DictionaryArray { Dictionary: StringArray dictionary } d)
+            {
+                _indices = d.Indices;
+                _entries = new bool[dictionary.Length];
+                for (var e = 0; e < _entries.Length; e++)
+                {
+                    _entries[e] = !dictionary.IsNull(e) && values.Contains(dictionary.GetString(e));
+                }
+            }
+        }
+
+        public bool Matches(int row)
+        {
+            if (_entries is null)
+            {
+                return ArrowValues.String(_array, row) is { } value && _values.Contains(value);
+            }
+            if (_array.IsNull(row))
+            {
+                return false;
+            }
+            var index = _indices switch
+            {
+                Int32Array i => i.GetValue(row)!.Value,
+                Int16Array i => i.GetValue(row)!.Value,
+                Int8Array i => i.GetValue(row)!.Value,
+                UInt8Array i => i.GetValue(row)!.Value,
+                UInt16Array i => i.GetValue(row)!.Value,
+                Int64Array i => (int)i.GetValue(row)!.Value,
+                _ => throw new InvalidDataException($"unexpected dictionary index type {_indices!.Data.DataType.Name}"),
+            };
+            return _entries[index];
+        }
     }
 
     /// <summary>Every filter value must occur in the source: one that never does is a typo, reported at its line.</summary>

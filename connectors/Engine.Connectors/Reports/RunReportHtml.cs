@@ -308,7 +308,7 @@ internal static class RunReportHtml
         }
         html.Append("</tbody></table></div>");
         html.Append("<p class=\"caption\">Entries: members who entered the segment (a segment's first delivery counts every member), in the treatment group (sent, or meant to be: suppressed and unmatched members count too, so that the groups stay comparable) or held out. Converted: an outcome event within the window after the entry's as-of time. Only entries whose window has closed count; open ones wait. Lift: treatment rate − control rate in percentage points, with Newcombe's hybrid score (Wilson) 95 % interval.</p>");
-        html.Append("<h3>Time from signal to delivery</h3><table class=\"sortable\"><thead><tr><th>activation</th><th>holdout %</th><th>treatment entries</th><th>control entries</th><th>delivered</th><th>p50 s from signal</th><th>p95 s from signal</th><th>p50 s from as-of</th><th>p95 s from as-of</th></tr></thead><tbody>");
+        html.Append("<h3>Time from signal to delivery</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>activation</th><th>holdout %</th><th>treatment entries</th><th>control entries</th><th>delivered</th><th>p50 s from signal</th><th>p95 s from signal</th><th>p50 s from as-of</th><th>p95 s from as-of</th></tr></thead><tbody>");
         foreach (var a in measurement.Activations)
         {
             var name = $"holdouts.{a.Destination}.{a.Segment}";
@@ -317,7 +317,7 @@ internal static class RunReportHtml
             html.Append(Invariant, $"<td>{(a.SecondsFromSignal is { } s ? Seconds(name + ".seconds_from_signal.p50", s.P50, 3) : "–")}</td><td>{(a.SecondsFromSignal is { } s95 ? Seconds(name + ".seconds_from_signal.p95", s95.P95, 3) : "–")}</td>");
             html.Append(Invariant, $"<td>{(a.SecondsFromAsOf is { } f ? Seconds(name + ".seconds_from_as_of.p50", f.P50, 3) : "–")}</td><td>{(a.SecondsFromAsOf is { } f95 ? Seconds(name + ".seconds_from_as_of.p95", f95.P95, 3) : "–")}</td></tr>");
         }
-        html.Append("</tbody></table><p class=\"caption\">Over the delivered entries of every run measured. Signal: the run's finish; as-of: the run's data cut-off, when the member entered the segment.</p></section>\n");
+        html.Append("</tbody></table></div><p class=\"caption\">Over the delivered entries of every run measured. Signal: the run's finish; as-of: the run's data cut-off, when the member entered the segment.</p></section>\n");
     }
 
     private static void Stages(StringBuilder html, RunReport report)

@@ -42,6 +42,7 @@ public static class EngineCommandLine
         root.Subcommands.Add(SegmentsCommand.Create());
         root.Subcommands.Add(DeliverCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(MeasureCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         return root;
     }

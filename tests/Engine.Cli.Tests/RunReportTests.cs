@@ -29,6 +29,22 @@ public sealed class ReportWorkspace : IAsyncLifetime
         // 2,000 people hold a handful of cancellations, fewer than the churn model's default minimum (50): lower it, so
         // that the model trains (on next to no signal) and the report has a ROC curve to draw.
         await File.AppendAllTextAsync(System.IO.Path.Combine(Path, "models", "churn.yaml"), "min_positives: 5\n");
+        // A holdout on the email destination, measured on purchases within a day, and purchases on the morning after
+        // night1's as-of time by a third of the customers (the generated history ends at that as-of time): night2's
+        // report measures night1's entries against them.
+        await File.AppendAllTextAsync(System.IO.Path.Combine(Path, "delivery.yaml"), "outcomes:\n  purchase: { source: events, filter: { type: order_completed }, window_days: 1 }\n");
+        var destination = System.IO.Path.Combine(Path, "destinations", "email_audiences.yaml");
+        await File.WriteAllTextAsync(destination, (await File.ReadAllTextAsync(destination)).Replace("batch_size: 5000\n", "batch_size: 5000\nholdout: { percent: 20 }\n", StringComparison.Ordinal));
+        var events = System.IO.Path.Combine(Path, "data", "events");
+        File.Delete(System.IO.Path.Combine(events, "_dataset.json"));
+        DuckDb.Rows($"""
+            COPY (SELECT 'morning-' || customer_id AS event_id, TIMESTAMPTZ '2026-11-01 06:00:00+00' AS ts, 'order_completed' AS type, NULL::VARCHAR AS anonymous_id,
+                         customer_id AS user_id, NULL::VARCHAR AS email, NULL::VARCHAR AS product_id, 40.0::DOUBLE AS revenue, NULL::VARCHAR AS order_id, 1::BIGINT AS quantity,
+                         NULL::VARCHAR AS campaign_id, NULL::VARCHAR AS ticket_id, 'app' AS device, NULL::VARCHAR AS detail
+                  FROM (SELECT DISTINCT customer_id FROM read_parquet('{System.IO.Path.Combine(Path, "data", "profiles", "**", "*.parquet")}'))
+                  WHERE hash(customer_id) % 3 = 0 ORDER BY customer_id)
+            TO '{System.IO.Path.Combine(events, "morning-orders.parquet")}' (FORMAT parquet)
+            """);
         foreach (var (runId, asOf) in new[] { ("night1", "2026-11-01"), ("night2", "2026-11-02") })
         {
             Printed[runId] = Check(await CliHarness.RunAsync("run", "--workspace", Path, "--run-id", runId, "--as-of", asOf, "--deliver"));
@@ -115,7 +131,9 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
             var want = expected[figure.Name];
             if (want is double number)
             {
-                Assert.True(double.Parse(figure.Value, Invariant) == number, $"{figure.Name}: data-value {figure.Value}, expected {number.ToString("R", Invariant)}");
+                // The intervals are recomputed here with the same formulas in another order of operations: equal to rounding.
+                var tolerance = figure.Name.EndsWith(".lift_low", StringComparison.Ordinal) || figure.Name.EndsWith(".lift_high", StringComparison.Ordinal) ? 1e-12 : 0;
+                Assert.True(Math.Abs(double.Parse(figure.Value, Invariant) - number) <= tolerance, $"{figure.Name}: data-value {figure.Value}, expected {number.ToString("R", Invariant)}");
                 AssertShownAs(figure.Name, figure.Text, figure.Unit, number);
             }
             else
@@ -222,14 +240,14 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
         Assert.Equal(before, await File.ReadAllBytesAsync(Path.Combine(folder, "report.json"), TestContext.Current.CancellationToken));
     }
 
-    /// <summary>The text shows <paramref name="value"/> to the precision it prints (a percentage when the unit is %).</summary>
+    /// <summary>The text shows <paramref name="value"/> to the precision it prints (a percentage when the unit is %, percentage points when it is pp).</summary>
     private static void AssertShownAs(string name, string text, string? unit, double value)
     {
-        var plain = text.Replace(",", "", StringComparison.Ordinal);
+        var plain = text.Replace(",", "", StringComparison.Ordinal).Replace("\u2212", "-", StringComparison.Ordinal);
         Assert.True(double.TryParse(plain, NumberStyles.Float, Invariant, out var parsed), $"{name}: '{text}' is not a number");
         var dot = plain.IndexOf('.', StringComparison.Ordinal);
         var decimals = dot < 0 ? 0 : plain.Length - dot - 1;
-        var shown = unit == "%" ? value * 100 : value;
+        var shown = unit is "%" or "pp" ? value * 100 : value;
         Assert.True(Math.Abs(parsed - shown) <= 0.5 * Math.Pow(10, -decimals) + 1e-9, $"{name}: shows '{text}' for {value.ToString("R", Invariant)}{unit}");
         if (decimals == 0)
         {
@@ -323,7 +341,7 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
         foreach (var (destination, d) in delivery["destinations"]!.AsObject())
         {
             var name = $"delivery.destinations.{destination}";
-            foreach (var field in (string[])["processed", "added", "removed", "unmatched", "retried", "open"])
+            foreach (var field in (string[])["processed", "added", "removed", "unmatched", "held_out", "retried", "open"])
             {
                 figures[$"{name}.{field}"] = N(d![field]);
             }
@@ -379,6 +397,104 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
         figures["activation.segments_built"] = (double)built;
         figures["activation.segments_reached"] = (double)reachedBuilt;
         figures["activation.rate"] = (double)reachedBuilt / built;
+        Holdouts(figures, runId, history);
         return figures;
+    }
+
+    /// <summary>
+    /// The holdout figures of run <paramref name="runId"/>, recomputed with DuckDB from the activation events of
+    /// <paramref name="history"/> and the event source mapped through the run's identity/ (most trusted identifier
+    /// first: the customer id, the email, the cookie), as of the run's as-of time; the intervals with the textbook
+    /// formulas (Wilson, Newcombe's hybrid score).
+    /// </summary>
+    private void Holdouts(Dictionary<string, object> figures, string runId, string[] history)
+    {
+        var asOf = Manifest(runId)["as_of"]!.GetValue<DateTimeOffset>().ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", Invariant);
+        var events = string.Join(", ", history.Select(h => $"'{Path.Combine(workspace.Output, "deliveries", h, "events", "*.parquet")}'"));
+        var identity = Path.Combine(workspace.RunFolder(runId), "identity", "*.parquet");
+        var source = Path.Combine(workspace.Path, "data", "events", "**", "*.parquet");
+        const int Window = 1;
+        var rows = DuckDb.Rows($"""
+            WITH entries AS (
+                   SELECT * FROM read_parquet([{events}], union_by_name = true) WHERE holdout_group IS NOT NULL AND change = 'entered'),
+                 ids AS (SELECT identifier_type, identifier_value, profile_id FROM read_parquet('{identity}') WHERE profile_id IS NOT NULL),
+                 orders AS (
+                   SELECT coalesce(c.profile_id, e.profile_id, a.profile_id) AS profile_id, o.ts
+                   FROM read_parquet('{source}') o
+                   LEFT JOIN ids c ON c.identifier_type = 'customer_id' AND c.identifier_value = trim(o.user_id)
+                   LEFT JOIN ids e ON e.identifier_type = 'email' AND e.identifier_value = lower(trim(o.email))
+                   LEFT JOIN ids a ON a.identifier_type = 'anonymous_id' AND a.identifier_value = trim(o.anonymous_id)
+                   WHERE o.type = 'order_completed' AND o.ts < TIMESTAMPTZ '{asOf}+00'),
+                 measured AS (
+                   SELECT n.*, n.as_of + INTERVAL {Window} DAY <= TIMESTAMPTZ '{asOf}+00' AS closed,
+                          EXISTS (SELECT 1 FROM orders o WHERE o.profile_id = n.profile_id AND o.ts >= n.as_of AND o.ts < n.as_of + INTERVAL {Window} DAY) AS converted
+                   FROM entries n)
+            SELECT destination, segment,
+                   count(*) FILTER (WHERE holdout_group = 'treatment'), count(*) FILTER (WHERE holdout_group = 'control'), count(*) FILTER (WHERE outcome = 'delivered'),
+                   count(*) FILTER (WHERE closed AND holdout_group = 'treatment'), count(*) FILTER (WHERE closed AND holdout_group = 'treatment' AND converted),
+                   count(*) FILTER (WHERE closed AND holdout_group = 'control'), count(*) FILTER (WHERE closed AND holdout_group = 'control' AND converted),
+                   count(*) FILTER (WHERE NOT closed)
+            FROM measured GROUP BY ALL ORDER BY ALL
+            """);
+        Assert.NotEmpty(rows);
+        var converted = 0.0;
+        foreach (var row in rows)
+        {
+            var name = $"holdouts.{row[0]}.{row[1]}";
+            double C(int i) => Convert.ToDouble(row[i], Invariant);
+            figures[name + ".holdout_percent"] = 20.0;
+            figures[name + ".treatment_entries"] = C(2);
+            figures[name + ".control_entries"] = C(3);
+            figures[name + ".delivered"] = C(4);
+            foreach (var (figure, from) in new[] { ("seconds_from_signal", "signal_ts"), ("seconds_from_as_of", "as_of") })
+            {
+                var waits = DuckDb.Rows($"""
+                    SELECT greatest(0, (epoch_us(ts) - epoch_us({from})) / 1e6) FROM read_parquet([{events}], union_by_name = true)
+                    WHERE destination = '{row[0]}' AND segment = '{row[1]}' AND holdout_group IS NOT NULL AND change = 'entered' AND outcome = 'delivered' ORDER BY 1
+                    """).Select(r => Convert.ToDouble(r[0], Invariant)).ToList();
+                if (waits.Count > 0)
+                {
+                    figures[$"{name}.{figure}.p50"] = Math.Round(waits[(int)(0.5 * (waits.Count - 1))], 3);
+                    figures[$"{name}.{figure}.p95"] = Math.Round(waits[(int)(0.95 * (waits.Count - 1))], 3);
+                }
+            }
+            var outcome = name + ".purchase";
+            figures[outcome + ".window_days"] = (double)Window;
+            figures[outcome + ".treatment.entries"] = C(5);
+            figures[outcome + ".treatment.converted"] = C(6);
+            figures[outcome + ".control.entries"] = C(7);
+            figures[outcome + ".control.converted"] = C(8);
+            figures[outcome + ".open"] = C(9);
+            converted += C(6) + C(8);
+            if (C(5) > 0)
+            {
+                figures[outcome + ".treatment.rate"] = C(6) / C(5);
+            }
+            if (C(7) > 0)
+            {
+                figures[outcome + ".control.rate"] = C(8) / C(7);
+            }
+            if (C(5) > 0 && C(7) > 0)
+            {
+                var (p1, p2) = (C(6) / C(5), C(8) / C(7));
+                var (l1, u1) = Wilson(C(6), C(5));
+                var (l2, u2) = Wilson(C(8), C(7));
+                figures[outcome + ".lift"] = p1 - p2;
+                figures[outcome + ".lift_low"] = Math.Max(-1, p1 - p2 - Math.Sqrt((p1 - l1) * (p1 - l1) + (u2 - p2) * (u2 - p2)));
+                figures[outcome + ".lift_high"] = Math.Min(1, p1 - p2 + Math.Sqrt((u1 - p1) * (u1 - p1) + (p2 - l2) * (p2 - l2)));
+            }
+        }
+        // Night1's entries closed by night2 and some of them bought: the figures are not all zero.
+        Assert.True(runId == "night1" || converted > 0, "some entries converted");
+    }
+
+    /// <summary>Wilson's score interval for x of n at 95 %.</summary>
+    private static (double Low, double High) Wilson(double x, double n)
+    {
+        const double z = 1.959963984540054;
+        var p = x / n;
+        var centre = (p + z * z / (2 * n)) / (1 + z * z / n);
+        var half = z / (1 + z * z / n) * Math.Sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+        return (x == 0 ? 0 : centre - half, x == n ? 1 : centre + half);
     }
 }

@@ -1,6 +1,7 @@
 using Engine.Connectors.Destinations;
 using Engine.Connectors.Ledger;
 using Engine.Connectors.Matching;
+using Engine.Connectors.Holdouts;
 using Engine.Connectors.Policy;
 using Engine.Connectors.Reports;
 using Engine.Runs;
@@ -117,20 +118,23 @@ public sealed class DeliveryRunner
             {
                 continue;
             }
-            var unmatched = new List<FinalOutcome>();
-            if (destination.IdentifyBy.Count > 0)
+            // Known before sending: the control group first (assigned whatever the profile's identifiers, so that both
+            // groups hold the unmatched alike), then the profiles the destination cannot match.
+            var known = new List<FinalOutcome>();
+            foreach (var record in plan)
             {
-                foreach (var record in plan)
+                if (IsHeldOut(destination, record))
                 {
-                    if (profiles.IdentifiersOf(record.ProfileId, destination.IdentifyBy).Count == 0)
-                    {
-                        unmatched.Add(new FinalOutcome(record.Key, Outcomes.Unmatched, $"no {string.Join(" or ", destination.IdentifyBy)}", null, 0));
-                    }
+                    known.Add(new FinalOutcome(record.Key, Outcomes.HeldOut, null, null, 0));
+                }
+                else if (destination.IdentifyBy.Count > 0 && profiles.IdentifiersOf(record.ProfileId, destination.IdentifyBy).Count == 0)
+                {
+                    known.Add(new FinalOutcome(record.Key, Outcomes.Unmatched, $"no {string.Join(" or ", destination.IdentifyBy)}", null, 0));
                 }
             }
             if (!options.DryRun)
             {
-                await ledger.PlanAsync(runId, destination.Name, plan, unmatched, fullSync[destination.Name], cancellationToken);
+                await ledger.PlanAsync(runId, destination.Name, plan, known, fullSync[destination.Name], cancellationToken);
             }
         }
 
@@ -176,7 +180,8 @@ public sealed class DeliveryRunner
         }
         var folder = Output.Child("deliveries").Child(runId);
         var report = DeliveryReport.From(runId, manifest.FinishedAt, records, completed);
-        await ActivationEvents.WriteAsync(folder.Child("events"), manifest.FinishedAt, records, cancellationToken);
+        await ActivationEvents.WriteAsync(folder.Child("events"), manifest.FinishedAt, manifest.AsOf, records,
+            _configuration.Destinations.Where(d => d.Holdout is not null).Select(d => d.Name).ToHashSet(StringComparer.Ordinal), cancellationToken);
         var reportFile = folder.Child("report.json");
         await reportFile.Store.PutAsync(reportFile.Key, report.ToUtf8Json(), cancellationToken);
         return new DeliveryResult(runId, outcomes, report, folder);
@@ -306,6 +311,13 @@ public sealed class DeliveryRunner
         return result;
     }
 
+    /// <summary>
+    /// Whether a planned record belongs to the destination's control group: its entries are never sent, and neither are
+    /// its exits (the member was never added; the assignment is the same every night).
+    /// </summary>
+    private static bool IsHeldOut(DestinationDefinition destination, PlannedRecord record)
+        => destination.Holdout is { } holdout && HoldoutAssignment.IsHeldOut(holdout, destination.Name, record.Segment, record.ProfileId);
+
     private static DestinationOutcome DryRun(DestinationDefinition destination, List<PlannedRecord> plan, ProfileDirectory profiles,
         ConsentStore? consent, SuppressionList suppression)
     {
@@ -317,7 +329,11 @@ public sealed class DeliveryRunner
         {
             var identifiers = profiles.IdentifiersOf(record.ProfileId, destination.IdentifyBy);
             string outcome;
-            if (destination.IdentifyBy.Count > 0 && identifiers.Count == 0)
+            if (IsHeldOut(destination, record))
+            {
+                outcome = Outcomes.HeldOut;
+            }
+            else if (destination.IdentifyBy.Count > 0 && identifiers.Count == 0)
             {
                 outcome = Outcomes.Unmatched;
             }

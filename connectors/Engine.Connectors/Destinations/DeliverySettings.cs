@@ -41,6 +41,9 @@ public sealed class DeliverySettings
 
     /// <summary>The environment variable holding the PostgreSQL connection string of the ledger.</summary>
     public string? LedgerConnectionVariable { get; init; }
+
+    /// <summary>The outcomes activations with a holdout are measured on (<c>outcomes:</c>), in file order.</summary>
+    public IReadOnlyList<Holdouts.OutcomeDefinition> Outcomes { get; init; } = [];
 }
 
 /// <summary>A workspace's delivery configuration: its settings and destinations, checked against the workspace.</summary>

@@ -117,6 +117,9 @@ public sealed class DestinationDefinition
 
     public QuietHours? QuietHours { get; init; }
 
+    /// <summary>The control group held out of every segment of this destination (never sent), and the outcomes it is measured on; null: none.</summary>
+    public Holdouts.HoldoutSettings? Holdout { get; init; }
+
     /// <summary>Type-specific settings (<c>url</c>, <c>audience_id</c>, <c>format</c>…), as written.</summary>
     public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
 

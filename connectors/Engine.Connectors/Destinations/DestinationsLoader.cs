@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Engine.Connectors.Holdouts;
 using Engine.Workspaces;
 using YamlDotNet.RepresentationModel;
 
@@ -16,10 +17,12 @@ public static partial class DestinationsLoader
     private static readonly string[] DestinationKeys =
     [
         "name", "description", "type", "segments", "mode", "channel", "consent", "identify_by", "fields", "batch_size",
-        "rate_limit", "concurrency", "retry", "timeout_seconds", "frequency_cap", "quiet_hours", "settings", "credentials",
+        "rate_limit", "concurrency", "retry", "timeout_seconds", "frequency_cap", "quiet_hours", "settings", "credentials", "holdout",
     ];
 
-    private static readonly string[] SettingsKeys = ["consent", "suppression", "timezone", "ledger"];
+    private static readonly string[] SettingsKeys = ["consent", "suppression", "timezone", "ledger", "outcomes"];
+
+    private static readonly string[] OutcomeKeys = ["description", "source", "filter", "window_days"];
 
     /// <summary>Loads the delivery configuration of <paramref name="workspace"/>; throws <see cref="WorkspaceException"/> listing every error.</summary>
     public static DeliveryConfiguration Load(Workspace workspace)
@@ -128,8 +131,10 @@ public static partial class DestinationsLoader
                 errors.Add(WorkspaceYaml.At(file, ledgerNode, "a postgres ledger needs 'connection_env': the environment variable holding its connection string"));
             }
         }
+        var outcomes = reader.Mapping("outcomes") is { } outcomesNode ? ReadOutcomes(outcomesNode, workspace, file, errors) : [];
         return new DeliverySettings
         {
+            Outcomes = outcomes,
             ConsentSource = consentSource,
             ConsentChannels = channels,
             SuppressionSource = suppression,
@@ -360,6 +365,12 @@ public static partial class DestinationsLoader
             }
         }
 
+        HoldoutSettings? holdout = null;
+        if (reader.Mapping("holdout") is { } holdoutNode)
+        {
+            holdout = ReadHoldout(holdoutNode, file, settings, errors);
+        }
+
         var settingsValues = new Dictionary<string, string>(StringComparer.Ordinal);
         var settingsNode = reader.Mapping("settings");
         if (settingsNode is not null)
@@ -442,9 +453,148 @@ public static partial class DestinationsLoader
             Timeout = TimeSpan.FromSeconds(timeout),
             FrequencyCap = cap,
             QuietHours = quiet,
+            Holdout = holdout,
             Settings = settingsValues,
             Credentials = credentials,
         };
+    }
+
+    private static List<OutcomeDefinition> ReadOutcomes(YamlMappingNode node, Workspace workspace, string file, List<WorkspaceError> errors)
+    {
+        var outcomes = new List<OutcomeDefinition>();
+        foreach (var (key, value) in node.Children)
+        {
+            var name = (key as YamlScalarNode)?.Value ?? "";
+            if (!OutcomeName().IsMatch(name))
+            {
+                errors.Add(WorkspaceYaml.At(file, key, $"outcome name '{name}' must be lower-case letters, digits and underscores, starting with a letter"));
+                continue;
+            }
+            if (value is not YamlMappingNode mapping)
+            {
+                errors.Add(WorkspaceYaml.At(file, value, $"outcome '{name}' must be a mapping: source, filter, window_days"));
+                continue;
+            }
+            var before = errors.Count;
+            var r = new YamlMappingReader(mapping, file, errors);
+            r.CheckKeys(OutcomeKeys);
+            SourceDefinition? source = null;
+            if (r.Scalar("source", required: true) is { } sourceNode)
+            {
+                var sourceName = sourceNode.Value ?? "";
+                source = workspace.Sources.FirstOrDefault(s => s.Name == sourceName);
+                if (source is null)
+                {
+                    errors.Add(WorkspaceYaml.At(file, sourceNode, $"unknown source '{sourceName}'{Hint(sourceName, workspace.Sources.Select(s => s.Name))}"));
+                }
+                else if (source.TimestampColumn is null)
+                {
+                    errors.Add(WorkspaceYaml.At(file, sourceNode, $"source '{sourceName}' has no 'timestamp' column ({source.File}): an outcome needs the time of each event"));
+                    source = null;
+                }
+                else if (source.Identifiers.Count == 0)
+                {
+                    errors.Add(WorkspaceYaml.At(file, sourceNode, $"source '{sourceName}' declares no identifiers ({source.File}): its events cannot be matched to profiles"));
+                    source = null;
+                }
+            }
+            var filters = new List<OutcomeFilter>();
+            if (r.Mapping("filter", required: true) is { } filterNode)
+            {
+                foreach (var (columnKey, values) in filterNode.Children)
+                {
+                    var column = (columnKey as YamlScalarNode)?.Value ?? "";
+                    if (source is not null)
+                    {
+                        var spec = source.Schema.Find(column);
+                        if (spec is null)
+                        {
+                            errors.Add(WorkspaceYaml.At(file, columnKey, $"source '{source.Name}' has no column '{column}'{Hint(column, source.Schema.Columns.Select(c => c.Name))}"));
+                            continue;
+                        }
+                        if (spec.Type != Storage.ColumnType.String)
+                        {
+                            errors.Add(WorkspaceYaml.At(file, columnKey, $"an outcome filter compares text: column '{column}' of source '{source.Name}' is {Storage.DataSchema.Describe(spec.Type)}"));
+                            continue;
+                        }
+                    }
+                    var listed = Scalars(values, file, errors, column);
+                    if (listed.Count == 0)
+                    {
+                        errors.Add(WorkspaceYaml.At(file, values, $"filter '{column}' lists no value"));
+                        continue;
+                    }
+                    filters.Add(new OutcomeFilter(column, [.. listed.Select(v => v.Value ?? "")], (int)values.Start.Line, (int)values.Start.Column));
+                }
+                if (filterNode.Children.Count == 0)
+                {
+                    errors.Add(WorkspaceYaml.At(file, filterNode, "an outcome's filter names at least one column, such as { type: order_completed }"));
+                }
+            }
+            var window = r.Scalar("window_days", required: true) is { } windowNode ? Int(windowNode, file, errors, 1, 3_650, " (days after entering the segment)") : null;
+            if (errors.Count > before || window is null || source is null)
+            {
+                continue;
+            }
+            outcomes.Add(new OutcomeDefinition
+            {
+                Name = name,
+                File = file,
+                Line = (int)key.Start.Line,
+                Position = (int)key.Start.Column,
+                Description = r.String("description") ?? "",
+                Source = source.Name,
+                Filters = filters,
+                WindowDays = window.Value,
+            });
+        }
+        return outcomes;
+    }
+
+    private static HoldoutSettings? ReadHoldout(YamlMappingNode node, string file, DeliverySettings settings, List<WorkspaceError> errors)
+    {
+        var before = errors.Count;
+        var r = new YamlMappingReader(node, file, errors);
+        r.CheckKeys(["percent", "outcomes"]);
+        decimal? percent = null;
+        if (r.Scalar("percent", required: true) is { } percentNode)
+        {
+            if (decimal.TryParse(percentNode.Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var p) && p > 0 && p < 100 && decimal.Round(p, 2) == p)
+            {
+                percent = p;
+            }
+            else
+            {
+                errors.Add(WorkspaceYaml.At(file, percentNode, $"holdout percent '{percentNode.Value}' must be a number above 0 and below 100, in steps of 0.01 (such as 10 or 2.5)"));
+            }
+        }
+        var known = settings.Outcomes.Select(o => o.Name).ToList();
+        List<string> outcomes;
+        if (r.Any("outcomes") is { } outcomesNode)
+        {
+            outcomes = [];
+            foreach (var scalar in Scalars(outcomesNode, file, errors, "outcomes"))
+            {
+                var name = scalar.Value ?? "";
+                if (known.Contains(name))
+                {
+                    outcomes.Add(name);
+                }
+                else
+                {
+                    errors.Add(WorkspaceYaml.At(file, scalar, $"unknown outcome '{name}'{(known.Count == 0 ? $" ({DeliverySettings.FileName} declares no outcomes)" : Hint(name, known))}"));
+                }
+            }
+        }
+        else
+        {
+            outcomes = known;
+            if (known.Count == 0)
+            {
+                errors.Add(WorkspaceYaml.At(file, node, $"a holdout is measured on outcomes, and {DeliverySettings.FileName} declares none: add 'outcomes:' there (such as purchase: {{ source: events, filter: {{ type: order_completed }}, window_days: 14 }})"));
+            }
+        }
+        return errors.Count > before || percent is null ? null : new HoldoutSettings(percent.Value, outcomes);
     }
 
     /// <summary>The persisted name of a mode.</summary>
@@ -556,4 +706,7 @@ public static partial class DestinationsLoader
 
     [GeneratedRegex("^[A-Z_][A-Z0-9_]*$")]
     private static partial Regex VariableName();
+
+    [GeneratedRegex("^[a-z][a-z0-9_]*$")]
+    private static partial Regex OutcomeName();
 }

@@ -7,6 +7,9 @@ public static class Outcomes
     public const string Suppressed = "suppressed";
     public const string Unmatched = "unmatched";
     public const string Failed = "failed";
+
+    /// <summary>In the activation's control group (its holdout): planned and recorded, never sent.</summary>
+    public const string HeldOut = "held_out";
 }
 
 /// <summary>A delta record as planned for a destination.</summary>

@@ -15,6 +15,10 @@ public sealed class DestinationReport
     [JsonPropertyName("added")] public long Added { get; set; }
     [JsonPropertyName("removed")] public long Removed { get; set; }
     [JsonPropertyName("unmatched")] public long Unmatched { get; set; }
+
+    /// <summary>Records of the control group (the destination's holdout): recorded, never sent.</summary>
+    [JsonPropertyName("held_out")] public long HeldOut { get; set; }
+
     [JsonPropertyName("suppressed")] public SortedDictionary<string, long> Suppressed { get; set; } = new(StringComparer.Ordinal);
     [JsonPropertyName("failed")] public SortedDictionary<string, long> Failed { get; set; } = new(StringComparer.Ordinal);
 
@@ -95,6 +99,7 @@ public sealed class DeliveryReport
                         waits.Add(Percentiles.SecondsBetween(signalMicros, r.FinishedAt!.Value));
                         break;
                     case Outcomes.Unmatched: d.Unmatched++; break;
+                    case Outcomes.HeldOut: d.HeldOut++; break;
                     case Outcomes.Suppressed: d.Suppressed[r.Reason ?? "unknown"] = d.Suppressed.GetValueOrDefault(r.Reason ?? "unknown") + 1; break;
                     case Outcomes.Failed: d.Failed[r.Reason ?? "unknown"] = d.Failed.GetValueOrDefault(r.Reason ?? "unknown") + 1; break;
                     default: d.Open++; break;
@@ -110,7 +115,10 @@ public sealed class DeliveryReport
 /// <summary>
 /// Row-level activation events, <c>deliveries/&lt;run_id&gt;/events/</c>: exactly one row per final record
 /// (destination, segment, profile, change) with its outcome and reason (DESIGN.md), plus the signal time, the
-/// number of attempts and the destination's error, so the loop can be closed later.
+/// number of attempts and the destination's error, so the loop can be closed later. <c>as_of</c> is the run's as-of
+/// time: when, in the data's time, the member entered or left the segment (outcomes are counted from it);
+/// <c>holdout_group</c> is <c>control</c> for a record held out (outcome <c>held_out</c>), <c>treatment</c> for any
+/// other record of a destination with a holdout, and NULL without one.
 /// </summary>
 public static class ActivationEvents
 {
@@ -127,11 +135,24 @@ public static class ActivationEvents
         .Field(f => f.Name("key").DataType(StringType.Default).Nullable(false))
         .Field(f => f.Name("attempts").DataType(Int32Type.Default).Nullable(false))
         .Field(f => f.Name("error").DataType(StringType.Default).Nullable(true))
+        .Field(f => f.Name("as_of").DataType(new TimestampType(TimeUnit.Microsecond, "UTC")).Nullable(false))
+        .Field(f => f.Name("holdout_group").DataType(StringType.Default).Nullable(true))
         .Build();
 
-    /// <summary>Writes the final records of <paramref name="records"/> to <paramref name="location"/>, atomically.</summary>
-    public static async Task WriteAsync(StorageLocation location, DateTimeOffset signal, IReadOnlyList<LedgerRecord> records, CancellationToken cancellationToken)
+    /// <summary><c>holdout_group</c> of a record held out.</summary>
+    public const string Control = "control";
+
+    /// <summary><c>holdout_group</c> of any other record of a destination with a holdout.</summary>
+    public const string Treatment = "treatment";
+
+    /// <summary>
+    /// Writes the final records of <paramref name="records"/> to <paramref name="location"/>, atomically;
+    /// <paramref name="holdouts"/> names the destinations that hold out a control group.
+    /// </summary>
+    public static async Task WriteAsync(StorageLocation location, DateTimeOffset signal, DateTimeOffset asOf, IReadOnlyList<LedgerRecord> records,
+        IReadOnlySet<string> holdouts, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(holdouts);
         var finals = records.Where(r => r.State == "final").ToList();
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, Schema, cancellationToken: cancellationToken);
         const int Chunk = 64 * 1024;
@@ -151,6 +172,8 @@ public static class ActivationEvents
             var key = new StringArray.Builder();
             var attempts = new Int32Array.Builder();
             var error = new StringArray.Builder();
+            var asOfTs = new TimestampArray.Builder(type);
+            var group = new StringArray.Builder();
             foreach (var r in part)
             {
                 destination.Append(r.Destination);
@@ -165,10 +188,14 @@ public static class ActivationEvents
                 key.Append(r.Key);
                 attempts.Append(r.Attempts);
                 if (r.Error is null) { error.AppendNull(); } else { error.Append(r.Error); }
+                asOfTs.Append(asOf);
+                if (r.Outcome == Outcomes.HeldOut) { group.Append(Control); }
+                else if (holdouts.Contains(r.Destination)) { group.Append(Treatment); }
+                else { group.AppendNull(); }
             }
             using var batch = new RecordBatch(Schema,
                 [destination.Build(), segment.Build(), profile.Build(), change.Build(), outcome.Build(), reason.Build(), ts.Build(), signalTs.Build(),
-                 run.Build(), key.Build(), attempts.Build(), error.Build()], part.Count);
+                 run.Build(), key.Build(), attempts.Build(), error.Build(), asOfTs.Build(), group.Build()], part.Count);
             writer.Write(batch);
         }
         await writer.CommitAsync(cancellationToken);

@@ -15,7 +15,8 @@ namespace Engine.Connectors.Reports;
 /// manifest as <c>report.json</c> (these figures) and <c>report.html</c> (the same figures with charts, one
 /// self-contained file: no network needed to view it). It gathers the run's manifest and <c>run_results.json</c>, the
 /// manifests of the runs before it (segment sizes across runs), the model registry (the ROC curve of the version that
-/// scored) and the run's delivery (<c>deliveries/&lt;run_id&gt;/report.json</c> and <c>events/</c>), when there is one.
+/// scored), the run's delivery (<c>deliveries/&lt;run_id&gt;/report.json</c> and <c>events/</c>), when there is one,
+/// and the run's <c>measurement.json</c> (holdouts: treatment against control), when one was measured.
 /// It lives among the connectors because it reads delivery data; the engine core knows nothing of it.
 /// Field names are a public contract, like the manifest's.
 /// </summary>
@@ -62,6 +63,9 @@ public sealed class RunReport
     [JsonPropertyName("delivery")] public ReportDelivery? Delivery { get; set; }
 
     [JsonPropertyName("activation")] public ReportActivation Activation { get; set; } = new();
+
+    /// <summary>The closed loop: the run's <c>measurement.json</c> (activations against their holdouts), when one was measured.</summary>
+    [JsonPropertyName("holdouts")] public Engine.Connectors.Holdouts.Measurement? Holdouts { get; set; }
 
     public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, RunReportJsonContext.Default.RunReport);
 
@@ -166,6 +170,12 @@ public sealed class RunReport
                 }
                 report.Scores[name] = entry;
             }
+        }
+
+        var measurementFile = runs.Child(runId).Child(Engine.Connectors.Holdouts.Measurement.FileName);
+        if (await measurementFile.Store.GetAsync(measurementFile.Key, cancellationToken) is { } measurementBytes)
+        {
+            report.Holdouts = Engine.Connectors.Holdouts.Measurement.Parse(measurementBytes);
         }
 
         var builtSegments = manifest.Segments?.Segments.Where(s => s.Declared).Select(s => s.Name).ToList() ?? [];

@@ -34,8 +34,9 @@ internal static class RunReportHtml
         Identity(html, report);
         Scores(html, report);
         Delivery(html, report);
+        Holdouts(html, report);
         Stages(html, report);
-        html.Append(Invariant, $"<footer>Generated {E(Time(report.GeneratedAt))} by engine {E(report.EngineVersion)} from the run's manifest, run_results.json, the model registry and the delivery report. The same figures: report.json beside this file.</footer>\n");
+        html.Append(Invariant, $"<footer>Generated {E(Time(report.GeneratedAt))} by engine {E(report.EngineVersion)} from the run's manifest, run_results.json, the model registry, the delivery report and the holdout measurement. The same figures: report.json beside this file.</footer>\n");
         html.Append("</main>\n");
         // The figures for scripts and scrapers; System.Text.Json escapes '<', so the JSON cannot close the element early.
         html.Append("<script type=\"application/json\" id=\"report-data\">").Append(Encoding.UTF8.GetString(report.ToUtf8Json())).Append("</script>\n");
@@ -236,6 +237,7 @@ internal static class RunReportHtml
                 new("added", d.Added, CountText(d.Added), SvgCharts.Good),
                 new("removed", d.Removed, CountText(d.Removed), "#8cd17d"),
                 new("unmatched", d.Unmatched, CountText(d.Unmatched), SvgCharts.Muted),
+                new("held out", d.HeldOut, CountText(d.HeldOut), "#76b7b2"),
             };
             parts.AddRange(d.Suppressed.Select(p => new BarDatum($"suppressed: {p.Key}", p.Value, CountText(p.Value), Colour($"suppressed: {p.Key}", suppressedShades))));
             parts.AddRange(d.Failed.Select(p => new BarDatum($"failed: {p.Key}", p.Value, CountText(p.Value), Colour($"failed: {p.Key}", failedShades))));
@@ -245,18 +247,77 @@ internal static class RunReportHtml
         html.Append("<figure><figcaption>Records per destination by outcome</figcaption>");
         html.Append(SvgCharts.StackedBars("Delivery outcomes per destination", rows));
         html.Append("</figure>");
-        html.Append("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>destination</th><th>processed</th><th>added</th><th>removed</th><th>unmatched</th><th>suppressed</th><th>failed</th><th>retried</th><th>open</th><th>delivered</th><th>p50 s</th><th>p95 s</th><th>complete</th></tr></thead><tbody>");
+        html.Append("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>destination</th><th>processed</th><th>added</th><th>removed</th><th>unmatched</th><th>held out</th><th>suppressed</th><th>failed</th><th>retried</th><th>open</th><th>delivered</th><th>p50 s</th><th>p95 s</th><th>complete</th></tr></thead><tbody>");
         foreach (var (destination, d) in delivery.Destinations)
         {
             var name = $"delivery.destinations.{destination}";
             html.Append(Invariant, $"<tr><td>{E(destination)}</td><td>{Count(name + ".processed", d.Processed)}</td><td>{Count(name + ".added", d.Added)}</td><td>{Count(name + ".removed", d.Removed)}</td>");
-            html.Append(Invariant, $"<td>{Count(name + ".unmatched", d.Unmatched)}</td><td>{Reasons(name + ".suppressed", d.Suppressed)}</td><td>{Reasons(name + ".failed", d.Failed)}</td>");
+            html.Append(Invariant, $"<td>{Count(name + ".unmatched", d.Unmatched)}</td><td>{Count(name + ".held_out", d.HeldOut)}</td><td>{Reasons(name + ".suppressed", d.Suppressed)}</td><td>{Reasons(name + ".failed", d.Failed)}</td>");
             html.Append(Invariant, $"<td>{Count(name + ".retried", d.Retried)}</td><td>{Count(name + ".open", d.Open)}</td>");
             html.Append(Invariant, $"<td>{(d.Processed == 0 ? "–" : Percent(name + ".delivered_rate", (double)(d.Added + d.Removed) / d.Processed))}</td>");
             html.Append(Invariant, $"<td>{(d.SecondsToDelivery is { } s ? Seconds(name + ".seconds_to_delivery.p50", s.P50, 3) : "–")}</td><td>{(d.SecondsToDelivery is { } t ? Seconds(name + ".seconds_to_delivery.p95", t.P95, 3) : "–")}</td>");
             html.Append(Invariant, $"<td>{(d.Completed ? "yes" : "<span class=\"warn\">no</span>")}</td></tr>");
         }
-        html.Append("</tbody></table></div><p class=\"caption\">Delivered: added or removed at the destination, of the records processed. p50 / p95: seconds from the signal to the destination's acknowledgement, per delivered record.</p></section>\n");
+        html.Append("</tbody></table></div><p class=\"caption\">Delivered: added or removed at the destination, of the records processed. Held out: the destination's control group (its holdout), recorded and never sent. p50 / p95: seconds from the signal to the destination's acknowledgement, per delivered record.</p></section>\n");
+    }
+
+    private static void Holdouts(StringBuilder html, RunReport report)
+    {
+        if (report.Holdouts is not { } measurement)
+        {
+            // No destination holds out a control group: nothing to say (the delivery section covers the rest).
+            return;
+        }
+        html.Append("<section><h2>Holdouts</h2>");
+        html.Append(Invariant, $"<p class=\"figures\">Measured as of {E(Time(measurement.AsOf))} over the activation events of {measurement.RunsRead.Count} run{(measurement.RunsRead.Count == 1 ? "" : "s")}; outcome events mapped to profiles through this run's identity.</p>");
+        if (measurement.Activations.Count == 0)
+        {
+            html.Append("<p class=\"note\">No entry with a holdout group has been delivered yet.</p></section>\n");
+            return;
+        }
+        var intervals = new List<(string, double, double, double)>();
+        foreach (var a in measurement.Activations)
+        {
+            foreach (var o in a.Outcomes)
+            {
+                if (o.Lift is { } lift)
+                {
+                    intervals.Add(($"{a.Segment} → {a.Destination}: {o.Outcome}", lift, o.LiftLow!.Value, o.LiftHigh!.Value));
+                }
+            }
+        }
+        if (intervals.Count > 0)
+        {
+            html.Append("<figure><figcaption>Lift per activation and outcome, with its 95 % confidence interval (green: the treatment converts more, red: less, grey: not distinguishable from no effect)</figcaption>");
+            html.Append(SvgCharts.Intervals("Lift with 95 % confidence intervals", intervals));
+            html.Append("</figure>");
+        }
+        html.Append("<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>activation</th><th>outcome</th><th>window d</th><th>treatment entries</th><th>converted</th><th>rate</th><th>control entries</th><th>converted</th><th>rate</th><th>lift pp</th><th>95 % interval pp</th><th>open</th></tr></thead><tbody>");
+        foreach (var a in measurement.Activations)
+        {
+            foreach (var o in a.Outcomes)
+            {
+                var name = $"holdouts.{a.Destination}.{a.Segment}.{o.Outcome}";
+                html.Append(Invariant, $"<tr><td>{E(a.Segment)} → {E(a.Destination)}</td><td>{E(o.Outcome)}</td><td>{Count(name + ".window_days", o.WindowDays)}</td>");
+                html.Append(Invariant, $"<td>{Count(name + ".treatment.entries", o.Treatment.Entries)}</td><td>{Count(name + ".treatment.converted", o.Treatment.Converted)}</td><td>{(o.Treatment.Rate is { } tr ? Percent(name + ".treatment.rate", tr) : "–")}</td>");
+                html.Append(Invariant, $"<td>{Count(name + ".control.entries", o.Control.Entries)}</td><td>{Count(name + ".control.converted", o.Control.Converted)}</td><td>{(o.Control.Rate is { } cr ? Percent(name + ".control.rate", cr) : "–")}</td>");
+                html.Append(Invariant, $"<td>{(o.Lift is { } l ? Points(name + ".lift", l) : "–")}</td>");
+                html.Append(Invariant, $"<td>{(o.LiftLow is { } low && o.LiftHigh is { } high ? $"{Points(name + ".lift_low", low)} to {Points(name + ".lift_high", high)}" : "–")}</td>");
+                html.Append(Invariant, $"<td>{Count(name + ".open", o.Open)}</td></tr>");
+            }
+        }
+        html.Append("</tbody></table></div>");
+        html.Append("<p class=\"caption\">Entries: members who entered the segment (a segment's first delivery counts every member), in the treatment group (sent, or meant to be: suppressed and unmatched members count too, so that the groups stay comparable) or held out. Converted: an outcome event within the window after the entry's as-of time. Only entries whose window has closed count; open ones wait. Lift: treatment rate − control rate in percentage points, with Newcombe's hybrid score (Wilson) 95 % interval.</p>");
+        html.Append("<h3>Time from signal to delivery</h3><div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>activation</th><th>holdout %</th><th>treatment entries</th><th>control entries</th><th>delivered</th><th>p50 s from signal</th><th>p95 s from signal</th><th>p50 s from as-of</th><th>p95 s from as-of</th></tr></thead><tbody>");
+        foreach (var a in measurement.Activations)
+        {
+            var name = $"holdouts.{a.Destination}.{a.Segment}";
+            html.Append(Invariant, $"<tr><td>{E(a.Segment)} → {E(a.Destination)}</td><td>{(a.HoldoutPercent is { } p ? Figure(name + ".holdout_percent", Raw((double)p), p.ToString("0.##", Invariant)) : "–")}</td>");
+            html.Append(Invariant, $"<td>{Count(name + ".treatment_entries", a.TreatmentEntries)}</td><td>{Count(name + ".control_entries", a.ControlEntries)}</td><td>{Count(name + ".delivered", a.Delivered)}</td>");
+            html.Append(Invariant, $"<td>{(a.SecondsFromSignal is { } s ? Seconds(name + ".seconds_from_signal.p50", s.P50, 3) : "–")}</td><td>{(a.SecondsFromSignal is { } s95 ? Seconds(name + ".seconds_from_signal.p95", s95.P95, 3) : "–")}</td>");
+            html.Append(Invariant, $"<td>{(a.SecondsFromAsOf is { } f ? Seconds(name + ".seconds_from_as_of.p50", f.P50, 3) : "–")}</td><td>{(a.SecondsFromAsOf is { } f95 ? Seconds(name + ".seconds_from_as_of.p95", f95.P95, 3) : "–")}</td></tr>");
+        }
+        html.Append("</tbody></table></div><p class=\"caption\">Over the delivered entries of every run measured. Signal: the run's finish; as-of: the run's data cut-off, when the member entered the segment.</p></section>\n");
     }
 
     private static void Stages(StringBuilder html, RunReport report)
@@ -300,6 +361,9 @@ internal static class RunReportHtml
         => $"<span class=\"fig\" data-figure=\"{E(name)}\" data-value=\"{E(raw)}\"{(unit is null ? "" : $" data-unit=\"{E(unit)}\"")}>{E(text)}</span>";
 
     private static string Count(string name, long value) => Figure(name, Raw(value), CountText(value));
+
+    /// <summary>A difference of two rates in signed percentage points, one decimal (<c>data-unit="pp"</c>: the text is the value × 100).</summary>
+    private static string Points(string name, double fraction) => Figure(name, Raw(fraction), SvgCharts.PointsText(fraction, "0.0"), "pp");
 
     private static string Percent(string name, double fraction) => Figure(name, Raw(fraction), (fraction * 100).ToString("F1", Invariant), "%") + " %";
 

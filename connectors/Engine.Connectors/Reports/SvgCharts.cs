@@ -231,6 +231,44 @@ internal static class SvgCharts
         return Close(svg);
     }
 
+    /// <summary>
+    /// A forest plot: per row, a point at the estimate and a line across its confidence interval, around a dashed
+    /// line at zero (no effect). Intervals wholly above zero are drawn in green, wholly below in red, others grey.
+    /// Values are fractions, labelled in percentage points.
+    /// </summary>
+    public static string Intervals(string title, IReadOnlyList<(string Label, double Estimate, double Low, double High)> rows, int width = 760, int labelWidth = 260)
+    {
+        const int rowHeight = 28, top = 10, bottom = 34, right = 24;
+        var height = top + bottom + Math.Max(1, rows.Count) * rowHeight;
+        var svg = Open(title, width, height);
+        var plot = width - labelWidth - right;
+        var extent = NiceMax(rows.Count == 0 ? 0 : rows.Max(r => Math.Max(Math.Abs(r.Low), Math.Abs(r.High))));
+        double X(double v) => labelWidth + (v + extent) / (2 * extent) * plot;
+        var bottomY = top + Math.Max(1, rows.Count) * rowHeight;
+        for (var t = -2; t <= 2; t++)
+        {
+            var v = extent * t / 2;
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{N(X(v))}\" x2=\"{N(X(v))}\" y1=\"{top}\" y2=\"{bottomY}\" class=\"{(t == 0 ? "diagonal" : "grid")}\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{N(X(v))}\" y=\"{bottomY + 15}\" text-anchor=\"middle\" class=\"tick\">{PointsText(v, "0.#")}</text>");
+        }
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var (label, estimate, low, high) = rows[i];
+            var y = top + i * rowHeight + rowHeight / 2.0;
+            var colour = low > 0 ? Good : high < 0 ? Bad : "#79706e";
+            var text = $"{label}: {PointsText(estimate, "0.0")} pp [{PointsText(low, "0.0")}, {PointsText(high, "0.0")}]";
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth - 8}\" y=\"{N(y + 4)}\" text-anchor=\"end\" class=\"tick\">{E(Shorten(label, 40))}<title>{E(label)}</title></text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<line class=\"interval\" x1=\"{N(X(low))}\" x2=\"{N(X(high))}\" y1=\"{N(y)}\" y2=\"{N(y)}\" stroke=\"{colour}\" stroke-width=\"3\"><title>{E(text)}</title></line>");
+            svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{N(X(estimate))}\" cy=\"{N(y)}\" r=\"5\" fill=\"{colour}\"><title>{E(text)}</title></circle>");
+        }
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{N(labelWidth + plot / 2.0)}\" y=\"{height - 4}\" text-anchor=\"middle\" class=\"axis-title\">lift: treatment − control conversion, percentage points (95 % interval)</text>");
+        return Close(svg);
+    }
+
+    /// <summary>A fraction as signed percentage points (+1.5, −0.3, 0).</summary>
+    internal static string PointsText(double fraction, string format)
+        => (fraction * 100).ToString($"+{format};−{format};{format}", Invariant);
+
     private static StringBuilder Open(string title, int width, int height)
     {
         var svg = new StringBuilder();

@@ -106,10 +106,10 @@ internal static class DeliverCommand
 
     private static async Task<int> PrintAsync(Terminal.CliContext context, DeliveryResult result)
     {
-        var table = new Table().AddColumns("destination", "processed", "added", "removed", "unmatched", "suppressed", "failed", "retried", "open");
+        var table = new Table().AddColumns("destination", "processed", "added", "removed", "unmatched", "held out", "suppressed", "failed", "retried", "open");
         foreach (var (name, d) in result.Report!.Destinations)
         {
-            table.AddRow(Markup.Escape(name), N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched),
+            table.AddRow(Markup.Escape(name), N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched), N(d.HeldOut),
                 Markup.Escape(Reasons(d.Suppressed)), Markup.Escape(Reasons(d.Failed)), N(d.Retried), N(d.Open));
         }
         context.Results.Write(table);

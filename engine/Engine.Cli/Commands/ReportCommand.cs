@@ -40,6 +40,7 @@ internal static class ReportCommand
                 var runs = await RunHistory.ListAsync(output.Child("runs"), cancellationToken);
                 id = runs.Count > 0 ? runs[^1].RunId : throw new EngineException($"workspace '{loaded.Name}' has no run yet under {output.Child("runs")}: run `engine run` first");
             }
+            await MeasureCommand.MeasureForReportAsync(context, loaded, id, cancellationToken);
             var files = await RunReport.WriteAsync(output, id, parse.GetValue(history), cancellationToken);
             Print(context.Output, files);
             return EngineCommandLine.Success;
@@ -55,6 +56,7 @@ internal static class ReportCommand
     {
         try
         {
+            await MeasureCommand.MeasureForReportAsync(context, workspace, runId, cancellationToken);
             var files = await RunReport.WriteAsync(context.Storage.Resolve(workspace.Output, workspace.Directory), runId, cancellationToken: cancellationToken);
             Print(context.Output, files);
         }

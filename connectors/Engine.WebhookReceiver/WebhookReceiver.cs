@@ -313,8 +313,9 @@ public sealed class WebhookReceiver : IDisposable
         {
             static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
             var segments = _bySegment.Count == 0 ? "" : " — " + string.Join(", ", _bySegment.Select(s => $"{s.Key} +{N(s.Value.Entered)} -{N(s.Value.Exited)}"));
-            return $"webhook receiver: {N(_received)} records in {N(_batchCount)} batches{segments}; {N(_replays)} repeated batches answered from the idempotency store, "
-                + $"{N(_duplicates)} duplicate records, {N(_rejected)} rejected, {N(_refused)} calls refused (signature or timestamp); {N(_storedKeys.Count)} records in {RecordsFile}";
+            return $"webhook receiver: {N(_received)} records in {N(_batchCount)} {(_batchCount == 1 ? "batch" : "batches")}{segments}; "
+                + $"{N(_replays)} repeated batches answered from the idempotency store, {N(_duplicates)} duplicate records, {N(_rejected)} rejected, "
+                + $"{N(_refused)} calls refused (signature or timestamp); {N(_storedKeys.Count)} records in all in {RecordsFile}";
         }
     }
 

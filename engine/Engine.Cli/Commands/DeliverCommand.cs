@@ -138,7 +138,13 @@ internal static class DeliverCommand
             case DestinationType.File when destination.Setting("path") is { } path:
                 var output = context.Storage.Resolve(workspace.Output, workspace.Directory);
                 var root = Storage.StorageResolver.IsUri(path) || Path.IsPathRooted(path) ? context.Storage.Resolve(path, workspace.Directory) : output.Child(path);
-                return $"{root.Child(runId)}/ ({destination.Setting("format") ?? "csv"})";
+                var folder = root.Child(runId).ToString();
+                // A local folder under the current one is shown from there, as it would be typed.
+                if (!Storage.StorageResolver.IsUri(folder) && Path.GetRelativePath(Environment.CurrentDirectory, folder) is var relative && !relative.StartsWith("..", StringComparison.Ordinal))
+                {
+                    folder = relative;
+                }
+                return $"{folder}/ ({destination.Setting("format") ?? "csv"})";
             case DestinationType.Webhook:
                 return $"POST {destination.Setting("url")}";
             default:

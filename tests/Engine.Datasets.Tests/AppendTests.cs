@@ -60,12 +60,12 @@ public sealed class AppendTests
         Assert.True((DateTime)before[0]! < AsOf.UtcDateTime);
 
         // Past the simulated window there is nothing to append.
-        await AppendDayOrFail(target, "every simulated day is written", cancellationToken, append: true);
+        await AppendDayOrFail(target, "every simulated day is written", append: true, cancellationToken);
         // A data set generated without future days cannot grow.
-        await AppendDayOrFail(resolver.Resolve(direct.Path), "only a data set generated with future days", cancellationToken, append: false);
+        await AppendDayOrFail(resolver.Resolve(direct.Path), "only a data set generated with future days", append: false, cancellationToken);
     }
 
-    private static async Task AppendDayOrFail(StorageLocation target, string message, CancellationToken cancellationToken, bool append)
+    private static async Task AppendDayOrFail(StorageLocation target, string message, bool append, CancellationToken cancellationToken)
     {
         if (append)
         {

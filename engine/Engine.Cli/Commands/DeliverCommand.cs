@@ -154,6 +154,7 @@ internal static class DeliverCommand
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>Counts by reason, one reason a line (the table stays narrow enough not to wrap its paths).</summary>
     private static string Reasons(SortedDictionary<string, long> counts)
-        => counts.Count == 0 ? "0" : string.Join(", ", counts.Select(c => $"{c.Key} {c.Value:N0}"));
+        => counts.Count == 0 ? "0" : string.Join("\n", counts.Select(c => $"{c.Key} {c.Value:N0}"));
 }

@@ -16,6 +16,9 @@ public sealed class GeneratorState
     [JsonPropertyName("people")] public long People { get; set; }
     [JsonPropertyName("seed")] public long Seed { get; set; }
 
+    /// <summary>People per random stream (a knob of the tests; the command line always uses the default).</summary>
+    [JsonPropertyName("block_size")] public int BlockSize { get; set; }
+
     /// <summary>The start of the simulated window (the first generation's as-of minus its days).</summary>
     [JsonPropertyName("window_start")] public DateTimeOffset WindowStart { get; set; }
 
@@ -33,6 +36,7 @@ public sealed class GeneratorState
         {
             People = options.People,
             Seed = options.Seed,
+            BlockSize = options.BlockSize,
             WindowStart = options.AsOf.AddDays(-options.Days).ToUniversalTime(),
             AsOf = options.AsOf.ToUniversalTime(),
             SimulatedUntil = options.AsOf.AddDays(options.FutureDays).ToUniversalTime(),

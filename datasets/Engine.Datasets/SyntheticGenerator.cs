@@ -82,6 +82,8 @@ public sealed class SyntheticGenerator
             FutureDays = (int)Math.Round((state.SimulatedUntil - next).TotalDays),
             WriteFrom = state.AsOf,
             Parallelism = parallelism ?? Environment.ProcessorCount,
+            // The same blocks of people, each with its own random stream: the same simulation.
+            BlockSize = state.BlockSize > 0 ? state.BlockSize : new GeneratorOptions { People = 1, Seed = 0 }.BlockSize,
         };
         var slice = $"day-{state.AsOf.UtcDateTime:yyyy-MM-dd}";
         var folders = new[] { GeneratedDatasets.EventsFolder, GeneratedDatasets.ProfilesFolder, GeneratedDatasets.ConsentFolder };

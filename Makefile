@@ -9,6 +9,12 @@ DEMO ?= demo
 # The generated history ends here (engine generate's default): the demo night runs as of that day, so the windows
 # of traits and of the churn model's labels fall on data.
 AS_OF ?= 2026-11-01
+# make run simulates this many days past AS_OF, one of which each further night appends.
+FUTURE_DAYS ?= 30
+# The demo's webhook receiver listens on 127.0.0.1 at this port (written into the workspace by the first night), and
+# the webhook destination and receiver share this secret through the MESSAGING_WEBHOOK_SECRET variable.
+WEBHOOK_PORT ?= 8787
+DEMO_WEBHOOK_SECRET ?= make-run-demo-secret
 S3RVER_VERSION := 3.7.1
 
 .PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring bench-delivery tools clean
@@ -19,17 +25,21 @@ all: build
 build:
 	$(DOTNET) build Engine.sln -c $(CONFIG) --nologo -v quiet
 	$(DOTNET) publish engine/Engine.Cli/Engine.Cli.csproj -c $(CONFIG) --no-build --nologo -v quiet -o artifacts/engine
+	$(DOTNET) publish connectors/Engine.WebhookReceiver/Engine.WebhookReceiver.csproj -c $(CONFIG) --no-build --nologo -v quiet -o artifacts/webhook-receiver
 	@mkdir -p bin
 	@printf '#!/bin/sh\n# Launcher for the engine command line published by `make build`.\nexec "$$(dirname "$$(readlink -f "$$0")")/../artifacts/engine/Engine.Cli" "$$@"\n' > bin/engine
 	@chmod +x bin/engine
 	@echo "built: bin/engine"
 
-## run: the main job on the embedded default (a local folder): example workspace, generated data, every stage
+## run: one night of the demo on the embedded default (a local folder): an example workspace in $(DEMO)/, 200,000
+## generated people, every stage, delivery to two file exports and a webhook (a local receiver runs for the night),
+## then a summary and the run report's path. Each further `make run` is the next night: a day of new events for the
+## same people, identity on the new files only, and only the segments' changes delivered. Start again: make clean.
+run: PEOPLE = 200000
 run: build
-	@test -f $(DEMO)/workspace.yaml || bin/engine init $(DEMO)
-	bin/engine generate --people $(PEOPLE) --seed 1 --out $(DEMO)/data
-	bin/engine validate --workspace $(DEMO)
-	bin/engine run --workspace $(DEMO) --as-of $(AS_OF)
+	@DEMO=$(DEMO) PEOPLE=$(PEOPLE) AS_OF=$(AS_OF) FUTURE_DAYS=$(FUTURE_DAYS) WEBHOOK_PORT=$(WEBHOOK_PORT) \
+		MESSAGING_WEBHOOK_SECRET=$(DEMO_WEBHOOK_SECRET) ENGINE=bin/engine RECEIVER=artifacts/webhook-receiver/Engine.WebhookReceiver \
+		bash scripts/demo-night.sh
 
 ## tools: test dependencies that are not NuGet packages (the s3rver S3 protocol server, from npm)
 tools:

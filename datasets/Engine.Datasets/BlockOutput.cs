@@ -55,13 +55,29 @@ internal sealed class BlockOutput
         Ids.Reset();
     }
 
-    public RecordBatch[] Build() => [Events.Build(), Profiles.Build(), Consent.Build(), Truth.Build()];
+    public RecordBatch[] Build()
+    {
+        if (_context.FromMicros != long.MinValue)
+        {
+            // An appended slice: rows before it are already written (they counted for truth, above).
+            Events.KeepFrom(EventColumns.Ts, _context.FromMicros);
+            Profiles.KeepFrom(ProfileColumns.UpdatedAt, _context.FromMicros);
+            Consent.KeepFrom(ConsentColumns.Ts, _context.FromMicros);
+        }
+        return [Events.Build(), Profiles.Build(), Consent.Build(), Truth.Build()];
+    }
 
     public void AddEvent(in EventRow row)
     {
         var e = Events;
         // Event ids: a bijective mix of (block, counter), so unique by construction and random-looking.
         var id = Mix.SplitMix64(((ulong)Block << 32 | _eventCounter++) ^ _context.IdKey);
+        if (row.Ts >= _context.UntilMicros)
+        {
+            // Simulated beyond the written history (FutureDays): a later append writes it. The counter moved all the
+            // same, so every event keeps its id however far the history is written.
+            return;
+        }
         var idColumn = e.Utf8(EventColumns.EventId);
         Utf8.Hex16(id, idColumn.Reserve(16));
         idColumn.Commit(16);
@@ -173,6 +189,10 @@ internal sealed class BlockOutput
 
     public void AddProfile(in ProfileRow row)
     {
+        if (row.Updated >= _context.UntilMicros)
+        {
+            return;
+        }
         var p = Profiles;
         Ids.WriteCell(p.Utf8(ProfileColumns.CustomerId), IdType.CustomerId, row.Customer, 0);
         Ids.WriteCell(p.Utf8(ProfileColumns.Email), IdType.Email, row.Email, (byte)row.EmailStyle);
@@ -192,6 +212,10 @@ internal sealed class BlockOutput
 
     public void AddConsent(IdType type, int value, byte style, int channel, bool granted, long ts, int source)
     {
+        if (ts >= _context.UntilMicros)
+        {
+            return;
+        }
         var c = Consent;
         c.Utf8(ConsentColumns.IdentifierType).Append(Words.IdentifierTypes[(int)type]);
         Ids.WriteCell(c.Utf8(ConsentColumns.IdentifierValue), type, value, style);

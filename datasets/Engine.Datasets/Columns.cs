@@ -48,6 +48,33 @@ internal abstract class Column
         }
     }
 
+    public bool IsValid(int index) => (_validity[index >> 3] & (1 << (index & 7))) != 0;
+
+    /// <summary>Keeps only the rows at <paramref name="rows"/> (ascending), in that order.</summary>
+    public void Keep(ReadOnlySpan<int> rows)
+    {
+        var nulls = 0;
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var valid = IsValid(rows[i]);
+            MoveValue(rows[i], i);
+            // i <= rows[i]: bit i is rewritten only after bit rows[i] was read.
+            ref var b = ref _validity[i >> 3];
+            var mask = (byte)(1 << (i & 7));
+            b = valid ? (byte)(b | mask) : (byte)(b & ~mask);
+            nulls += valid ? 0 : 1;
+        }
+        Count = rows.Length;
+        NullCount = nulls;
+        Shrunk();
+    }
+
+    /// <summary>Moves the value of row <paramref name="from"/> to row <paramref name="to"/> (to &lt;= from; rows below to are final).</summary>
+    protected abstract void MoveValue(int from, int to);
+
+    /// <summary>Called when <see cref="Keep"/> has moved every kept value.</summary>
+    protected virtual void Shrunk() { }
+
     protected ArrowBuffer ValidityBuffer() => NullCount == 0 ? ArrowBuffer.Empty : new ArrowBuffer(_validity.AsMemory(0, (Count + 7) >> 3));
 }
 
@@ -109,6 +136,25 @@ internal sealed class Utf8Column : Column
         Unsafe.WriteUnaligned(ref _offsets[at], _length);
     }
 
+    private int _moved;
+
+    protected override void MoveValue(int from, int to)
+    {
+        var start = from == 0 ? 0 : Unsafe.ReadUnaligned<int>(ref _offsets[from * 4]);
+        var end = Unsafe.ReadUnaligned<int>(ref _offsets[(from + 1) * 4]);
+        var at = to == 0 ? 0 : _moved;
+        // Values move down (at <= start), and copies of overlapping spans behave as if through a temporary buffer.
+        _data.AsSpan(start, end - start).CopyTo(_data.AsSpan(at));
+        _moved = at + (end - start);
+        Unsafe.WriteUnaligned(ref _offsets[(to + 1) * 4], _moved);
+    }
+
+    protected override void Shrunk()
+    {
+        _length = Count == 0 ? 0 : _moved;
+        _moved = 0;
+    }
+
     public override IArrowArray Build()
     {
         MemoryMarshal.Write(_offsets.AsSpan(), 0);
@@ -158,6 +204,12 @@ internal sealed class FixedColumn(IArrowType type) : Column
         }
     }
 
+    /// <summary>The value of row <paramref name="index"/> as a 64-bit integer (timestamps: UTC microseconds).</summary>
+    public long Int64At(int index) => Unsafe.ReadUnaligned<long>(ref _values[index * 8]);
+
+    protected override void MoveValue(int from, int to)
+        => Unsafe.WriteUnaligned(ref _values[to * 8], Unsafe.ReadUnaligned<long>(ref _values[from * 8]));
+
     public override IArrowArray Build()
     {
         var data = new ArrayData(type, Count, NullCount, 0, [ValidityBuffer(), new ArrowBuffer(_values.AsMemory(0, Count * 8))]);
@@ -193,6 +245,35 @@ internal sealed class BatchBuffers
         foreach (var column in _columns)
         {
             column.Reset();
+        }
+    }
+
+    /// <summary>Keeps the rows whose timestamp column <paramref name="column"/> is at or after <paramref name="from"/> (microseconds).</summary>
+    public void KeepFrom(int column, long from)
+    {
+        var ts = Fixed(column);
+        var rows = Rows;
+        var kept = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            kept += ts.IsValid(i) && ts.Int64At(i) >= from ? 1 : 0;
+        }
+        if (kept == rows)
+        {
+            return;
+        }
+        Span<int> keep = kept <= 1024 ? stackalloc int[kept] : new int[kept];
+        kept = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            if (ts.IsValid(i) && ts.Int64At(i) >= from)
+            {
+                keep[kept++] = i;
+            }
+        }
+        foreach (var c in _columns)
+        {
+            c.Keep(keep);
         }
     }
 

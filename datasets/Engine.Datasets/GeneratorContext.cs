@@ -13,7 +13,10 @@ internal sealed class GeneratorContext
         Options = options;
         People = options.People;
         Seed = options.Seed;
-        Calendar = new Calendar(options.AsOf, options.Days);
+        // The simulated window runs past AsOf by FutureDays; rows at or after AsOf are simulated but not written.
+        Calendar = new Calendar(options.AsOf.AddDays(options.FutureDays), options.Days + options.FutureDays);
+        UntilMicros = (options.AsOf.UtcTicks - DateTime.UnixEpoch.Ticks) / 10;
+        FromMicros = options.WriteFrom is { } from ? (from.UtcTicks - DateTime.UnixEpoch.Ticks) / 10 : long.MinValue;
         Permutation = new Permutation((ulong)options.People, options.Seed);
         PhonePermutations = System.Array.ConvertAll(Vocabulary.Countries, c => new Permutation(c.Phone.Capacity, options.Seed + c.Index + 1));
         var keys = (ulong)options.Seed ^ 0xD1B54A32D192ED03UL;
@@ -51,6 +54,12 @@ internal sealed class GeneratorContext
     public long Seed { get; }
 
     public Calendar Calendar { get; }
+
+    /// <summary>Rows at or after this time (UTC microseconds, the options' AsOf) are simulated but neither written nor in truth.</summary>
+    public long UntilMicros { get; }
+
+    /// <summary>Rows before this time are in truth but not written (long.MinValue: all are written).</summary>
+    public long FromMicros { get; }
 
     public Permutation Permutation { get; }
 

@@ -25,6 +25,21 @@ public sealed record GeneratorOptions
     /// <summary>The end (exclusive) of the simulated history; every timestamp is before it.</summary>
     public DateTimeOffset AsOf { get; init; } = DefaultAsOf;
 
+    /// <summary>
+    /// Days simulated after <see cref="AsOf"/> and held back: the same people's next days, which
+    /// <see cref="SyntheticGenerator.AppendDayAsync"/> writes later, a day at a time. The simulation covers
+    /// <c>AsOf - Days</c> to <c>AsOf + FutureDays</c>; only rows before <see cref="AsOf"/> are written. 0 (the default):
+    /// the history simply ends at <see cref="AsOf"/>.
+    /// </summary>
+    public int FutureDays { get; init; }
+
+    /// <summary>
+    /// When set, only rows at or after this time (and before <see cref="AsOf"/>) are written to <c>events/</c>,
+    /// <c>profiles/</c> (by <c>updated_at</c>) and <c>consent/</c>: the slice an append adds. <c>truth/</c> still
+    /// covers every row before <see cref="AsOf"/>.
+    /// </summary>
+    public DateTimeOffset? WriteFrom { get; init; }
+
     /// <summary>How many blocks of people are generated at once (the output does not depend on it).</summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 
@@ -50,10 +65,18 @@ public sealed record GeneratorOptions
         {
             throw new ArgumentOutOfRangeException(nameof(BlockSize), BlockSize, "BlockSize must be at least 1.");
         }
+        if (FutureDays < 0 || FutureDays > 3650)
+        {
+            throw new ArgumentOutOfRangeException(nameof(FutureDays), FutureDays, "FutureDays must be between 0 and 3650.");
+        }
         var start = AsOf.UtcDateTime.AddDays(-Days);
-        if (start.Year < 1971 || AsOf.UtcDateTime.Year > 9000)
+        if (start.Year < 1971 || AsOf.UtcDateTime.AddDays(FutureDays).Year > 9000)
         {
             throw new ArgumentOutOfRangeException(nameof(AsOf), AsOf, "AsOf minus Days must lie between 1971 and 9000.");
+        }
+        if (WriteFrom is { } from && (from >= AsOf || from.UtcDateTime < start))
+        {
+            throw new ArgumentOutOfRangeException(nameof(WriteFrom), WriteFrom, "WriteFrom must lie between AsOf minus Days and AsOf.");
         }
     }
 }

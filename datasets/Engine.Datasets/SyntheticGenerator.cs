@@ -38,16 +38,102 @@ public sealed class SyntheticGenerator
     /// </summary>
     public async Task<GenerationSummary> GenerateAsync(StorageLocation output, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        if (_options.WriteFrom is not null)
+        {
+            throw new InvalidOperationException("WriteFrom is for appends: use AppendDayAsync");
+        }
+        var summary = await GenerateAsync(
+            output.Child(GeneratedDatasets.EventsFolder), output.Child(GeneratedDatasets.ProfilesFolder), output.Child(GeneratedDatasets.ConsentFolder),
+            output.Child(GeneratedDatasets.TruthFolder), progress, cancellationToken);
+        if (_options.FutureDays > 0)
+        {
+            // Written last: a data set that can grow says so only once it is complete.
+            await GeneratorState.From(_options).WriteAsync(output, cancellationToken);
+        }
+        return summary;
+    }
+
+    /// <summary>
+    /// Appends the next day of a data set generated with <see cref="GeneratorOptions.FutureDays"/> (its
+    /// <c>_generator.json</c> says how): the same simulation, of the same people, with rows from the data set's as-of
+    /// to one day later written as new files, <c>&lt;dataset&gt;/day-yyyy-MM-dd/part-NNNNN.parquet</c>, beside the old ones
+    /// (which are not touched), and added to each dataset's <c>_dataset.json</c>; <c>truth/</c> is written again for
+    /// the longer history. Appending a day again after a failure writes the same files again.
+    /// </summary>
+    /// <returns>What the slice holds, and the state after it (its <see cref="GeneratorState.AsOf"/> is the new end of the history).</returns>
+    public static async Task<(GenerationSummary Summary, GeneratorState State)> AppendDayAsync(
+        StorageLocation output, int? parallelism = null, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var state = await GeneratorState.ReadAsync(output, cancellationToken)
+            ?? throw new DataException(output.Child(GeneratorState.FileName).ToString(),
+                "not found: only a data set generated with future days (engine generate --future-days N) can be appended to");
+        var next = state.AsOf.AddDays(1);
+        if (next > state.SimulatedUntil)
+        {
+            throw new DataException(output.Child(GeneratorState.FileName).ToString(),
+                $"the simulation of this data set ends at {state.SimulatedUntil:yyyy-MM-dd}: every simulated day is written; generate it again with more --future-days");
+        }
+        var options = new GeneratorOptions
+        {
+            People = state.People,
+            Seed = state.Seed,
+            AsOf = next,
+            Days = (int)Math.Round((next - state.WindowStart).TotalDays),
+            FutureDays = (int)Math.Round((state.SimulatedUntil - next).TotalDays),
+            WriteFrom = state.AsOf,
+            Parallelism = parallelism ?? Environment.ProcessorCount,
+            // The same blocks of people, each with its own random stream: the same simulation.
+            BlockSize = state.BlockSize > 0 ? state.BlockSize : new GeneratorOptions { People = 1, Seed = 0 }.BlockSize,
+        };
+        var slice = $"day-{state.AsOf.UtcDateTime:yyyy-MM-dd}";
+        var folders = new[] { GeneratedDatasets.EventsFolder, GeneratedDatasets.ProfilesFolder, GeneratedDatasets.ConsentFolder };
+        var summary = await new SyntheticGenerator(options).GenerateAsync(
+            output.Child(folders[0]).Child(slice), output.Child(folders[1]).Child(slice), output.Child(folders[2]).Child(slice),
+            output.Child(GeneratedDatasets.TruthFolder), progress, cancellationToken);
+        foreach (var folder in folders)
+        {
+            await AddSliceAsync(output.Child(folder), slice, cancellationToken);
+        }
+        var after = GeneratorState.From(options);
+        await after.WriteAsync(output, cancellationToken);
+        return (summary, after);
+    }
+
+    /// <summary>Lists the committed files of <paramref name="dataset"/>/<paramref name="slice"/> in the dataset's own <c>_dataset.json</c> (its commit point).</summary>
+    private static async Task AddSliceAsync(StorageLocation dataset, string slice, CancellationToken cancellationToken)
+    {
+        var store = dataset.Store;
+        var manifestLocation = dataset.Child(DatasetManifest.FileName);
+        var parentBytes = await store.GetAsync(manifestLocation.Key, cancellationToken)
+            ?? throw new DataException(manifestLocation.ToString(), "not found: the dataset was not written by engine generate");
+        var parent = DatasetManifest.Parse(parentBytes, manifestLocation.ToString());
+        var sliceLocation = dataset.Child(slice).Child(DatasetManifest.FileName);
+        var sliceManifest = DatasetManifest.Parse(
+            await store.GetAsync(sliceLocation.Key, cancellationToken) ?? throw new DataException(sliceLocation.ToString(), "not found"), sliceLocation.ToString());
+        // The same day appended again (after a failure) replaces its own entries.
+        parent.Files.RemoveAll(f => f.Path.StartsWith(slice + "/", StringComparison.Ordinal));
+        foreach (var file in sliceManifest.Files)
+        {
+            parent.Files.Add(new DatasetManifestFile { Path = $"{slice}/{file.Path}", Rows = file.Rows, Bytes = file.Bytes });
+        }
+        parent.Rows = parent.Files.Sum(f => f.Rows);
+        await store.PutAsync(manifestLocation.Key, parent.ToUtf8Json(), cancellationToken);
+    }
+
+    private async Task<GenerationSummary> GenerateAsync(
+        StorageLocation eventsLocation, StorageLocation profilesLocation, StorageLocation consentLocation, StorageLocation truthLocation,
+        IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         var context = new GeneratorContext(_options);
         var blockSize = _options.BlockSize;
         var blocks = (_options.People + blockSize - 1) / blockSize;
         var inFlight = Math.Max(2, 2 * _options.Parallelism);
 
-        await using var events = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.EventsFolder), context.EventsSchema, GeneratedDatasets.EventsWriteOptions, cancellationToken);
-        await using var profiles = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.ProfilesFolder), context.ProfilesSchema, GeneratedDatasets.ProfilesWriteOptions, cancellationToken);
-        await using var consent = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.ConsentFolder), context.ConsentSchema, GeneratedDatasets.ConsentWriteOptions, cancellationToken);
-        await using var truth = await ParquetDatasetWriter.CreateAsync(output.Child(GeneratedDatasets.TruthFolder), context.TruthSchema, GeneratedDatasets.TruthWriteOptions, cancellationToken);
+        await using var events = await ParquetDatasetWriter.CreateAsync(eventsLocation, context.EventsSchema, GeneratedDatasets.EventsWriteOptions, cancellationToken);
+        await using var profiles = await ParquetDatasetWriter.CreateAsync(profilesLocation, context.ProfilesSchema, GeneratedDatasets.ProfilesWriteOptions, cancellationToken);
+        await using var consent = await ParquetDatasetWriter.CreateAsync(consentLocation, context.ConsentSchema, GeneratedDatasets.ConsentWriteOptions, cancellationToken);
+        await using var truth = await ParquetDatasetWriter.CreateAsync(truthLocation, context.TruthSchema, GeneratedDatasets.TruthWriteOptions, cancellationToken);
 
         // Junk values belong to nobody and recur in every block: their truth rows are written once, first.
         var junk = new BatchBuffers(context.TruthSchema);

@@ -60,6 +60,27 @@ public class WorkspaceCommandTests
     }
 
     [Fact]
+    public async Task Init_with_a_webhook_adds_a_destination_that_posts_there_and_names_its_secret_variable()
+    {
+        using var dir = new TempDirectory("init");
+        var (code, _, error) = await CliHarness.RunAsync("init", dir.Path, "--webhook", "http://127.0.0.1:9/hooks/engine");
+        Assert.True(code == 0, error);
+        var yaml = await File.ReadAllTextAsync(Path.Combine(dir.Path, "destinations", "messaging_webhook.yaml"), TestContext.Current.CancellationToken);
+        Assert.Contains("settings: { url: \"http://127.0.0.1:9/hooks/engine\" }", yaml, StringComparison.Ordinal);
+        Assert.Contains("credentials: { secret: MESSAGING_WEBHOOK_SECRET }", yaml, StringComparison.Ordinal);
+        (code, var output, error) = await CliHarness.RunAsync("validate", "--workspace", dir.Path);
+        Assert.True(code == 0, error);
+        Assert.Contains("3 destination(s)", output, StringComparison.Ordinal);
+
+        // Not a URL: refused before anything is written.
+        using var other = new TempDirectory("init");
+        (code, _, error) = await CliHarness.RunAsync("init", other.Path, "--webhook", "127.0.0.1:9");
+        Assert.Equal(2, code);
+        Assert.Contains("--webhook must be an http:// or https:// URL", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(other.Path, "workspace.yaml")));
+    }
+
+    [Fact]
     public async Task Init_refuses_to_overwrite_without_force()
     {
         using var dir = new TempDirectory("init");

@@ -51,16 +51,17 @@ internal static class DeliverCommand
                 return EngineCommandLine.Success;
             }
 
-            return await PrintAsync(context, result);
+            return await PrintAsync(context, loaded, configuration, result);
         });
         return command;
     }
 
     /// <summary>
-    /// <c>engine run --deliver</c>'s last stage: delivers the run just made, prints the report, and adds a
-    /// <c>deliver</c> entry to the run's <c>run_results.json</c>.
+    /// <c>engine run --deliver</c>'s last stage: delivers the run just made and adds a <c>deliver</c> entry to the
+    /// run's <c>run_results.json</c>; returns the exit code and what was delivered (null when nothing could be), which
+    /// <c>engine run</c> prints in its summary (<see cref="PrintAsync"/>).
     /// </summary>
-    internal static async Task<int> DeliverAsync(Terminal.CliContext context, Workspace workspace, DeliveryConfiguration configuration, Runs.RunResult run,
+    internal static async Task<(int Code, DeliveryResult? Result)> DeliverAsync(Terminal.CliContext context, Workspace workspace, DeliveryConfiguration configuration, Runs.RunResult run,
         CancellationToken cancellationToken)
     {
         var manifest = run.Manifest;
@@ -70,6 +71,7 @@ internal static class DeliverCommand
         var stage = new Runs.StageResult { Stage = "deliver", StartedAt = DateTimeOffset.UtcNow };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var code = EngineCommandLine.Success;
+        DeliveryResult? delivered = null;
         if (configuration.Destinations.Count == 0)
         {
             stage.Message = $"no destinations (add files under {DestinationsLoader.Folder}/)";
@@ -78,8 +80,8 @@ internal static class DeliverCommand
         {
             try
             {
-                var result = await new DeliveryRunner(workspace, configuration, context.Storage).RunAsync(new DeliveryOptions { RunId = manifest.RunId }, cancellationToken);
-                code = await PrintAsync(context, result);
+                var result = delivered = await new DeliveryRunner(workspace, configuration, context.Storage).RunAsync(new DeliveryOptions { RunId = manifest.RunId }, cancellationToken);
+                code = result.Destinations.Any(d => d.Error is not null) ? EngineCommandLine.Failure : EngineCommandLine.Success;
                 var report = result.Report!;
                 stage.RowsIn = report.Destinations.Values.Sum(d => d.Processed);
                 stage.RowsOut = report.Destinations.Values.Sum(d => d.Added + d.Removed);
@@ -101,15 +103,17 @@ internal static class DeliverCommand
         stage.DurationSeconds = clock.Elapsed.TotalSeconds;
         results.Add(stage, DateTimeOffset.UtcNow);
         await results.WriteAsync(runFolder, cancellationToken);
-        return code;
+        return (code, delivered);
     }
 
-    private static async Task<int> PrintAsync(Terminal.CliContext context, DeliveryResult result)
+    /// <summary>The delivery per destination: where it goes, and each record's outcome; then the destinations that stopped.</summary>
+    internal static async Task<int> PrintAsync(Terminal.CliContext context, Workspace workspace, DeliveryConfiguration configuration, DeliveryResult result)
     {
-        var table = new Table().AddColumns("destination", "processed", "added", "removed", "unmatched", "held out", "suppressed", "failed", "retried", "open");
+        var table = new Table().Title("delivery").AddColumns("destination", "to", "processed", "added", "removed", "unmatched", "held out", "suppressed", "failed", "retried", "open");
         foreach (var (name, d) in result.Report!.Destinations)
         {
-            table.AddRow(Markup.Escape(name), N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched), N(d.HeldOut),
+            table.AddRow(Markup.Escape(name), Markup.Escape(Where(context, workspace, configuration.Destinations.FirstOrDefault(x => x.Name == name), result.RunId)),
+                N(d.Processed), N(d.Added), N(d.Removed), N(d.Unmatched), N(d.HeldOut),
                 Markup.Escape(Reasons(d.Suppressed)), Markup.Escape(Reasons(d.Failed)), N(d.Retried), N(d.Open));
         }
         context.Results.Write(table);
@@ -122,8 +126,35 @@ internal static class DeliverCommand
         return stopped.Count == 0 ? EngineCommandLine.Success : EngineCommandLine.Failure;
     }
 
+    /// <summary>Where a destination's records went: a file export's folder for this run, a webhook's URL, or the type of an API.</summary>
+    private static string Where(Terminal.CliContext context, Workspace workspace, DestinationDefinition? destination, string runId)
+    {
+        if (destination is null)
+        {
+            return "";
+        }
+        switch (destination.Type)
+        {
+            case DestinationType.File when destination.Setting("path") is { } path:
+                var output = context.Storage.Resolve(workspace.Output, workspace.Directory);
+                var root = Storage.StorageResolver.IsUri(path) || Path.IsPathRooted(path) ? context.Storage.Resolve(path, workspace.Directory) : output.Child(path);
+                var folder = root.Child(runId).ToString();
+                // A local folder under the current one is shown from there, as it would be typed.
+                if (!Storage.StorageResolver.IsUri(folder) && Path.GetRelativePath(Environment.CurrentDirectory, folder) is var relative && !relative.StartsWith("..", StringComparison.Ordinal))
+                {
+                    folder = relative;
+                }
+                return $"{folder}/ ({destination.Setting("format") ?? "csv"})";
+            case DestinationType.Webhook:
+                return $"POST {destination.Setting("url")}";
+            default:
+                return DestinationTypeInfo.Of(destination.Type).Name;
+        }
+    }
+
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>Counts by reason, one reason a line (the table stays narrow enough not to wrap its paths).</summary>
     private static string Reasons(SortedDictionary<string, long> counts)
-        => counts.Count == 0 ? "0" : string.Join(", ", counts.Select(c => $"{c.Key} {c.Value:N0}"));
+        => counts.Count == 0 ? "0" : string.Join("\n", counts.Select(c => $"{c.Key} {c.Value:N0}"));
 }

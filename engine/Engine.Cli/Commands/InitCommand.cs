@@ -14,9 +14,20 @@ internal static class InitCommand
             Description = "Where the sources' data is (default: data/ inside the workspace; write it with `engine generate --out`)",
         };
         var force = new Option<bool>("--force") { Description = "Overwrite the files of an existing workspace" };
+        var webhook = new Option<string?>("--webhook")
+        {
+            Description = $"Also add a webhook destination ({WorkspaceTemplate.WebhookDestination}) that posts to this URL, its secret read from {WorkspaceTemplate.WebhookSecretVariable} (make run starts a local receiver)",
+        };
+        webhook.Validators.Add(r =>
+        {
+            if (r.Tokens.Count == 1 && !(Uri.TryCreate(r.Tokens[0].Value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
+            {
+                r.AddError("--webhook must be an http:// or https:// URL");
+            }
+        });
         var command = new Command("init", "Write an example workspace (sources for generated data, example segments)")
         {
-            directory, data, force,
+            directory, data, force, webhook,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -29,7 +40,7 @@ internal static class InitCommand
             var dataLocation = parse.GetValue(data) ?? "data";
             var name = SanitizeName(Path.GetFileName(folder.TrimEnd('/')));
             var written = new List<string>();
-            foreach (var (relative, content) in WorkspaceTemplate.Files(name, dataLocation))
+            foreach (var (relative, content) in WorkspaceTemplate.Files(name, dataLocation, parse.GetValue(webhook)))
             {
                 var path = Path.Combine(folder, relative);
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);

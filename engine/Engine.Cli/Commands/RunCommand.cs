@@ -59,9 +59,11 @@ internal static class RunCommand
             }
             else
             {
-                Print(context.Results, context.Output, result);
+                PrintDetails(context.Results, context.Output, result);
             }
-            var code = delivery is null ? EngineCommandLine.Success : await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
+            var (code, delivered) = delivery is null ? (EngineCommandLine.Success, null) : await DeliverCommand.DeliverAsync(context, loaded, delivery, result, cancellationToken);
+            // The summary, last: every stage (the delivery too), the segments' changes, and where they went.
+            await PrintSummaryAsync(context, loaded, result, delivery, delivered, cancellationToken);
             // Last, after the delivery: the report shows what reached the destinations.
             await ReportCommand.WriteAfterRunAsync(context, loaded, result.Manifest.RunId, cancellationToken);
             return code;
@@ -110,18 +112,10 @@ internal static class RunCommand
         });
     }
 
-    private static void Print(IAnsiConsole console, TextWriter output, RunResult result)
+    /// <summary>What each stage found: inputs, identity, profiles, scores. The summary follows after the delivery.</summary>
+    private static void PrintDetails(IAnsiConsole console, TextWriter output, RunResult result)
     {
         var manifest = result.Manifest;
-        var stages = new Table().AddColumns("stage", "status", "rows", "seconds");
-        foreach (var stage in manifest.Stages)
-        {
-            // A resumed run reuses the stages an earlier attempt finished: say so rather than show them as run now.
-            var status = stage.Attempt < manifest.Attempts ? $"{stage.Status} (attempt {stage.Attempt})" : stage.Status;
-            stages.AddRow(stage.Name, Markup.Escape(status), stage.RowsOut.ToString("N0", CultureInfo.InvariantCulture),
-                (stage.DurationMs / 1000.0).ToString("F2", CultureInfo.InvariantCulture));
-        }
-        console.Write(stages);
         if (manifest.Attempts > 1)
         {
             output.WriteLine($"Resumed: attempt {manifest.Attempts}; the stages of earlier attempts were reused, not run again.");
@@ -183,17 +177,59 @@ internal static class RunCommand
             }
             console.Write(table);
         }
-        if (manifest.Segments is { } segments)
+    }
+
+    /// <summary>
+    /// The end of <c>engine run</c>'s output: one table of every stage (rows in and out, seconds, and for identity and
+    /// segments whether they continued the previous run), the segments' members and changes, the delivery per
+    /// destination (what was sent where), and the run's line.
+    /// </summary>
+    private static async Task PrintSummaryAsync(Terminal.CliContext context, Workspace workspace, RunResult result,
+        Connectors.Destinations.DeliveryConfiguration? delivery, Connectors.Delivery.DeliveryResult? delivered, CancellationToken cancellationToken)
+    {
+        var console = context.Results;
+        var manifest = result.Manifest;
+        string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+        var runFolder = context.Storage.Resolve(workspace.Output, workspace.Directory).Child("runs").Child(manifest.RunId);
+        var resultsFile = runFolder.Child(RunResults.FileName);
+        var results = await resultsFile.Store.GetAsync(resultsFile.Key, cancellationToken) is { } bytes ? RunResults.Parse(bytes) : RunResults.From(manifest);
+
+        var stages = new Table().Title("stages").AddColumns("stage", "status", "rows in", "rows out", "seconds", "note");
+        foreach (var stage in results.Results)
         {
-            string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
-            var against = segments.PreviousRunId is null ? "first run: every member entered" : $"against run {segments.PreviousRunId}";
-            var table = new Table().AddColumns("segment", "members", "entered", "exited").Caption(Markup.Escape(against));
-            foreach (var segment in segments.Segments)
+            var note = stage.Stage switch
+            {
+                "identity" when manifest.Identity is { } identity => $"{identity.Mode}: {identity.ModeReason}",
+                "segments" when manifest.Segments is { } segments => segments.PreviousRunId is null
+                    ? "first run: every member entered" : $"deltas against run {segments.PreviousRunId}",
+                "deliver" when delivered?.Report is { } report => report.Destinations.Count == 1 ? "1 destination" : $"{report.Destinations.Count} destinations",
+                _ => stage.Status == RunStatus.Succeeded ? "" : stage.Message ?? "",
+            };
+            // A resumed run reuses the stages an earlier attempt finished: say so rather than show them as run now.
+            if (manifest.Stages.Find(r => r.Name == stage.Stage) is { } record && record.Attempt < manifest.Attempts)
+            {
+                note = note.Length == 0 ? $"reused from attempt {record.Attempt}" : $"reused from attempt {record.Attempt}; {note}";
+            }
+            stages.AddRow(Markup.Escape(stage.Stage), Markup.Escape(stage.Status), N(stage.RowsIn), N(stage.RowsOut),
+                stage.DurationSeconds.ToString("F1", CultureInfo.InvariantCulture), Markup.Escape(note));
+        }
+        stages.AddRow("total", Markup.Escape(results.Status), "", "", results.Results.Sum(r => r.DurationSeconds).ToString("F1", CultureInfo.InvariantCulture), "");
+        console.Write(stages);
+
+        if (manifest.Segments is { } segmentsReport)
+        {
+            var against = segmentsReport.PreviousRunId is null ? "first run: every member entered" : $"changes against run {segmentsReport.PreviousRunId}";
+            var table = new Table().Title("segments").AddColumns("segment", "members", "entered", "exited").Caption(Markup.Escape(against));
+            foreach (var segment in segmentsReport.Segments)
             {
                 table.AddRow(Markup.Escape(segment.Declared ? segment.Name : $"{segment.Name} (removed)"), N(segment.Members), N(segment.Entered), N(segment.Exited));
             }
             console.Write(table);
         }
-        output.WriteLine($"Run {manifest.RunId} {manifest.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
+        if (delivered is not null && delivery is not null)
+        {
+            await DeliverCommand.PrintAsync(context, workspace, delivery, delivered);
+        }
+        context.Output.WriteLine($"Run {manifest.RunId} {results.Status} (as of {manifest.AsOf.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)}); manifest: {result.ManifestLocation}");
     }
 }

@@ -12,8 +12,46 @@ namespace Engine.Cli.Commands;
 /// </summary>
 internal static class WorkspaceTemplate
 {
-    /// <summary>The files of the workspace, relative path → content.</summary>
-    public static IReadOnlyList<(string Path, string Content)> Files(string name, string dataLocation)
+    /// <summary>The destination <c>engine init --webhook</c> adds.</summary>
+    public const string WebhookDestination = "messaging_webhook";
+
+    /// <summary>The environment variable its shared secret is read from.</summary>
+    public const string WebhookSecretVariable = "MESSAGING_WEBHOOK_SECRET";
+
+    /// <summary>
+    /// The files of the workspace, relative path → content; with <paramref name="webhookUrl"/>, a webhook destination
+    /// posting there too (left out otherwise: a webhook without a receiver only fails).
+    /// </summary>
+    public static IReadOnlyList<(string Path, string Content)> Files(string name, string dataLocation, string? webhookUrl = null)
+    {
+        var files = Files(name, dataLocation).ToList();
+        if (webhookUrl is not null)
+        {
+            files.Add(($"destinations/{WebhookDestination}.yaml", $$"""
+                # A webhook: signed JSON POSTs to a service of your own, here the company's messaging service, which
+                # writes to people as they enter and leave these audiences. The contract (README, "Webhook
+                # destinations"): up to 1,000 records per POST, an Idempotency-Key per batch (a batch sent again is
+                # applied once) and an HMAC-SHA256 signature under a shared secret, read from the environment variable
+                # named below, never written here. `make run` starts a local receiver for it
+                # (connectors/Engine.WebhookReceiver) and sets the variable.
+                name: {{WebhookDestination}}
+                description: Cart abandoners and at-risk subscribers to the messaging service, as they enter and leave.
+                type: webhook
+                segments: [cart_abandoners, at_risk]
+                mode: mirror
+                channel: email
+                consent: required
+                identify_by: [customer_id, email]
+                fields: { tier: loyalty_tier, churn_score: churn_score, last_cart_at: last_cart_at }
+                settings: { url: "{{webhookUrl}}" }
+                credentials: { secret: {{WebhookSecretVariable}} }
+
+                """));
+        }
+        return files;
+    }
+
+    private static IReadOnlyList<(string Path, string Content)> Files(string name, string dataLocation)
     {
         string At(string folder) => $"{dataLocation.TrimEnd('/')}/{folder}";
 

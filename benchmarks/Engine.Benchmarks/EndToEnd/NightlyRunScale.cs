@@ -199,9 +199,12 @@ internal static class NightlyRunScale
                 Console.WriteLine($"  {line}");
             }
         }
-        if (failures.Count > 0)
+        if (failures.Count > 0 && !quiet)
         {
             Console.Error.WriteLine($"check FAILED: the two sides computed different results:\n  {string.Join("\n  ", failures)}");
+        }
+        if (failures.Count > 0)
+        {
             return new Outcome(engineNights, duckNights, failures, null);
         }
         if (!quiet)
@@ -310,6 +313,11 @@ internal static class NightlyRunScale
             }
         }
         Console.WriteLine();
+        if (Console.IsOutputRedirected)
+        {
+            // Not a terminal (a log file, CI): Spectre would wrap the table at 80 columns.
+            AnsiConsole.Profile.Width = 150;
+        }
         AnsiConsole.Write(table);
 
         var n2 = (engine[1], duck[1]);

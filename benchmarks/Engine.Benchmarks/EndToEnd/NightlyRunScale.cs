@@ -12,7 +12,7 @@ using Spectre.Console;
 namespace Engine.Benchmarks.EndToEnd;
 
 /// <summary>
-/// <c>--e2e-scale --people N [--data DIR] [--keep] [--duckdb-memory 17GB] [--engine PATH] [--incremental]</c>: the whole
+/// <c>--e2e-scale --people N [--data DIR] [--keep] [--keep-work] [--duckdb-memory 17GB] [--engine PATH] [--incremental]</c>: the whole
 /// nightly run on N generated people, twice (a first night and the next), by the engine and by DuckDB SQL over the same
 /// Parquet, stage by stage, with each side's peak memory, compared before any ratio is printed (<see cref="NightCheck"/>);
 /// a table on stdout and JSON under <c>artifacts/bench/</c>. Issue 7's goal: at 10M people the engine at least 5x faster
@@ -30,6 +30,10 @@ namespace Engine.Benchmarks.EndToEnd;
 /// <para><b>DuckDB side</b>: <see cref="DuckDbNight"/>, a child process of this executable per night, one side after the
 /// other, never at once.</para>
 /// <para><b>Workspace</b>: <see cref="E2eWorkspace"/>: the example workspace with identity rules DuckDB can reproduce.</para>
+/// <para><b>Data and work folder.</b> Without <c>--data</c> the people are generated into (or reused from)
+/// <c>artifacts/bench-data/people-N-seed-1</c> like the other scale runs; data this run generated is deleted afterwards
+/// unless <c>--keep</c> is given. Both sides write under <c>artifacts/bench-e2e/work-N/</c> (the workspace, its runs,
+/// DuckDB's results, the engine's logs), deleted afterwards unless <c>--keep-work</c> is given or a check failed.</para>
 /// </remarks>
 internal static class NightlyRunScale
 {
@@ -58,13 +62,13 @@ internal static class NightlyRunScale
                 ?? Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench-data", $"people-{people}-seed-1"));
             var generated = IdentityScaleRun.EnsureData(dataDir, people);
             var work = Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench-e2e", $"work-{people}");
-            var keep = args.Contains("--keep");
+            var keepWork = args.Contains("--keep-work");
             try
             {
                 var outcome = Measure(people, dataDir, work, args);
                 if (outcome.Failures.Count > 0)
                 {
-                    keep = true;
+                    keepWork = true;
                     return 1;
                 }
                 var json = Path.Combine(BenchmarkData.RepositoryRoot, "artifacts", "bench", $"e2e-{people}-{DateTime.UtcNow:yyyyMMdd'T'HHmmss'Z'}.json");
@@ -75,7 +79,7 @@ internal static class NightlyRunScale
             }
             finally
             {
-                if (keep)
+                if (keepWork)
                 {
                     Console.Error.WriteLine($"// kept: the workspace, both sides' runs and logs in {work}");
                 }

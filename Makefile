@@ -17,7 +17,7 @@ WEBHOOK_PORT ?= 8787
 DEMO_WEBHOOK_SECRET ?= make-run-demo-secret
 S3RVER_VERSION := 3.7.1
 
-.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring bench-delivery tools clean
+.PHONY: all build run test bench bench-check bench-identity bench-segments bench-traits bench-scoring bench-delivery bench-e2e tools clean
 
 all: build
 
@@ -76,6 +76,11 @@ bench-scoring:
 ## bench-delivery: delivery workers against their rate limits: one webhook destination at 200 requests/s, ten at once (20..200/s), and the worker's ceiling without the network (make bench-delivery PEOPLE=20000)
 bench-delivery:
 	$(DOTNET) run -c $(CONFIG) --project benchmarks/Engine.Benchmarks -- --delivery-throughput --people $(PEOPLE) --seconds 10
+
+## bench-e2e: the whole nightly run (engine run, two nights) on PEOPLE generated people (default 1000000) beside the same work in DuckDB SQL, per stage, end to end and peak memory (make bench-e2e PEOPLE=10000000; DATA=folder reuses generated data elsewhere)
+bench-e2e: PEOPLE = 1000000
+bench-e2e: build
+	$(DOTNET) run -c $(CONFIG) --no-build --project benchmarks/Engine.Benchmarks -- --e2e-scale --people $(PEOPLE) --engine artifacts/engine/Engine.Cli --keep $(if $(DATA),--data $(DATA),)
 
 clean:
 	rm -rf artifacts bin $(DEMO)

@@ -30,6 +30,12 @@ internal static class CheckMode
             Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
             return failures == 0 ? 0 : 1;
         }
+        if (args.Contains("--e2e-only"))
+        {
+            failures += await EndToEnd.NightlyRunScale.CheckAsync(2_000);
+            Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
+            return failures == 0 ? 0 : 1;
+        }
         var graphNodes = 1_000_000;
         index = Array.IndexOf(args, "--graph-nodes");
         if (index >= 0 && index + 1 < args.Length)
@@ -44,6 +50,8 @@ internal static class CheckMode
             Console.WriteLine(failures == 0 ? "check passed" : $"check FAILED: {failures} case(s) gave a wrong answer");
             return failures == 0 ? 0 : 1;
         }
+        // End to end: both nights of `engine run` and of the DuckDB peer agree (counts, partition, columns, member sets).
+        failures += await EndToEnd.NightlyRunScale.CheckAsync(2_000);
         // Scoring: the compiled tree evaluator, ML.NET's Transform and PredictionEngine agree on every row.
         failures += Scores.ScoringScaleRun.Check();
         var output = Path.Combine(Path.GetTempPath(), $"engine-bench-check-{Guid.NewGuid():N}");

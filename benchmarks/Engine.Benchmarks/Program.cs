@@ -12,7 +12,8 @@ using Engine.Benchmarks.Infrastructure;
 // their deltas beside DuckDB; see Segments/SegmentScaleRun.cs. `--traits-scale --people N`: the profiles stage
 // (attributes and traits) beside DuckDB's GROUP BY (children started with `--traits-side`); see Profiles/TraitScaleRun.cs.
 // `--scoring-scale --rows N`: batch scoring with the compiled tree evaluator beside ML.NET's Transform and
-// PredictionEngine; see Scores/ScoringScaleRun.cs.
+// PredictionEngine; see Scores/ScoringScaleRun.cs. `--e2e-scale --people N`: the whole nightly run (`engine run`, two
+// nights) beside the same work in DuckDB SQL (its nights started with `--e2e-side`); see EndToEnd/NightlyRunScale.cs.
 if (args.Contains("--identity-side"))
 {
     return IdentityScaleRun.RunSide(args);
@@ -28,6 +29,14 @@ if (args.Contains("--traits-side"))
 if (args.Contains("--traits-scale"))
 {
     return Engine.Benchmarks.Profiles.TraitScaleRun.Run(args);
+}
+if (args.Contains("--e2e-side"))
+{
+    return Engine.Benchmarks.EndToEnd.NightlyRunScale.RunSide(args);
+}
+if (args.Contains("--e2e-scale"))
+{
+    return Engine.Benchmarks.EndToEnd.NightlyRunScale.Run(args);
 }
 if (args.Contains("--scoring-scale"))
 {

@@ -242,6 +242,34 @@ internal sealed class DuckDbIdentityPeer : IDisposable
         return clock.Elapsed.TotalSeconds;
     }
 
+    /// <summary>
+    /// Writes the last run's result the way the engine's <c>identity/</c> is read downstream: (identifier_type,
+    /// identifier_value, profile_id) to <c><paramref name="folder"/>/part-0.parquet</c>, where a cluster's profile id is
+    /// stable from night to night as long as its members are: the smallest hash of its (type, value) pairs (shifted to a
+    /// positive BIGINT), not the dense id, which depends on the order the rows were read in. A hash collision between two
+    /// clusters would give them one id; the end-to-end run's profile count check would catch it. Returns the seconds taken.
+    /// </summary>
+    public double WriteProfileIdentity(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var clock = Stopwatch.StartNew();
+        Execute($"""
+            COPY (
+                WITH c AS (
+                    SELECT i.t, i.v, coalesce(l.label, i.id) AS cluster, hash(i.t, i.v) AS h
+                    FROM ids i LEFT JOIN labels l ON l.id = i.id),
+                k AS (SELECT cluster, (min(h) >> 1)::BIGINT AS profile_id FROM c GROUP BY cluster)
+                SELECT CASE c.t WHEN 0 THEN 'customer_id' WHEN 1 THEN 'email' WHEN 2 THEN 'phone' ELSE 'anonymous_id' END AS identifier_type,
+                       c.v AS identifier_value, k.profile_id
+                FROM c JOIN k USING (cluster)
+            ) TO {Literal(Path.Combine(folder, "part-0.parquet"))} (FORMAT parquet)
+            """);
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Drops the last run's tables (identifiers, edges, labels), releasing their memory.</summary>
+    public void DropTables() => Execute("DROP TABLE IF EXISTS ids; DROP TABLE IF EXISTS edges; DROP TABLE IF EXISTS labels");
+
     /// <summary>Calls <paramref name="row"/> with (type id, canonical value, cluster) for every identifier of the last run.</summary>
     public void ReadClusters(Action<byte, string, long> row)
     {

@@ -63,6 +63,12 @@ internal sealed class DuckDbTraitsPeer : IDisposable
 
     public void Dispose() => _connection.Dispose();
 
+    /// <summary>The peer's database, for work that continues on its tables (the end-to-end run's segments).</summary>
+    public DuckDBConnection Connection => _connection;
+
+    /// <summary>Drops the identity table the traits were mapped with, releasing its memory.</summary>
+    public void DropIdentity() => Execute("DROP TABLE IF EXISTS ident");
+
     /// <summary>threads, memory_limit, temp_directory and version as DuckDB reports them.</summary>
     public Dictionary<string, string> Settings()
     {
@@ -209,7 +215,10 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     /// mapped once (events repeat their person's identifiers; the identity peer does the same), then the events are
     /// joined to those keys on the raw values: a second scan of three columns instead of a regular expression per row.
     /// </summary>
-    public List<DuckDbStep> RunDistinctKeys(string outputPath)
+    /// <param name="outputPath">The Parquet file the profiles are written to.</param>
+    /// <param name="keepTable">When given, the profiles are also kept as this table (in <see cref="Connection"/>), for
+    /// segments to be evaluated over, as the engine keeps its profile table in memory for its segments stage.</param>
+    public List<DuckDbStep> RunDistinctKeys(string outputPath, string? keepTable = null)
     {
         var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()), RankLatestCampaigns() };
         var clock = Stopwatch.StartNew();
@@ -223,8 +232,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
             """);
         steps.Add(new("map distinct keys", clock.Elapsed.TotalSeconds));
         clock.Restart();
-        Execute($"""
-            COPY (
+        var query = $"""
             WITH ev AS (
                 SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, e.campaign_id, k.pid
                 FROM read_parquet({_events}) e
@@ -234,9 +242,20 @@ internal sealed class DuckDbTraitsPeer : IDisposable
                  tr AS ({TraitAggregate("ev")}),
                  attrs AS ({AttributeAggregate("crm")})
             {Final("attrs", "tr")}
-            ) TO {Literal(outputPath)} (FORMAT parquet)
-            """);
-        steps.Add(new("read+join keys+GROUP BY+write", clock.Elapsed.TotalSeconds));
+            """;
+        if (keepTable is null)
+        {
+            Execute($"COPY ({query}) TO {Literal(outputPath)} (FORMAT parquet)");
+            steps.Add(new("read+join keys+GROUP BY+write", clock.Elapsed.TotalSeconds));
+        }
+        else
+        {
+            Execute($"CREATE OR REPLACE TABLE {keepTable} AS {query}");
+            steps.Add(new("read+join keys+GROUP BY", clock.Elapsed.TotalSeconds));
+            clock.Restart();
+            Execute($"COPY {keepTable} TO {Literal(outputPath)} (FORMAT parquet)");
+            steps.Add(new("write", clock.Elapsed.TotalSeconds));
+        }
         Execute("DROP TABLE keys");
         return steps;
     }

@@ -174,11 +174,8 @@ internal static class SegmentScaleRun
             // The engine's copies are gone: DuckDB gets most of the machine for the EXCEPT itself.
             Execute(nights, $"SET memory_limit = '{Math.Max(6, ProcessMemory.PhysicalBytes() / (1L << 30) * 3 / 5)}GB'");
             clock.Restart();
-            Execute(nights, "CREATE TABLE entered AS SELECT segment, profile_id FROM cur EXCEPT SELECT segment, profile_id FROM prev");
-            Execute(nights, "CREATE TABLE exited AS SELECT segment, profile_id FROM prev EXCEPT SELECT segment, profile_id FROM cur");
+            var (duckEntered, duckExited) = DuckDbSegmentSql.Deltas(nights, "cur", "prev");
             duckDeltaSeconds = clock.Elapsed.TotalSeconds;
-            var duckEntered = Long(nights, "SELECT count(*) FROM entered");
-            var duckExited = Long(nights, "SELECT count(*) FROM exited");
             if (duckEntered != entered || duckExited != exited)
             {
                 Console.Error.WriteLine($"deltas differ: engine {entered:N0} entered, {exited:N0} exited; DuckDB {duckEntered:N0}, {duckExited:N0}");

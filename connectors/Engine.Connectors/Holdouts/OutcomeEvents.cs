@@ -292,17 +292,7 @@ internal static class OutcomeEvents
             {
                 return false;
             }
-            var index = _indices switch
-            {
-                Int32Array i => i.GetValue(row)!.Value,
-                Int16Array i => i.GetValue(row)!.Value,
-                Int8Array i => i.GetValue(row)!.Value,
-                UInt8Array i => i.GetValue(row)!.Value,
-                UInt16Array i => i.GetValue(row)!.Value,
-                Int64Array i => (int)i.GetValue(row)!.Value,
-                _ => throw new InvalidDataException($"unexpected dictionary index type {_indices!.Data.DataType.Name}"),
-            };
-            return _entries[index];
+            return _entries[Matching.ArrowValues.Index(_indices!, row)];
         }
     }
 

@@ -41,7 +41,8 @@ internal static class ArrowValues
         };
     }
 
-    private static int Index(IArrowArray indices, int row) => indices switch
+    /// <summary>A dictionary array's index at <paramref name="row"/>, whatever integer type the indices are.</summary>
+    internal static int Index(IArrowArray indices, int row) => indices switch
     {
         Int32Array i => i.GetValue(row)!.Value,
         Int16Array i => i.GetValue(row)!.Value,

@@ -203,7 +203,9 @@ internal static class RunReportHtml
             html.Append(Invariant, $"<figcaption>ROC curve of the version that scored{(m.ValidationRocAuc is { } auc ? $": validation ROC AUC {Figure(name + ".validation_roc_auc", Raw(auc), auc.ToString("F4", Invariant))}" : "")}</figcaption>");
             if (m.RocCurve.Count == 0)
             {
-                html.Append("<p class=\"note\">The registry holds no ROC curve for this version (trained before curves were stored, or registered from outside).</p>");
+                html.Append(m.Version is null
+                    ? $"<p class=\"note\">No version scored tonight, so there is no ROC curve to show{(m.Error is null ? "" : " (the error above says why)")}.</p>"
+                    : "<p class=\"note\">The registry holds no ROC curve for this version (trained before curves were stored, or registered from outside).</p>");
             }
             else
             {

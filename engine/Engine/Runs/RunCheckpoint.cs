@@ -23,11 +23,11 @@ public sealed class RunCheckpoint
     /// <summary>A hash of the workspace files the stages read (see <see cref="DefinitionHashOf"/>).</summary>
     [JsonPropertyName("definition_hash")] public string DefinitionHash { get; set; } = "";
 
-    /// <summary>The stages whose output is committed, in run order.</summary>
-    [JsonPropertyName("completed")] public List<string> Completed { get; set; } = [];
-
-    /// <summary>The manifest as it stood after the last completed stage.</summary>
+    /// <summary>The manifest as it stood after the last completed stage: its stages are those whose output is committed.</summary>
     [JsonPropertyName("manifest")] public RunManifest Manifest { get; set; } = new();
+
+    /// <summary>The stages whose output is committed, in run order.</summary>
+    [JsonIgnore] public IEnumerable<string> Completed => Manifest.Stages.Select(s => s.Name);
 
     public static async Task<RunCheckpoint?> ReadAsync(StorageLocation run, CancellationToken cancellationToken)
     {

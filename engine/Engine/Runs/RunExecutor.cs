@@ -104,7 +104,8 @@ public sealed partial class RunExecutor
             Log.RunAlreadySucceeded(_logger, runId, done.AsOf);
             return new RunResult(done, manifestLocation.ToString(), null) { AlreadySucceeded = true };
         }
-        RunLock.RemoveAbandonedWrites(runLocation);
+        // Under the lock no live writer owns what a killed attempt left in the run's folder.
+        (runLocation.Store as LocalObjectStore)?.RemoveAbandonedWrites(runLocation.Key);
         var definitionHash = RunCheckpoint.DefinitionHashOf(workspace);
         RunManifest manifest;
         var completed = new List<string>();
@@ -142,11 +143,8 @@ public sealed partial class RunExecutor
         manifest.Status = RunCheckpoint.Running;
         var asOf = manifest.AsOf;
         var attempt = manifest.Attempts;
-        Task CheckpointAsync(params string[] stages)
-        {
-            completed.AddRange(stages);
-            return new RunCheckpoint { DefinitionHash = definitionHash, Completed = [.. completed], Manifest = manifest }.WriteAsync(runLocation, cancellationToken);
-        }
+        // Written only where every stage recorded so far has committed its output: the manifest's stages are the done ones.
+        Task CheckpointAsync() => new RunCheckpoint { DefinitionHash = definitionHash, Manifest = manifest }.WriteAsync(runLocation, cancellationToken);
         using var activity = EngineTelemetry.ActivitySource.StartActivity("engine.run");
         activity?.SetTag("engine.run_id", runId);
         Log.RunStarted(_logger, runId, workspace.Name, asOf);
@@ -191,7 +189,7 @@ public sealed partial class RunExecutor
                     MaxTimestamp = source.MaxTimestamp,
                     NullCounts = new Dictionary<string, long>(source.NullCounts),
                 }));
-                await CheckpointAsync("ingest");
+                await CheckpointAsync();
             }
 
             if (completed.Contains("identity"))
@@ -228,7 +226,7 @@ public sealed partial class RunExecutor
                         ["shared_values"] = result.Report.SharedValues.Values.Sum(),
                     });
                 });
-                await CheckpointAsync("identity");
+                await CheckpointAsync();
             }
 
             if (completed.Contains("profiles"))
@@ -274,7 +272,7 @@ public sealed partial class RunExecutor
                 });
                 if (workspace.Models.Count == 0)
                 {
-                    await CheckpointAsync("profiles");
+                    await CheckpointAsync();
                 }
                 else
                 {
@@ -299,7 +297,7 @@ public sealed partial class RunExecutor
                             ["failed"] = result.Report.Models.Values.Count(m => m.Error is not null),
                         });
                     });
-                    await CheckpointAsync("profiles", "scores");
+                    await CheckpointAsync();
                 }
             }
 
@@ -422,43 +420,6 @@ internal sealed class RunLock : IDisposable
         catch (IOException)
         {
             throw new EngineException($"another run is in progress on workspace '{workspace.Name}' ({path} is locked): wait for it to finish; two runs would write into each other");
-        }
-    }
-
-    /// <summary>
-    /// Removes what killed writers left in a local run folder: hidden staging folders of datasets and temporary
-    /// files, never visible to readers. Called under the lock, so no live writer owns them.
-    /// </summary>
-    public static void RemoveAbandonedWrites(StorageLocation run)
-    {
-        if (!run.Store.TryGetLocalPath(run.Key, out var folder) || !Directory.Exists(folder))
-        {
-            return;
-        }
-        Remove(folder);
-
-        static void Remove(string folder)
-        {
-            foreach (var entry in Directory.GetFileSystemEntries(folder))
-            {
-                var name = Path.GetFileName(entry);
-                var abandoned = name.StartsWith('.') && (name.Contains(".staging-", StringComparison.Ordinal) || name.Contains(".old-", StringComparison.Ordinal) || name.Contains(".tmp-", StringComparison.Ordinal));
-                if (Directory.Exists(entry))
-                {
-                    if (abandoned)
-                    {
-                        Directory.Delete(entry, recursive: true);
-                    }
-                    else
-                    {
-                        Remove(entry);
-                    }
-                }
-                else if (abandoned)
-                {
-                    File.Delete(entry);
-                }
-            }
         }
     }
 

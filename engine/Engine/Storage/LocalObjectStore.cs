@@ -68,7 +68,7 @@ public sealed class LocalObjectStore : IObjectStore
         // Write beside, then rename over: a reader sees the old object or the new one, never a torn one.
         var path = FullPath(key);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.tmp-{Guid.NewGuid():N}");
+        var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}{TempMarker}{Guid.NewGuid():N}");
         try
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.WriteThrough))
@@ -108,6 +108,48 @@ public sealed class LocalObjectStore : IObjectStore
         return Task.CompletedTask;
     }
 
+    // The hidden names of writes in progress: a temporary object, a dataset's staging folder, a replaced version.
+    private const string TempMarker = ".tmp-";
+    private const string StagingMarker = ".staging-";
+    private const string OldMarker = ".old-";
+
+    /// <summary>
+    /// Removes under <paramref name="prefix"/> what writers killed mid-write left behind (temporary objects, staging
+    /// folders, replaced versions), all hidden from readers. Only for a caller that knows no live writer owns them.
+    /// </summary>
+    public void RemoveAbandonedWrites(string prefix)
+    {
+        var folder = FullPath(prefix);
+        if (Directory.Exists(folder))
+        {
+            Remove(folder);
+        }
+
+        static void Remove(string folder)
+        {
+            foreach (var entry in Directory.GetFileSystemEntries(folder))
+            {
+                var name = Path.GetFileName(entry);
+                var abandoned = name.StartsWith('.') && (name.Contains(StagingMarker, StringComparison.Ordinal) || name.Contains(OldMarker, StringComparison.Ordinal) || name.Contains(TempMarker, StringComparison.Ordinal));
+                if (Directory.Exists(entry))
+                {
+                    if (abandoned)
+                    {
+                        Directory.Delete(entry, recursive: true);
+                    }
+                    else
+                    {
+                        Remove(entry);
+                    }
+                }
+                else if (abandoned)
+                {
+                    File.Delete(entry);
+                }
+            }
+        }
+    }
+
     public Task<IDatasetWrite> BeginWriteAsync(string prefix, CancellationToken cancellationToken = default)
         => Task.FromResult<IDatasetWrite>(new LocalDatasetWrite(prefix, FullPath(prefix)));
 
@@ -126,7 +168,7 @@ public sealed class LocalObjectStore : IObjectStore
             var parent = Path.GetDirectoryName(_target)!;
             Directory.CreateDirectory(parent);
             // Hidden (dot) sibling on the same file system, so the final rename is atomic and readers skip it.
-            _staging = Path.Combine(parent, $".{Path.GetFileName(_target)}.staging-{Guid.NewGuid():N}");
+            _staging = Path.Combine(parent, $".{Path.GetFileName(_target)}{StagingMarker}{Guid.NewGuid():N}");
             Directory.CreateDirectory(_staging);
         }
 
@@ -145,7 +187,7 @@ public sealed class LocalObjectStore : IObjectStore
             string? old = null;
             if (Directory.Exists(_target))
             {
-                old = Path.Combine(Path.GetDirectoryName(_target)!, $".{Path.GetFileName(_target)}.old-{Guid.NewGuid():N}");
+                old = Path.Combine(Path.GetDirectoryName(_target)!, $".{Path.GetFileName(_target)}{OldMarker}{Guid.NewGuid():N}");
                 Directory.Move(_target, old);
             }
             else if (File.Exists(_target))

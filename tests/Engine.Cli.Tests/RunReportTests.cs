@@ -304,6 +304,10 @@ public sealed class RunReportTests(ReportWorkspace workspace) : IClassFixture<Re
             figures[name + ".seconds"] = N(stage["duration_seconds"]);
             figures[name + ".rows_in"] = N(stage["rows_in"]);
             figures[name + ".rows_out"] = N(stage["rows_out"]);
+            if (stage["peak_memory_bytes"] is { } peak)
+            {
+                figures[name + ".peak_mib"] = Math.Round(N(peak) / (1 << 20), MidpointRounding.AwayFromZero);
+            }
             total += N(stage["duration_seconds"]);
         }
         figures["run.seconds"] = total;

@@ -241,7 +241,7 @@ public sealed class RunResumeTests
         }
 
         static bool Volatile(string key) =>
-            key is "seconds" or "attempts" or "attempt" or "retried" or "seconds_to_delivery"
+            key is "seconds" or "attempts" or "attempt" or "peak_memory_bytes" or "retried" or "seconds_to_delivery"
                 || key.EndsWith("_at", StringComparison.Ordinal) || key.EndsWith("_ms", StringComparison.Ordinal) || key.EndsWith("_seconds", StringComparison.Ordinal);
     }
 

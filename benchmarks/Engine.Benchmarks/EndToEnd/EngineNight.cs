@@ -19,6 +19,9 @@ internal sealed class EngineNight
     /// <summary>The child's wall time: process start, workspace load and checks, stages, manifest and run report.</summary>
     public double WallSeconds { get; set; }
     public long PeakBytes { get; set; }
+
+    /// <summary>Each stage's own peak resident set, as the run recorded it in its manifest (the run resets the peak per stage).</summary>
+    public Dictionary<string, long> StagePeakBytes { get; set; } = [];
     public double OtherCpuCores { get; set; }
     public string IdentityMode { get; set; } = "";
     public long Identifiers { get; set; }
@@ -108,6 +111,16 @@ internal sealed class EngineNight
             },
         ];
         result.StageSeconds = manifest.Stages.Sum(s => s.DurationMs) / 1000.0;
+        foreach (var stage in manifest.Stages)
+        {
+            if (stage.PeakMemoryBytes is { } peak)
+            {
+                result.StagePeakBytes[stage.Name] = peak;
+            }
+        }
+        // The run resets the process's peak at each stage's start, so a peak just before a reset can fall between two
+        // samples from outside; the stages' own peaks cover that.
+        result.PeakBytes = Math.Max(result.PeakBytes, result.StagePeakBytes.Values.DefaultIfEmpty(0).Max());
         foreach (var segment in segments?.Segments ?? [])
         {
             result.Members[segment.Name] = segment.Members;
@@ -123,7 +136,8 @@ internal sealed class EngineNight
             result.Models[name] = $"version {model.Version}, {(model.TrainedVersion is { } v ? $"trained version {v} ({model.Decision}, validation AUC {model.ValidationRocAuc:F3})" : "not trained")}, {model.Scored:N0} scored by {model.Scorer}"
                 + (model.Error is null ? "" : $", error: {model.Error}");
         }
-        Console.WriteLine($"// engine night {night}: {result.WallSeconds:F1} s, peak {result.PeakBytes / 1048576.0:N0} MB");
+        Console.WriteLine($"// engine night {night}: {result.WallSeconds:F1} s, peak {result.PeakBytes / 1048576.0:N0} MB"
+            + (result.StagePeakBytes.Count == 0 ? "" : $" ({string.Join(", ", result.StagePeakBytes.Select(p => $"{p.Key} {p.Value / 1048576.0:N0}"))})"));
         return result;
     }
 }

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Encodings.Web;
@@ -310,6 +311,10 @@ internal static class NightlyRunScale
             table.AddRow(night.ToString(CultureInfo.InvariantCulture), "stages, scores left out", S(engineComparable), S(duckWork), X(duckWork / engineComparable));
             table.AddRow(night.ToString(CultureInfo.InvariantCulture), "[bold]end to end[/] (process wall time)", $"[bold]{S(e.WallSeconds)}[/]", $"[bold]{S(duckWall)}[/]", $"[bold]{X(duckWall / e.WallSeconds)}[/]");
             table.AddRow(night.ToString(CultureInfo.InvariantCulture), "peak memory (VmHWM)", Gb(e.PeakBytes), Gb(d.PeakBytes), "");
+            foreach (var (stage, stagePeak) in e.StagePeakBytes)
+            {
+                table.AddRow("", Markup.Escape($"  engine: {stage}'s own peak"), Gb(stagePeak), "", "");
+            }
             table.AddRow(night.ToString(CultureInfo.InvariantCulture), "other processes' CPU (cores)", e.OtherCpuCores.ToString("F2", CultureInfo.InvariantCulture), d.OtherCpuCores.ToString("F2", CultureInfo.InvariantCulture), "");
             if (i == 0)
             {

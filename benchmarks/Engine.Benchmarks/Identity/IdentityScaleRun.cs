@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Encodings.Web;
@@ -45,8 +46,8 @@ internal sealed class SideReport
 /// identifier_value, cluster) to <c>artifacts/bench-data/identity-scale-N-duckdb-clusters.parquet</c>.
 /// </summary>
 /// <remarks>
-/// <para><b>Memory, honestly.</b> The peak resident set (VmHWM) of a process cannot be reset, and the engine's arrays
-/// and DuckDB's native buffers would overlap or mask each other in one process. So each side runs in a child process
+/// <para><b>Memory, honestly.</b> The engine's arrays and DuckDB's native buffers would overlap or mask each other in
+/// one process, freed managed memory is not always returned to the system at once, and a reset peak would not undo that. So each side runs in a child process
 /// of its own (this same executable with <c>--identity-side engine|duckdb</c>), one after the other, never at the
 /// same time; each reports its own VmHWM, which includes the .NET runtime it starts with (reported as the start
 /// resident set: tens of MB on both sides). Timings do not include process start.</para>

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using System.Diagnostics;
 
 namespace Engine.Benchmarks.Infrastructure;

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Benchmarks.Infrastructure;

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

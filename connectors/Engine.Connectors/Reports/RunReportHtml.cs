@@ -327,13 +327,15 @@ internal static class RunReportHtml
         html.Append("<section><h2>Stages</h2>");
         html.Append(SvgCharts.HorizontalBars("Seconds per stage", report.Stages.Select(s => new BarDatum(s.Stage, s.DurationSeconds, s.DurationSeconds.ToString("F2", Invariant),
             s.Status == RunStatus.Succeeded ? SvgCharts.Good : SvgCharts.Bad, $"stage.{s.Stage}.seconds", Raw(s.DurationSeconds))).ToList(), width: 760));
-        html.Append("<table class=\"sortable\"><thead><tr><th>stage</th><th>status</th><th>started</th><th>seconds</th><th>rows in</th><th>rows out</th><th>message</th></tr></thead><tbody>");
+        html.Append("<table class=\"sortable\"><thead><tr><th>stage</th><th>status</th><th>started</th><th>seconds</th><th>rows in</th><th>rows out</th><th>peak MiB</th><th>message</th></tr></thead><tbody>");
         foreach (var stage in report.Stages)
         {
             var name = $"stage.{stage.Stage}";
             html.Append(Invariant, $"<tr><td>{E(stage.Stage)}</td><td><span class=\"badge {StatusClass(stage.Status)}\" data-figure=\"{E(name)}.status\" data-value=\"{E(stage.Status)}\">{E(stage.Status)}</span></td>");
             html.Append(Invariant, $"<td class=\"time\">{E(Time(stage.StartedAt))}</td><td>{Seconds(name + ".seconds", stage.DurationSeconds, 2)}</td>");
-            html.Append(Invariant, $"<td>{Count(name + ".rows_in", stage.RowsIn)}</td><td>{Count(name + ".rows_out", stage.RowsOut)}</td><td>{E(stage.Message ?? "")}</td></tr>");
+            html.Append(Invariant, $"<td>{Count(name + ".rows_in", stage.RowsIn)}</td><td>{Count(name + ".rows_out", stage.RowsOut)}</td>");
+            // The process's peak resident set while the stage ran, in whole MiB (absent where /proc could not tell).
+            html.Append(Invariant, $"<td>{(stage.PeakMemoryBytes is { } peak ? Count(name + ".peak_mib", (peak + (1L << 19)) >> 20) : "–")}</td><td>{E(stage.Message ?? "")}</td></tr>");
         }
         html.Append("</tbody></table></section>\n");
     }

@@ -347,6 +347,8 @@ public sealed partial class RunExecutor
     private async Task<T> RunStageAsync<T>(RunManifest manifest, int attempt, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
     {
         var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow(), Attempt = attempt };
+        // Stages run one at a time, so the peak since this reset is this stage's own.
+        var peakMeasured = ProcessMemory.ResetPeak();
         var clock = Stopwatch.StartNew();
         Log.StageStarted(_logger, name);
         using var activity = EngineTelemetry.ActivitySource.StartActivity($"engine.stage.{name}");
@@ -368,6 +370,7 @@ public sealed partial class RunExecutor
         finally
         {
             record.DurationMs = clock.ElapsedMilliseconds;
+            record.PeakMemoryBytes = peakMeasured && ProcessMemory.PeakBytes() is > 0 and var peak ? peak : null;
             manifest.Stages.Add(record);
             EngineTelemetry.StageDuration.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", name));
             if (record.Status == RunStatus.Succeeded)

@@ -79,6 +79,9 @@ public sealed class StageRecord
     [JsonPropertyName("rows_out")] public long RowsOut { get; set; }
     [JsonPropertyName("counts")] public Dictionary<string, long> Counts { get; set; } = [];
     [JsonPropertyName("message")] public string? Message { get; set; }
+
+    /// <summary>The process's peak resident set while the stage ran, in bytes (null where Linux's /proc is not there to tell).</summary>
+    [JsonPropertyName("peak_memory_bytes")] public long? PeakMemoryBytes { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

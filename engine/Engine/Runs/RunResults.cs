@@ -44,6 +44,7 @@ public sealed class RunResults
                 RowsIn = stage.RowsIn,
                 RowsOut = stage.RowsOut,
                 Message = stage.Message,
+                PeakMemoryBytes = stage.PeakMemoryBytes,
             });
         }
         return results;
@@ -91,6 +92,9 @@ public sealed class StageResult
     [JsonPropertyName("rows_in")] public long RowsIn { get; set; }
     [JsonPropertyName("rows_out")] public long RowsOut { get; set; }
     [JsonPropertyName("message")] public string? Message { get; set; }
+
+    /// <summary>The process's peak resident set while the stage ran, in bytes; null where not measured.</summary>
+    [JsonPropertyName("peak_memory_bytes")] public long? PeakMemoryBytes { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true)]

@@ -3,52 +3,6 @@ using System.Globalization;
 namespace Engine.Benchmarks.Infrastructure;
 
 /// <summary>
-/// The process's memory as Linux reports it: <c>VmHWM</c> (peak resident set, "high water mark") and <c>VmRSS</c> from
-/// <c>/proc/self/status</c>, which count managed heap, native allocations (DuckDB, ParquetSharp) and the runtime alike.
-/// The peak cannot be reset from inside the process, which is why the identity scale run measures each side in a
-/// process of its own. -1 where /proc is not available.
-/// </summary>
-internal static class ProcessMemory
-{
-    /// <summary>Peak resident set size of this process so far, in bytes.</summary>
-    public static long PeakBytes() => Status("VmHWM:");
-
-    /// <summary>Current resident set size of this process, in bytes.</summary>
-    public static long CurrentBytes() => Status("VmRSS:");
-
-    /// <summary>Peak resident set size (VmHWM) of another running process, in bytes; -1 once it has exited.</summary>
-    public static long PeakBytes(int pid) => Read($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status", "VmHWM:");
-
-    /// <summary>Physical memory of the machine (MemTotal), in bytes.</summary>
-    public static long PhysicalBytes() => Read("/proc/meminfo", "MemTotal:");
-
-    private static long Status(string field) => Read("/proc/self/status", field);
-
-    private static long Read(string file, string field)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines(file))
-            {
-                if (line.StartsWith(field, StringComparison.Ordinal))
-                {
-                    // "VmHWM:	  123456 kB"
-                    var parts = line[field.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    return long.Parse(parts[0], CultureInfo.InvariantCulture) * 1024;
-                }
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-        return -1;
-    }
-}
-
-/// <summary>
 /// How much CPU other processes used while this one worked: the machine's busy time from <c>/proc/stat</c> minus this
 /// process's own (<c>/proc/self/stat</c>), both in clock ticks, over the elapsed time. Benchmarks on a shared machine
 /// report it, since a timing taken while something else ran is not comparable. A parent that waits for a child doing

@@ -14,6 +14,7 @@ using Engine.Benchmarks.Infrastructure;
 // `--scoring-scale --rows N`: batch scoring with the compiled tree evaluator beside ML.NET's Transform and
 // PredictionEngine; see Scores/ScoringScaleRun.cs. `--e2e-scale --people N`: the whole nightly run (`engine run`, two
 // nights) beside the same work in DuckDB SQL (its nights started with `--e2e-side`); see EndToEnd/NightlyRunScale.cs.
+// `--e2e-workspace DIR --data DATA` only writes that run's workspace, to run `engine run` on by hand or under a profiler.
 if (args.Contains("--identity-side"))
 {
     return IdentityScaleRun.RunSide(args);
@@ -33,6 +34,10 @@ if (args.Contains("--traits-scale"))
 if (args.Contains("--e2e-side"))
 {
     return Engine.Benchmarks.EndToEnd.NightlyRunScale.RunSide(args);
+}
+if (args.Contains("--e2e-workspace"))
+{
+    return Engine.Benchmarks.EndToEnd.NightlyRunScale.WriteWorkspace(args);
 }
 if (args.Contains("--e2e-scale"))
 {

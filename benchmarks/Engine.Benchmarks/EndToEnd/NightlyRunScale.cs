@@ -54,6 +54,21 @@ internal static class NightlyRunScale
 
     private static readonly string[] StageNames = ["ingest", "identity", "profiles", "scores", "segments"];
 
+    /// <summary><c>--e2e-workspace DIR --data DATA</c>: writes the benchmark's workspace over generated data and stops, for a run by hand (under a profiler, say).</summary>
+    public static int WriteWorkspace(string[] args)
+    {
+        var folder = ChildSide.StringOption(args, "--e2e-workspace") ?? throw new ArgumentException("--e2e-workspace DIR");
+        var data = ChildSide.StringOption(args, "--data") ?? throw new ArgumentException("--e2e-workspace needs --data DIR (generated people)");
+        if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any())
+        {
+            Console.Error.WriteLine($"--e2e-workspace: {folder} is not empty");
+            return 2;
+        }
+        E2eWorkspace.Write(Path.GetFullPath(folder), Path.GetFullPath(data));
+        Console.WriteLine($"wrote the end-to-end benchmark's workspace to {folder}; run it with: engine run --workspace {folder} --as-of {AsOf[0]:yyyy-MM-dd}");
+        return 0;
+    }
+
     public static int Run(string[] args)
     {
         try

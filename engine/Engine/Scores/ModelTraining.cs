@@ -149,43 +149,46 @@ public sealed class ModelTraining
         var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, label.Traits);
         var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. label.Traits]);
 
-        // One table per cutoff, oldest first: features as of it and the labels of the window that ends there.
-        // The validation cutoff's table serves both (its labels close the last training window).
         var cutoffs = new DateTimeOffset[windows + 1];
         for (var k = 0; k <= windows; k++)
         {
             cutoffs[k] = asOf.AddDays(-(windows + 1 - k) * horizon);
         }
-        var tables = new ProfileTable[windows + 1];
-        for (var k = 0; k <= windows; k++)
-        {
-            var isFirst = k == 0;
-            progress?.Report($"{model.Name}: profiles{(isFirst ? "" : " and labels")} as of {Day(cutoffs[k])}");
-            (tables[k], _) = await stage.BuildAsync(workspace, isFirst ? definitions : combined, identity, cutoffs[k], parallelism, null, cancellationToken);
-        }
-        progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
-        var (atAsOf, _) = await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken);
-        var atValidation = tables[windows];
 
-        // The schema is learnt from the latest training window: the categories as they stand nearest to tonight.
-        var latestRows = Population(model, tables[windows - 1], cutoffs[windows - 1], parallelism);
-        var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), tables[windows - 1], latestRows);
-        var parts = new List<TrainingExamples>(windows);
+        // Newest first, so that no more than two profile tables are held at once (each is the size of tonight's): the
+        // validation window's, which the champion is scored on, and the one being turned into examples. What a table
+        // gives the window before it, its label, is kept as one bit per profile; every table has the same rows (one per
+        // profile of tonight's identity graph), so row r is the same person in each.
+        progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
+        var validationLabels = LabelBits(model, (await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken)).Table, asOf, parallelism);
+
+        progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
+        var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
+        var laterLabels = LabelBits(model, atValidation, validationCutoff, parallelism);
+
+        // The training windows, newest first; parts[k] is cutoff k's. The schema is learnt from the newest training
+        // window: the categories as they stand nearest to tonight.
+        var parts = new TrainingExamples[windows];
+        FeatureSchema? schema = null;
         try
         {
-            for (var k = 0; k < windows; k++)
+            for (var k = windows - 1; k >= 0; k--)
             {
-                var rows = k == windows - 1 ? latestRows : Population(model, tables[k], cutoffs[k], parallelism);
-                CheckFinite(model, schema, tables[k], rows, cutoffs[k]);
-                parts.Add(TrainingExamples.From(schema, tables[k], rows, Labels(model, tables[k + 1], cutoffs[k + 1], rows, parallelism), cutoffs[k], ""));
+                progress?.Report($"{model.Name}: profiles{(k == 0 ? "" : " and labels")} as of {Day(cutoffs[k])}");
+                var (table, _) = await stage.BuildAsync(workspace, k == 0 ? definitions : combined, identity, cutoffs[k], parallelism, null, cancellationToken);
+                var rows = Population(model, table, cutoffs[k], parallelism);
+                schema ??= FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), table, rows);
+                CheckFinite(model, schema, table, rows, cutoffs[k]);
+                parts[k] = TrainingExamples.From(schema, table, rows, Pick(laterLabels, rows), cutoffs[k], "");
+                laterLabels = k == 0 ? [] : LabelBits(model, table, cutoffs[k], parallelism);
             }
             var first = cutoffs[0];
             var training = TrainingExamples.Concatenate(parts, windows == 1
                 ? $"cutoff {Day(first)} (label {Day(first)} to {Day(validationCutoff)})"
                 : $"{windows} cutoffs {Day(first)} to {Day(cutoffs[windows - 1])}, {horizon} days apart (labels to {Day(validationCutoff)})");
             var validationRows = Population(model, atValidation, validationCutoff, parallelism);
-            CheckFinite(model, schema, atValidation, validationRows, validationCutoff);
-            var validation = TrainingExamples.From(schema, atValidation, validationRows, Labels(model, atAsOf, asOf, validationRows, parallelism), validationCutoff,
+            CheckFinite(model, schema!, atValidation, validationRows, validationCutoff);
+            var validation = TrainingExamples.From(schema!, atValidation, validationRows, Pick(validationLabels, validationRows), validationCutoff,
                 $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
             return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation, validationRows);
         }
@@ -193,7 +196,7 @@ public sealed class ModelTraining
         {
             foreach (var part in parts)
             {
-                part.Dispose();
+                part?.Dispose();
             }
         }
     }
@@ -245,15 +248,21 @@ public sealed class ModelTraining
 
     /// <summary>The label of each of <paramref name="rows"/>: the label condition is TRUE for it (FALSE and NULL are negative).</summary>
     private static bool[] Labels(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int[] rows, int parallelism)
+        => Pick(LabelBits(model, table, asOf, parallelism), rows);
+
+    /// <summary>One bit per row of <paramref name="table"/>: the label condition is TRUE for it.</summary>
+    private static ulong[] LabelBits(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
+        => Evaluate(model, model.Label!.Condition, table, asOf, parallelism, "label condition");
+
+    private static bool[] Pick(ulong[] bits, int[] rows)
     {
-        var bits = Evaluate(model, model.Label!.Condition, table, asOf, parallelism, "label condition");
-        var labels = new bool[rows.Length];
+        var picked = new bool[rows.Length];
         for (var i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
-            labels[i] = (bits[r >> 6] & (1UL << (r & 63))) != 0;
+            picked[i] = (bits[r >> 6] & (1UL << (r & 63))) != 0;
         }
-        return labels;
+        return picked;
     }
 
     internal static ulong[] Evaluate(ModelDefinition model, ConditionText condition, ProfileTable table, DateTimeOffset asOf, int parallelism, string what)

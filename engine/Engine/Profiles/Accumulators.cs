@@ -7,10 +7,10 @@ using Engine.Storage;
 namespace Engine.Profiles;
 
 /// <summary>
-/// Per-profile state of one trait or attribute on one scan worker, indexed by profile row. Workers each own theirs,
-/// so the loops take no lock; <see cref="Merge"/> folds another worker's state in, and every merge rule is
-/// order-independent (exact sums, total orders with value tie-breaks), so the result does not depend on how row groups
-/// were spread over workers.
+/// Per-profile state of one trait or attribute, indexed by profile row, fed by the scan workers that share it (one at
+/// a time, see <c>ProfilesStage.AccumulatorSet</c>); <see cref="Merge"/> folds another set's state in, and every rule
+/// is order-independent (exact sums, total orders with value tie-breaks), so the result does not depend on how row
+/// groups were spread over workers or in which order they came.
 /// </summary>
 internal abstract class Accumulator
 {
@@ -26,7 +26,8 @@ internal abstract class Accumulator
     /// <summary>The column's values, one per profile row.</summary>
     public abstract IArrowArray Build();
 
-    protected static ArrowBuffer Bytes<T>(T[] values) where T : unmanaged => new(MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+    /// <summary>The array as an Arrow buffer, not copied: an accumulator is done with its arrays once built.</summary>
+    protected static ArrowBuffer Bytes<T>(T[] values) where T : unmanaged => ManagedArrowBuffer.Wrap(values);
 
     protected static (ArrowBuffer Validity, int Nulls) Validity(byte[] has)
     {

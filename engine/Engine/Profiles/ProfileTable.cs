@@ -229,7 +229,7 @@ public sealed class ProfileTable
                 }
             }
         }
-        return make(new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray()), new ArrowBuffer(validity), nulls);
+        return make(ManagedArrowBuffer.Wrap(values), new ArrowBuffer(validity), nulls);
     }
 
     private static BooleanArray Booleans(List<IArrowArray> chunks, int rows)
@@ -324,7 +324,7 @@ internal static class StringColumnBuilder
                     throw new ArgumentException($"a string column cannot be built from {chunk.Data.DataType.Name}", nameof(chunks));
             }
         }
-        var indices = new Int32Array(new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(codes.AsSpan()).ToArray()),
+        var indices = new Int32Array(ManagedArrowBuffer.Wrap(codes),
             new ArrowBuffer(validity), rows, nulls, 0);
         var built = entries.Build();
         return new DictionaryArray(new DictionaryType(Int32Type.Default, StringType.Default, false), indices, built);

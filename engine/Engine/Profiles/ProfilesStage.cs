@@ -148,9 +148,20 @@ public sealed class ProfilesStage
             var dataset = await OpenAsync(source, workspace, cancellationToken);
             long rowsSoFar = 0;
             var gate = new Lock();
+            // Workers share accumulator sets, a few workers to a set, rather than each owning one: the per-profile state
+            // is the stage's largest allocation (hundreds of bytes a profile), and a copy per core would multiply it.
+            var sets = new AccumulatorSet?[(Math.Max(1, parallelism) + WorkersPerAccumulatorSet - 1) / WorkersPerAccumulatorSet];
+            var workersMade = 0;
             var states = DatasetScan.Run(
                 dataset, plan.Specs,
-                () => new Worker(plan, workspace.Identity, lookup, asOfMicros),
+                () =>
+                {
+                    lock (gate)
+                    {
+                        var set = sets[workersMade++ % sets.Length] ??= new AccumulatorSet(plan, profiles, asOfMicros);
+                        return new Worker(plan, workspace.Identity, lookup, asOfMicros, set);
+                    }
+                },
                 (worker, scan) =>
                 {
                     try
@@ -179,16 +190,25 @@ public sealed class ProfilesStage
                 sourceReport.Rows += worker.Rows;
                 sourceReport.RowsWithoutProfile += worker.WithoutProfile;
                 sourceReport.RowsAfterAsOf += worker.AfterAsOf;
+            }
+            for (var k = 0; k < sets.Length; k++)
+            {
+                if (sets[k] is not { } set)
+                {
+                    continue;
+                }
+                // Dropped as soon as it is merged, so that no more than two sets' state is alive at once.
+                sets[k] = null;
                 for (var t = 0; t < plan.Traits.Count; t++)
                 {
                     ref var target = ref traitResults[plan.Traits[t].Trait];
                     if (target is null)
                     {
-                        target = worker.Traits[t];
+                        target = set.Traits[t];
                     }
                     else
                     {
-                        target.Merge(worker.Traits[t]);
+                        target.Merge(set.Traits[t]);
                     }
                 }
                 for (var a = 0; a < plan.Attributes.Count; a++)
@@ -196,11 +216,11 @@ public sealed class ProfilesStage
                     ref var target = ref attributeResults[plan.Attributes[a].Attribute];
                     if (target is null)
                     {
-                        target = worker.Attributes[a];
+                        target = set.Attributes[a];
                     }
                     else
                     {
-                        target.Merge(worker.Attributes[a]);
+                        target.Merge(set.Attributes[a]);
                     }
                 }
             }
@@ -234,7 +254,7 @@ public sealed class ProfilesStage
             var accumulator = traitResults[t] ?? TraitAccumulator(trait, profiles, asOfMicros);
             columns.Add(new ProfileColumn(trait.Name, trait.OutputType, accumulator.Build()));
         }
-        var ids = new Int64Array(new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(lookup.ProfileIds.AsSpan()).ToArray()),
+        var ids = new Int64Array(ManagedArrowBuffer.Wrap(lookup.ProfileIds),
             ArrowBuffer.Empty, profiles, 0, 0);
         var table = new ProfileTable(ids, columns);
         report.Attributes = attributes.Count;
@@ -416,6 +436,34 @@ public sealed class ProfilesStage
     };
 
     /// <summary>One scan worker: its resolver, its column readers and its own accumulators.</summary>
+    /// <summary>How many scan workers share one <see cref="AccumulatorSet"/>: they take its lock only to add a batch's
+    /// already-filtered rows, a small part of a batch's work next to decoding and resolving profiles.</summary>
+    private const int WorkersPerAccumulatorSet = 4;
+
+    /// <summary>The per-profile state of one source's traits and attributes, shared by the workers given it, under its lock.</summary>
+    private sealed class AccumulatorSet
+    {
+        public AccumulatorSet(SourcePlan plan, int profiles, long asOf)
+        {
+            Traits = new Accumulator[plan.Traits.Count];
+            for (var t = 0; t < Traits.Length; t++)
+            {
+                Traits[t] = TraitAccumulator(plan.Traits[t].Definition, profiles, asOf);
+            }
+            Attributes = new Accumulator[plan.Attributes.Count];
+            for (var a = 0; a < Attributes.Length; a++)
+            {
+                Attributes[a] = AttributeAccumulator(plan.Attributes[a].Spec.Type, profiles);
+            }
+        }
+
+        public Lock Gate { get; } = new();
+
+        public Accumulator[] Traits { get; }
+
+        public Accumulator[] Attributes { get; }
+    }
+
     private sealed class Worker
     {
         private readonly SourcePlan _plan;
@@ -429,7 +477,7 @@ public sealed class ProfilesStage
         private byte[] _pass = [];
         private long[] _order = [];
 
-        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long asOf)
+        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long asOf, AccumulatorSet set)
         {
             _plan = plan;
             _lookup = lookup;
@@ -441,22 +489,18 @@ public sealed class ProfilesStage
                 var spec = plan.Specs[position];
                 _columns[position] = new BatchColumn(spec.Name, spec.Type, position);
             }
-            Traits = new Accumulator[plan.Traits.Count];
+            _set = set;
+            _passes = new byte[plan.Traits.Count][];
             _conditions = new BoundCondition[plan.Traits.Count][];
-            for (var t = 0; t < Traits.Length; t++)
+            for (var t = 0; t < _conditions.Length; t++)
             {
                 var slot = plan.Traits[t];
-                Traits[t] = TraitAccumulator(slot.Definition, lookup.Profiles, asOf);
+                _passes[t] = [];
                 _conditions[t] = new BoundCondition[slot.Conditions.Count];
                 for (var c = 0; c < slot.Conditions.Count; c++)
                 {
                     _conditions[t][c] = new BoundCondition(slot.Conditions[c].Condition, _columns[slot.Conditions[c].Column]!);
                 }
-            }
-            Attributes = new Accumulator[plan.Attributes.Count];
-            for (var a = 0; a < Attributes.Length; a++)
-            {
-                Attributes[a] = AttributeAccumulator(plan.Attributes[a].Spec.Type, lookup.Profiles);
             }
             var source = plan.Source;
             foreach (var (column, type) in source.Identifiers)
@@ -513,9 +557,10 @@ public sealed class ProfilesStage
         private readonly List<int> _regions = [];
         private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _composites = [];
 
-        public Accumulator[] Traits { get; }
+        private readonly AccumulatorSet _set;
 
-        public Accumulator[] Attributes { get; }
+        // Each trait's matching rows of the batch, worked out before the set's lock is taken.
+        private readonly byte[][] _passes;
 
         public long Rows { get; private set; }
 
@@ -557,20 +602,32 @@ public sealed class ProfilesStage
                     }
                 }
                 AfterAsOf += after;
-                for (var t = 0; t < Traits.Length; t++)
+                for (var t = 0; t < _passes.Length; t++)
                 {
+                    if (_passes[t].Length < n)
+                    {
+                        _passes[t] = new byte[n];
+                    }
+                    var traitPass = _passes[t].AsSpan(0, n);
                     var slot = _plan.Traits[t];
                     var from = slot.From;
                     var to = slot.To;
                     for (var i = 0; i < n; i++)
                     {
-                        pass[i] = rows[i] >= 0 && valid[i] != 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
+                        traitPass[i] = rows[i] >= 0 && valid[i] != 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
                     }
                     foreach (var condition in _conditions[t])
                     {
-                        condition.Apply(pass);
+                        condition.Apply(traitPass);
                     }
-                    Traits[t].Add(rows, pass, ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
+                }
+                lock (_set.Gate)
+                {
+                    for (var t = 0; t < _passes.Length; t++)
+                    {
+                        var slot = _plan.Traits[t];
+                        _set.Traits[t].Add(rows, _passes[t].AsSpan(0, n), ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
+                    }
                 }
             }
             if (_plan.Attributes.Count > 0)
@@ -601,10 +658,13 @@ public sealed class ProfilesStage
                         pass[i] = rows[i] >= 0 ? (byte)1 : (byte)0;
                     }
                 }
-                for (var a = 0; a < Attributes.Length; a++)
+                lock (_set.Gate)
                 {
-                    var slot = _plan.Attributes[a];
-                    Attributes[a].Add(rows, pass, order, _columns[slot.Column], slot.Rank);
+                    for (var a = 0; a < _set.Attributes.Length; a++)
+                    {
+                        var slot = _plan.Attributes[a];
+                        _set.Attributes[a].Add(rows, pass, order, _columns[slot.Column], slot.Rank);
+                    }
                 }
             }
         }

@@ -347,7 +347,10 @@ public sealed partial class RunExecutor
     private async Task<T> RunStageAsync<T>(RunManifest manifest, int attempt, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
     {
         var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow(), Attempt = attempt };
-        // Stages run one at a time, so the peak since this reset is this stage's own.
+        // What the stage before left behind is garbage by now but still resident until a full collection gives it
+        // back: collect it (a few milliseconds over a small live heap, once a stage), so that the next stage starts
+        // from what is alive and its peak, from this reset on, is its own.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var peakMeasured = ProcessMemory.ResetPeak();
         var clock = Stopwatch.StartNew();
         Log.StageStarted(_logger, name);

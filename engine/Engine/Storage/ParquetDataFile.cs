@@ -304,7 +304,9 @@ public sealed class ParquetDataFile : IDisposable
                     // ParquetSharp's stream completes synchronously; there is nothing to await.
                     batch = stream.ReadNextRecordBatchAsync().AsTask().GetAwaiter().GetResult();
                 }
-                catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException)
+                // A page that fails to decode (a corrupt header, bad compressed bytes) comes through Arrow's C stream
+                // interface as a plain Exception carrying the C++ status ("IOError: Couldn't deserialize thrift ...").
+                catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException || e.GetType() == typeof(Exception))
                 {
                     throw new DataException(Location, StorageProblem(e.Message, Location) is { } problem
                         ? $"reading row group {rowGroups[0]} failed: {problem}"

@@ -203,6 +203,8 @@ internal static class RunCommand
                 "segments" when manifest.Segments is { } segments => segments.PreviousRunId is null
                     ? "first run: every member entered" : $"deltas against run {segments.PreviousRunId}",
                 "deliver" when delivered?.Report is { } report => report.Destinations.Count == 1 ? "1 destination" : $"{report.Destinations.Count} destinations",
+                // Which files' figures came from their footers and which were read.
+                "ingest" => stage.Message ?? "",
                 _ => stage.Status == RunStatus.Succeeded ? "" : stage.Message ?? "",
             };
             // A resumed run reuses the stages an earlier attempt finished: say so rather than show them as run now.

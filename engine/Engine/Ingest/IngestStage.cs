@@ -132,8 +132,9 @@ public sealed class IngestStage
         var columns = source.Schema.Columns;
         var timestampIndex = source.TimestampColumn is null ? -1 : IndexOf(columns, source.TimestampColumn);
         var store = dataset.Location.Store;
-        // Footers only: which columns are dictionary-encoded does not matter, and knowing it would open each file twice.
-        var options = source.ScanOptions(Parallelism).Parquet with { Dictionaries = DictionaryReading.Never };
+        // Opened as a scan opens it, so that the schema checks (and their messages: a dictionary column is named as
+        // such) are the scan's; this costs a second footer parse for files with dictionary-encoded string columns.
+        var options = source.ScanOptions(Parallelism).Parquet;
         var files = new FileStats?[dataset.Files.Count];
         var failures = new ConcurrentBag<(int FileIndex, Exception Error)>();
         Parallel.For(0, files.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Parallelism), CancellationToken = cancellationToken }, i =>

@@ -316,8 +316,8 @@ public sealed class ParquetDataFile : IDisposable
     /// <summary>
     /// The least and greatest value of an INT64 timestamp chunk from its footer statistics, in microseconds since the
     /// epoch (converted from the column's unit as the Arrow reader's values are). False when the footer cannot say:
-    /// no statistics or no min/max (a chunk of nulls only has none), an INT96 timestamp (whose statistics no writer
-    /// orders reliably), or a column that is not a timestamp.
+    /// no statistics or no min/max (a chunk of nulls only has none), an INT96 timestamp (Parquet leaves its order
+    /// undefined, so its statistics cannot be trusted), or a column that is not a timestamp.
     /// </summary>
     public bool TryGetFooterTimestampRange(int rowGroup, int column, out long minMicros, out long maxMicros)
     {

@@ -300,6 +300,25 @@ public sealed class IngestStageTests
     }
 
     [Theory]
+    [InlineData("type", ColumnType.Int64)]
+    [InlineData("revenue", ColumnType.String)]
+    [InlineData("missing", ColumnType.String)]
+    public async Task A_schema_error_reads_as_the_scan_reports_it(string column, ColumnType type)
+    {
+        using var dir = new TempDirectory("ingest-schema");
+        await SmallDatasets.WriteEventsAsync(dir.Combine("events"), rows: 2000, rowGroupRows: 1000);
+        // "type" is a dictionary-encoded string (two values), read as a dictionary: its message says so.
+        var workspace = WorkspaceOf(dir.Path, Source(dir.Combine("events"), [.. SmallColumns.Where(c => c.Name != column), new ColumnSpec(column, type)]));
+
+        var footers = await Assert.ThrowsAsync<DataException>(() => Ingest(workspace));
+        var scan = await Assert.ThrowsAsync<DataException>(() => Ingest(workspace, footers: false));
+
+        Assert.Equal(scan.Message, footers.Message);
+        Assert.Contains($"'{column}'", footers.Message, StringComparison.Ordinal);
+        Assert.Equal(column == "type", footers.Message.Contains("dictionary<utf8>", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(1, false)]
     [InlineData(200, false)]
     [InlineData(40, true)]

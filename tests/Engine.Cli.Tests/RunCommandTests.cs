@@ -49,12 +49,16 @@ public class RunCommandTests
         var ingest = manifest.GetProperty("stages")[0];
         Assert.Equal("ingest", ingest.GetProperty("name").GetString());
         Assert.Equal(5000, ingest.GetProperty("rows_out").GetInt64());
+        // The figures came from the file's footer: the manifest counts it, run_results.json and the summary say so.
+        Assert.Equal((1, 0), (ingest.GetProperty("counts").GetProperty("files_from_footer").GetInt64(), ingest.GetProperty("counts").GetProperty("files_scanned").GetInt64()));
+        Assert.Contains("│ 1 file(s) checked at their footers, 0 scanned", output, StringComparison.Ordinal);
         // Nothing but the manifest, run_results.json and the run report is left in the run folder by the ingest
         // stage, and no temporary files anywhere.
         Assert.Equal(["manifest.json", "report.html", "report.json", "run_results.json"], Directory.GetFiles(ws.Combine("output", "runs", "night-1")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         var results = JsonDocument.Parse(File.ReadAllBytes(ws.Combine("output", "runs", "night-1", "run_results.json"))).RootElement;
         Assert.Equal("succeeded", results.GetProperty("status").GetString());
         Assert.Equal(5000, results.GetProperty("results")[0].GetProperty("rows_out").GetInt64());
+        Assert.Equal("events: 1 file(s) checked at their footers, 0 scanned", results.GetProperty("results")[0].GetProperty("message").GetString());
         Assert.Empty(Directory.GetFiles(ws.Path, ".*", SearchOption.AllDirectories));
     }
 

@@ -18,11 +18,13 @@ internal sealed class StageTime
     public List<PartReport> Parts { get; set; } = [];
 }
 
-/// <summary>Rows and NULLs per column of one source, as read by a side's ingest.</summary>
+/// <summary>Rows, NULLs per column and the timestamp column's range (microseconds) of one source, as a side's ingest found them.</summary>
 internal sealed class SourceCounts
 {
     public long Rows { get; set; }
     public Dictionary<string, long> NullCounts { get; set; } = [];
+    public long? MinMicros { get; set; }
+    public long? MaxMicros { get; set; }
 }
 
 /// <summary>What the DuckDB side measured of one night, as its child process reports it.</summary>
@@ -54,8 +56,9 @@ internal sealed class DuckNightReport
 /// The DuckDB side of one night, in its own child process: the work of <c>engine run</c> done in DuckDB SQL over the same
 /// Parquet, stage by stage, each stage's result written to Parquet as the engine writes its own:
 /// <list type="bullet">
-/// <item><b>ingest</b>: per source, one scan of every declared column counting rows and NULLs (and the timestamp
-/// column's range), the checks the engine's ingest makes.</item>
+/// <item><b>ingest</b>: per source, the figures the engine's ingest takes, from the same place, the files' footers
+/// (<c>parquet_metadata</c>): rows from the row groups, NULLs per column from the chunks' null counts, the timestamp
+/// column's range from their min/max; a scan of the declared columns only where a chunk has no null count.</item>
 /// <item><b>identity</b>: <see cref="DuckDbIdentityPeer"/> (normalise, dense ids, star edges, label propagation until
 /// no label changes), phones left out as in the workspace, written as (identifier_type, identifier_value, profile_id)
 /// with a profile id stable across nights (<see cref="DuckDbIdentityPeer.WriteProfileIdentity"/>).</item>
@@ -183,20 +186,70 @@ internal static class DuckDbNight
         return duck;
     }
 
-    /// <summary>One scan of a source's declared columns: rows, NULLs per column, and the timestamp column's range.</summary>
+    /// <summary>
+    /// A source's figures from its files' footers, as the engine's ingest takes them: rows as the sum of the row groups'
+    /// sizes (once per row group), NULLs per column as the sum of its chunks' null counts, the timestamp column's range
+    /// from its chunks' min/max, in one pass of <c>parquet_metadata</c>. When a chunk has no null count the footers
+    /// cannot say, and the source is scanned instead (<see cref="Scan"/>), as the engine scans such a file.
+    /// </summary>
     private static SourceCounts Ingest(DuckDBConnection duck, SourceDefinition source)
+    {
+        var columns = source.Schema.Columns.Select(c => c.Name).ToList();
+        // sum() of BIGINT is a HUGEINT in DuckDB: cast back.
+        var select = new List<string> { "coalesce(sum(row_group_num_rows) FILTER (WHERE column_id = 0), 0)::BIGINT" };
+        foreach (var column in columns)
+        {
+            var path = DuckDbSegmentSql.Literal(column);
+            select.Add($"coalesce(sum(stats_null_count) FILTER (WHERE path_in_schema = {path}), 0)::BIGINT");
+            select.Add($"count(*) FILTER (WHERE path_in_schema = {path} AND stats_null_count IS NULL)");
+        }
+        if (source.TimestampColumn is { } ts)
+        {
+            // The statistics come as text ('2026-01-01 00:00:00+00' for UTC timestamps): cast each before comparing.
+            var path = DuckDbSegmentSql.Literal(ts);
+            select.Add($"epoch_us(min(TRY_CAST(stats_min_value AS TIMESTAMP)) FILTER (WHERE path_in_schema = {path}))");
+            select.Add($"epoch_us(max(TRY_CAST(stats_max_value AS TIMESTAMP)) FILTER (WHERE path_in_schema = {path}))");
+            // Chunks holding values without a usable min/max: the footers cannot bound the range.
+            select.Add($"count(*) FILTER (WHERE path_in_schema = {path} AND stats_null_count < num_values AND (TRY_CAST(stats_min_value AS TIMESTAMP) IS NULL OR TRY_CAST(stats_max_value AS TIMESTAMP) IS NULL))");
+        }
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT {string.Join(", ", select)} FROM parquet_metadata({Glob(source)})";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        var counts = new SourceCounts { Rows = Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture) };
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (Convert.ToInt64(reader.GetValue(2 + 2 * i), CultureInfo.InvariantCulture) > 0)
+            {
+                return Scan(duck, source);
+            }
+            counts.NullCounts[columns[i]] = Convert.ToInt64(reader.GetValue(1 + 2 * i), CultureInfo.InvariantCulture);
+        }
+        if (source.TimestampColumn is not null)
+        {
+            if (Convert.ToInt64(reader.GetValue(3 + 2 * columns.Count), CultureInfo.InvariantCulture) > 0)
+            {
+                return Scan(duck, source);
+            }
+            counts.MinMicros = reader.IsDBNull(1 + 2 * columns.Count) ? null : Convert.ToInt64(reader.GetValue(1 + 2 * columns.Count), CultureInfo.InvariantCulture);
+            counts.MaxMicros = reader.IsDBNull(2 + 2 * columns.Count) ? null : Convert.ToInt64(reader.GetValue(2 + 2 * columns.Count), CultureInfo.InvariantCulture);
+        }
+        return counts;
+    }
+
+    /// <summary>One scan of a source's declared columns: rows, NULLs per column, and the timestamp column's range.</summary>
+    private static SourceCounts Scan(DuckDBConnection duck, SourceDefinition source)
     {
         var columns = source.Schema.Columns.Select(c => c.Name).ToList();
         var select = new List<string> { "count(*)" };
         select.AddRange(columns.Select(c => $"count(\"{c}\")"));
         if (source.TimestampColumn is { } ts)
         {
-            select.Add($"min(\"{ts}\")::VARCHAR");
-            select.Add($"max(\"{ts}\")::VARCHAR");
+            select.Add($"epoch_us(min(\"{ts}\"))");
+            select.Add($"epoch_us(max(\"{ts}\"))");
         }
-        var glob = DuckDbSegmentSql.Literal(Path.Combine(source.Location, "**", "*.parquet"));
         using var command = duck.CreateCommand();
-        command.CommandText = $"SELECT {string.Join(", ", select)} FROM read_parquet({glob})";
+        command.CommandText = $"SELECT {string.Join(", ", select)} FROM read_parquet({Glob(source)})";
         using var reader = command.ExecuteReader();
         reader.Read();
         var counts = new SourceCounts { Rows = Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture) };
@@ -204,6 +257,13 @@ internal static class DuckDbNight
         {
             counts.NullCounts[columns[i]] = counts.Rows - Convert.ToInt64(reader.GetValue(i + 1), CultureInfo.InvariantCulture);
         }
+        if (source.TimestampColumn is not null)
+        {
+            counts.MinMicros = reader.IsDBNull(1 + columns.Count) ? null : Convert.ToInt64(reader.GetValue(1 + columns.Count), CultureInfo.InvariantCulture);
+            counts.MaxMicros = reader.IsDBNull(2 + columns.Count) ? null : Convert.ToInt64(reader.GetValue(2 + columns.Count), CultureInfo.InvariantCulture);
+        }
         return counts;
     }
+
+    private static string Glob(SourceDefinition source) => DuckDbSegmentSql.Literal(Path.Combine(source.Location, "**", "*.parquet"));
 }

@@ -129,7 +129,13 @@ internal sealed class EngineNight
         }
         foreach (var input in manifest.Inputs)
         {
-            result.Sources[input.Source] = new SourceCounts { Rows = input.Rows, NullCounts = new(input.NullCounts) };
+            result.Sources[input.Source] = new SourceCounts
+            {
+                Rows = input.Rows,
+                NullCounts = new(input.NullCounts),
+                MinMicros = input.MinTimestamp is { } min ? (min.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond : null,
+                MaxMicros = input.MaxTimestamp is { } max ? (max.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond : null,
+            };
         }
         foreach (var (name, model) in manifest.Scores?.Models ?? [])
         {

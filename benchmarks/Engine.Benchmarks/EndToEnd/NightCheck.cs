@@ -7,8 +7,8 @@ namespace Engine.Benchmarks.EndToEnd;
 
 /// <summary>
 /// The two sides of a night must have computed the same thing before their times mean anything. Counts first (per
-/// night): rows and NULLs per source column read by ingest, identifiers, profiles, each segment's members, entered and
-/// exited. Then, on the night given, the results themselves, in a DuckDB of this process after both sides finished:
+/// night): rows, NULLs per source column and the timestamp column's range found by ingest, identifiers, profiles, each
+/// segment's members, entered and exited. Then, on the night given, the results themselves, in a DuckDB of this process after both sides finished:
 /// the partitions (the engine's <c>identity/</c> and DuckDB's, joined on (type, value), must map profile ids one to
 /// one), every profile column's non-NULL count and sum (profile ids differ between the sides; these do not depend on
 /// them), and each segment's members and deltas as sets, the DuckDB ids mapped to the engine's through the partition.
@@ -36,6 +36,10 @@ internal static class NightCheck
                 {
                     failures.Add($"{night}: ingest: {source}.{column}: engine {mine.NullCounts.GetValueOrDefault(column):N0} NULLs, DuckDB {nulls:N0}");
                 }
+            }
+            if (mine.MinMicros != counts.MinMicros || mine.MaxMicros != counts.MaxMicros)
+            {
+                failures.Add($"{night}: ingest: {source}: engine time range {mine.MinMicros}..{mine.MaxMicros} µs, DuckDB {counts.MinMicros}..{counts.MaxMicros}");
             }
         }
         if (engine.Identifiers != duck.Identifiers)

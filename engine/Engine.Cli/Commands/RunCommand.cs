@@ -211,6 +211,10 @@ internal static class RunCommand
                 "segments" when manifest.Segments is { } segments => segments.PreviousRunId is null
                     ? "first run: every member entered" : $"deltas against run {segments.PreviousRunId}",
                 "deliver" when delivered?.Report is { } report => report.Destinations.Count == 1 ? "1 destination" : $"{report.Destinations.Count} destinations",
+                // Which files' figures came from their footers and which were read (per source in run_results.json).
+                "ingest" when stage.Status == RunStatus.Succeeded && manifest.Stages.Find(r => r.Name == "ingest") is { } ingest
+                    && ingest.Counts.TryGetValue("files_from_footer", out var footers) && ingest.Counts.TryGetValue("files_scanned", out var scanned)
+                    => $"{N(footers)} file(s) checked at their footers, {N(scanned)} scanned",
                 _ => stage.Status == RunStatus.Succeeded ? "" : stage.Message ?? "",
             };
             // A resumed run reuses the stages an earlier attempt finished: say so rather than show them as run now.

@@ -35,6 +35,12 @@ public static partial class Log
     [LoggerMessage(2001, LogLevel.Debug, "Read {Rows} rows from {File}")]
     public static partial void FileRead(ILogger logger, long rows, string file);
 
+    [LoggerMessage(2002, LogLevel.Debug, "Checked {Rows} rows of {File} at its footer")]
+    public static partial void FileChecked(ILogger logger, long rows, string file);
+
+    [LoggerMessage(2003, LogLevel.Information, "Source {Source}: {FromFooter} file(s) checked at their footers, {Scanned} scanned")]
+    public static partial void SourceChecked(ILogger logger, string source, int fromFooter, int scanned);
+
     [LoggerMessage(3000, LogLevel.Information, "Identity: {Mode} ({Reason})")]
     public static partial void IdentityMode(ILogger logger, string mode, string reason);
 

@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Apache.Arrow;
 using Engine.Diagnostics;
 using Engine.Storage;
@@ -8,8 +11,15 @@ namespace Engine.Ingest;
 
 /// <summary>
 /// The first stage: opens every file of every source, checks it against the workspace's declared columns and
-/// types, and reads the declared columns through, so that a truncated page or a null in a required column is
-/// caught here, with the file and row named, rather than half-way through a later stage.
+/// types, and counts its rows, the NULLs of each declared column and the timestamp column's range. For a Parquet file
+/// these figures come from its footer (row group sizes and column chunk statistics), not from its pages: the
+/// identity and profiles stages decode the same columns right after, so decoding them here too cost a fifth of a
+/// night for nothing they would not catch. A truncated or corrupt file fails here, at its footer, named; a corrupt
+/// page inside a file fails in the stage that decodes it, which names the file too, and since every stage commits
+/// atomically nothing is half-written either way. A file whose footer cannot say (statistics written without null
+/// counts or not at all, an INT96 timestamp column, timestamp chunks without min/max) is scanned as before, and so are
+/// CSV files, which have no footer. A NULL in a required column is found from the footer as well, and only its row group is read to name
+/// the row.
 /// </summary>
 public sealed class IngestStage
 {
@@ -25,7 +35,10 @@ public sealed class IngestStage
     /// <summary>How many files are read at once (each also decodes its columns on Arrow's threads).</summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Checks and scans every source; throws <see cref="DataException"/> at the first bad file.</summary>
+    /// <summary>Take Parquet files' figures from their footers (the default); false scans every file, as ingest once did.</summary>
+    internal bool ReadFooters { get; init; } = true;
+
+    /// <summary>Checks every source; throws <see cref="DataException"/> at the first bad file.</summary>
     public async Task<IngestResult> RunAsync(Workspace workspace, IProgress<IngestProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var sources = new List<SourceStats>(workspace.Sources.Count);
@@ -42,8 +55,8 @@ public sealed class IngestStage
                 throw new DataException(e.Location, $"{StripLocation(e)} (source '{source.Name}', {source.File})", e);
             }
             Log.SourceOpened(_logger, source.Name, dataset.Files.Count, dataset.TotalBytes, location.ToString());
-            // The scan runs on its own worker threads and blocks this one until every row group is read.
-            sources.Add(Scan(source, dataset, progress, cancellationToken));
+            // Footers and scans run on worker threads and block this one until every file is done.
+            sources.Add(Read(source, dataset, progress, cancellationToken));
         }
         return new IngestResult(sources);
     }
@@ -51,12 +64,107 @@ public sealed class IngestStage
     private static string StripLocation(DataException e)
         => e.Message.StartsWith(e.Location + ": ", StringComparison.Ordinal) ? e.Message[(e.Location.Length + 2)..] : e.Message;
 
-    private SourceStats Scan(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
+    private SourceStats Read(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, CancellationToken cancellationToken)
+    {
+        var progressRows = new StrongBox<long>();
+        FileStats[] files;
+        if (dataset.Format == DataFormat.Csv || !ReadFooters)
+        {
+            files = Scan(source, dataset, progress, progressRows, cancellationToken);
+        }
+        else
+        {
+            var found = FromFooters(source, dataset, out var failed, progress, progressRows, cancellationToken);
+            // The files whose footers could not say, scanned; a failure stops at the first bad file in key order,
+            // whether its footer or its scan found the problem, so errors are as stable as the scan's own.
+            var scan = new List<int>();
+            for (var i = 0; i < found.Length && i < (failed?.FileIndex ?? found.Length); i++)
+            {
+                if (found[i] is null)
+                {
+                    scan.Add(i);
+                }
+            }
+            if (scan.Count > 0)
+            {
+                var scanned = Scan(source, dataset.WithFiles([.. scan.Select(i => dataset.Files[i])]), progress, progressRows, cancellationToken);
+                for (var i = 0; i < scan.Count; i++)
+                {
+                    found[scan[i]] = scanned[i];
+                }
+            }
+            if (failed is { Error: var error })
+            {
+                ExceptionDispatchInfo.Throw(error);
+            }
+            files = System.Array.ConvertAll(found, f => f!);
+        }
+
+        var scannedBytes = 0L;
+        foreach (var file in files)
+        {
+            if (file.FromFooter)
+            {
+                Log.FileChecked(_logger, file.Rows, file.Location);
+            }
+            else
+            {
+                Log.FileRead(_logger, file.Rows, file.Location);
+                scannedBytes += file.Bytes;
+            }
+        }
+        var result = SourceStats.Combine(source, dataset, files);
+        Log.SourceChecked(_logger, source.Name, result.FilesFromFooter, result.FilesScanned);
+        EngineTelemetry.RecordsRead.Add(result.Rows, new KeyValuePair<string, object?>("source", source.Name));
+        // Bytes actually decoded: a file checked at its footer had only its footer read.
+        EngineTelemetry.BytesRead.Add(scannedBytes, new KeyValuePair<string, object?>("source", source.Name));
+        return result;
+    }
+
+    /// <summary>
+    /// Every file's figures from its footer, in parallel: opening checks the declared columns and types as a scan
+    /// does. A file whose footer cannot say is left null (to scan); the first failing file in key order is returned
+    /// in <paramref name="failed"/>.
+    /// </summary>
+    private FileStats?[] FromFooters(SourceDefinition source, Dataset dataset, out (int FileIndex, Exception Error)? failed,
+        IProgress<IngestProgress>? progress, StrongBox<long> progressRows, CancellationToken cancellationToken)
     {
         var columns = source.Schema.Columns;
         var timestampIndex = source.TimestampColumn is null ? -1 : IndexOf(columns, source.TimestampColumn);
         var store = dataset.Location.Store;
-        long rowsDone = 0;
+        // Opened as a scan opens it, so that the schema checks (and their messages: a dictionary column is named as
+        // such) are the scan's; this costs a second footer parse for files with dictionary-encoded string columns.
+        var options = source.ScanOptions(Parallelism).Parquet;
+        var files = new FileStats?[dataset.Files.Count];
+        var failures = new ConcurrentBag<(int FileIndex, Exception Error)>();
+        Parallel.For(0, files.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Parallelism), CancellationToken = cancellationToken }, i =>
+        {
+            try
+            {
+                var file = dataset.Files[i];
+                using var parquet = ParquetDataFile.Open(store, file.Key, options);
+                var stats = FooterFigures.Read(parquet, file, columns, timestampIndex, source);
+                files[i] = stats;
+                if (stats is not null)
+                {
+                    progress?.Report(new IngestProgress(source.Name, Interlocked.Add(ref progressRows.Value, stats.Rows)));
+                }
+            }
+            catch (Exception e) when (e is EngineException or IOException)
+            {
+                failures.Add((i, e));
+            }
+        });
+        failed = failures.IsEmpty ? null : failures.MinBy(f => f.FileIndex);
+        return files;
+    }
+
+    /// <summary>Scans every declared column of every file of <paramref name="dataset"/>; its figures, file by file.</summary>
+    private FileStats[] Scan(SourceDefinition source, Dataset dataset, IProgress<IngestProgress>? progress, StrongBox<long> progressRows, CancellationToken cancellationToken)
+    {
+        var columns = source.Schema.Columns;
+        var timestampIndex = source.TimestampColumn is null ? -1 : IndexOf(columns, source.TimestampColumn);
+        var store = dataset.Location.Store;
         // Each worker keeps its own per-file statistics; they are merged below, so the scan needs no locks.
         var perWorker = DatasetScan.Run(
             dataset,
@@ -69,7 +177,7 @@ public sealed class IngestStage
                     stats = files[scan.FileIndex] = new FileStats(scan.Location, dataset.Files[scan.FileIndex].Size, columns.Count);
                 }
                 stats.Add(scan.Batch, scan.FileRowOffset, columns, timestampIndex, source);
-                var rows = Interlocked.Add(ref rowsDone, scan.Batch.Length);
+                var rows = Interlocked.Add(ref progressRows.Value, scan.Batch.Length);
                 progress?.Report(new IngestProgress(source.Name, rows));
             },
             source.ScanOptions(Parallelism),
@@ -87,17 +195,10 @@ public sealed class IngestStage
                 merged[index].Merge(stats);
             }
         }
-        foreach (var file in merged)
-        {
-            Log.FileRead(_logger, file.Rows, file.Location);
-        }
-        var result = SourceStats.Combine(source, dataset, merged);
-        EngineTelemetry.RecordsRead.Add(result.Rows, new KeyValuePair<string, object?>("source", source.Name));
-        EngineTelemetry.BytesRead.Add(result.Bytes, new KeyValuePair<string, object?>("source", source.Name));
-        return result;
+        return merged;
     }
 
-    private static int IndexOf(IReadOnlyList<ColumnSpec> columns, string name)
+    internal static int IndexOf(IReadOnlyList<ColumnSpec> columns, string name)
     {
         for (var i = 0; i < columns.Count; i++)
         {
@@ -122,6 +223,7 @@ public sealed record IngestResult(IReadOnlyList<SourceStats> Sources)
 }
 
 /// <summary>One source as read: its files, rows, bytes, nulls per column and time range.</summary>
+/// <remarks><see cref="FilesFromFooter"/> and <see cref="FilesScanned"/> say how its files' figures were found.</remarks>
 public sealed record SourceStats(
     string Name,
     string Location,
@@ -133,6 +235,12 @@ public sealed record SourceStats(
     DateTimeOffset? MinTimestamp,
     DateTimeOffset? MaxTimestamp)
 {
+    /// <summary>Files whose figures came from their Parquet footers.</summary>
+    public int FilesFromFooter => Files.Count(f => f.FromFooter);
+
+    /// <summary>Files whose pages were read for their figures (CSV files, Parquet footers that could not say).</summary>
+    public int FilesScanned => Files.Count - FilesFromFooter;
+
     internal static SourceStats Combine(SourceDefinition source, Dataset dataset, FileStats[] files)
     {
         var nulls = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -186,6 +294,19 @@ public sealed class FileStats
 
     public long? MaxMicros { get; private set; }
 
+    /// <summary>Whether the figures came from the file's footer rather than from reading its pages.</summary>
+    public bool FromFooter { get; internal init; }
+
+    /// <summary>Counts a row group's rows (its NULLs are counted by the caller, into <see cref="NullCounts"/>).</summary>
+    internal void AddRows(long rows) => Rows += rows;
+
+    /// <summary>Widens the time range to take in [<paramref name="min"/>, <paramref name="max"/>] (microseconds).</summary>
+    internal void TrackTimeRange(long min, long max)
+    {
+        MinMicros = MinMicros is { } m ? Math.Min(m, min) : min;
+        MaxMicros = MaxMicros is { } n ? Math.Max(n, max) : max;
+    }
+
     internal void Add(RecordBatch batch, long firstRow, IReadOnlyList<ColumnSpec> columns, int timestampIndex, SourceDefinition source)
     {
         for (var c = 0; c < columns.Count; c++)
@@ -195,7 +316,7 @@ public sealed class FileStats
             NullCounts[c] += nulls;
             if (nulls > 0 && columns[c].Required)
             {
-                throw new DataException(Location, $"row index {firstRow + FirstNull(array)}: required column '{columns[c].Name}' is null (source '{source.Name}')");
+                throw RequiredNull(Location, firstRow + FirstNull(array), columns[c].Name, source.Name);
             }
         }
         if (timestampIndex >= 0)
@@ -222,7 +343,11 @@ public sealed class FileStats
         }
     }
 
-    private static int FirstNull(IArrowArray array)
+    /// <summary>The error for a NULL in a required column, at <paramref name="row"/> counted from the file's first row.</summary>
+    internal static DataException RequiredNull(string location, long row, string column, string source)
+        => new(location, $"row index {row}: required column '{column}' is null (source '{source}')");
+
+    internal static int FirstNull(IArrowArray array)
     {
         for (var i = 0; i < array.Length; i++)
         {
@@ -259,10 +384,7 @@ public sealed class FileStats
         {
             return;
         }
-        min = ToMicros(min, unit);
-        max = ToMicros(max, unit);
-        MinMicros = MinMicros is { } m ? Math.Min(m, min) : min;
-        MaxMicros = MaxMicros is { } n ? Math.Max(n, max) : max;
+        TrackTimeRange(ToMicros(min, unit), ToMicros(max, unit));
     }
 
     private static long ToMicros(long value, Apache.Arrow.Types.TimeUnit unit) => unit switch

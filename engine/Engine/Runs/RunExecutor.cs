@@ -174,9 +174,11 @@ public sealed partial class RunExecutor
                     {
                         ["sources"] = result.Sources.Count,
                         ["files"] = result.Sources.Sum(s => s.Files.Count),
+                        ["files_from_footer"] = result.Sources.Sum(s => s.FilesFromFooter),
+                        ["files_scanned"] = result.Sources.Sum(s => s.FilesScanned),
                         ["bytes"] = result.Bytes,
                     });
-                });
+                }, IngestMessage);
                 manifest.Inputs.AddRange(ingest.Sources.Select(source => new RunInput
                 {
                     Source = source.Name,
@@ -344,7 +346,12 @@ public sealed partial class RunExecutor
     private static T Reused<T>(T? report, string stage) where T : class
         => report ?? throw new EngineException($"the checkpoint lists stage {stage} as done but has no report of it; remove {RunCheckpoint.FileName} to run this run id from the start");
 
-    private async Task<T> RunStageAsync<T>(RunManifest manifest, int attempt, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage)
+    /// <summary>How ingest found each source's figures: from Parquet footers, or by reading the files (CSV, footers that could not say).</summary>
+    private static string IngestMessage(IngestResult result)
+        => string.Join("; ", result.Sources.Select(s => $"{s.Name}: {s.FilesFromFooter} file(s) checked at their footers, {s.FilesScanned} scanned"));
+
+    private async Task<T> RunStageAsync<T>(RunManifest manifest, int attempt, string name, Func<Task<(T Result, long RowsIn, long RowsOut, Dictionary<string, long> Counts)>> stage,
+        Func<T, string?>? message = null)
     {
         var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow(), Attempt = attempt };
         // What the stage before left behind is garbage by now but still resident until a full collection gives it
@@ -361,6 +368,7 @@ public sealed partial class RunExecutor
             record.RowsIn = rowsIn;
             record.RowsOut = rowsOut;
             record.Counts = counts;
+            record.Message = message?.Invoke(result);
             return result;
         }
         catch (Exception e) when (e is EngineException or OperationCanceledException)

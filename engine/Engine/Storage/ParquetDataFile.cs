@@ -47,12 +47,16 @@ public enum DictionaryReading
 public sealed class ParquetDataFile : IDisposable
 {
     private readonly Stream? _stream;
+    private readonly string? _localPath;
     private readonly FileReader _reader;
+    private long?[][]? _footerNullCounts;
+    private bool _footerRead;
 
-    private ParquetDataFile(string location, Stream? stream, FileReader reader)
+    private ParquetDataFile(string location, Stream? stream, string? localPath, FileReader reader)
     {
         Location = location;
         _stream = stream;
+        _localPath = localPath;
         _reader = reader;
         try
         {
@@ -120,7 +124,7 @@ public sealed class ParquetDataFile : IDisposable
                     ? new FileReader(path, readerProperties, arrowProperties)
                     : new FileReader(stream!, readerProperties, arrowProperties, leaveOpen: true);
             }
-            return new ParquetDataFile(location, stream, reader);
+            return new ParquetDataFile(location, stream, local ? path : null, reader);
         }
         catch (ParquetException e)
         {
@@ -266,6 +270,99 @@ public sealed class ParquetDataFile : IDisposable
         return metadata.MetaData.NumRows;
     }
 
+    /// <summary>
+    /// The null count the footer records for the chunk of <paramref name="column"/> (a leaf index, as
+    /// <see cref="ResolveColumns(IReadOnlyList{ColumnSpec})"/> returns) in <paramref name="rowGroup"/>, or null when
+    /// its statistics carry none (or the footer is encrypted). Not to be called while a read of this file is running.
+    /// </summary>
+    public long? FooterNullCount(int rowGroup, int column)
+    {
+        if (!_footerRead)
+        {
+            _footerNullCounts = ReadFooterNullCounts();
+            _footerRead = true;
+        }
+        return _footerNullCounts is { } counts && rowGroup < counts.Length && column < counts[rowGroup].Length ? counts[rowGroup][column] : null;
+    }
+
+    private long?[][]? ReadFooterNullCounts()
+    {
+        try
+        {
+            long?[][]? counts;
+            if (_stream is not null)
+            {
+                counts = ParquetFooter.NullCounts(_stream);
+            }
+            else
+            {
+                using var file = new FileStream(_localPath!, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.RandomAccess);
+                counts = ParquetFooter.NullCounts(file);
+            }
+            // A footer that does not match the one the reader parsed (replaced under us) is not used.
+            var metadata = _reader.ParquetReader.FileMetaData;
+            if (counts is null || counts.Length != metadata.NumRowGroups || System.Array.Exists(counts, g => g.Length != metadata.NumColumns))
+            {
+                return null;
+            }
+            return counts;
+        }
+        catch (IOException e)
+        {
+            throw new DataException(Location, $"reading its footer failed ({FirstLine(e.Message)})", e);
+        }
+    }
+
+    /// <summary>
+    /// The least and greatest value of an INT64 timestamp chunk from its footer statistics, in microseconds since the
+    /// epoch (converted from the column's unit as the Arrow reader's values are). False when the footer cannot say:
+    /// no statistics or no min/max (a chunk of nulls only has none), an INT96 timestamp (Parquet leaves its order
+    /// undefined, so its statistics cannot be trusted), or a column that is not a timestamp.
+    /// </summary>
+    public bool TryGetFooterTimestampRange(int rowGroup, int column, out long minMicros, out long maxMicros)
+    {
+        minMicros = maxMicros = 0;
+        var descriptor = _reader.ParquetReader.FileMetaData.Schema.Column(column);
+        if (descriptor.PhysicalType != PhysicalType.Int64)
+        {
+            return false;
+        }
+        TimeUnit unit;
+        using (var logical = descriptor.LogicalType)
+        {
+            if (logical is not TimestampLogicalType timestamp)
+            {
+                return false;
+            }
+            unit = timestamp.TimeUnit;
+        }
+        using var group = _reader.ParquetReader.RowGroup(rowGroup);
+        using var chunk = group.MetaData.GetColumnChunkMetaData(column);
+        using var statistics = chunk.Statistics;
+        if (statistics is not Statistics<long> { HasMinMax: true } typed)
+        {
+            return false;
+        }
+        switch (unit)
+        {
+            case TimeUnit.Millis:
+                minMicros = typed.Min * 1_000;
+                maxMicros = typed.Max * 1_000;
+                return true;
+            case TimeUnit.Micros:
+                minMicros = typed.Min;
+                maxMicros = typed.Max;
+                return true;
+            case TimeUnit.Nanos:
+                // Truncated as the scan truncates each value: the conversion is monotonic, so min and max commute with it.
+                minMicros = typed.Min / 1_000;
+                maxMicros = typed.Max / 1_000;
+                return true;
+            default:
+                return false;
+        }
+    }
+
     /// <summary>Streams one row group as record batches holding only <paramref name="columns"/> (all when null).</summary>
     public IEnumerable<RecordBatch> ReadRowGroup(int rowGroup, int[]? columns = null) => Read([rowGroup], columns);
 
@@ -304,7 +401,9 @@ public sealed class ParquetDataFile : IDisposable
                     // ParquetSharp's stream completes synchronously; there is nothing to await.
                     batch = stream.ReadNextRecordBatchAsync().AsTask().GetAwaiter().GetResult();
                 }
-                catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException)
+                // A page that fails to decode (a corrupt header, bad compressed bytes) comes through Arrow's C stream
+                // interface as a plain Exception carrying the C++ status ("IOError: Couldn't deserialize thrift ...").
+                catch (Exception e) when (e is ParquetException or IOException or InvalidOperationException || e.GetType() == typeof(Exception))
                 {
                     throw new DataException(Location, StorageProblem(e.Message, Location) is { } problem
                         ? $"reading row group {rowGroups[0]} failed: {problem}"

@@ -32,6 +32,12 @@ internal sealed class PartitionColumns
     /// <summary>Whether any declared column comes from this file's path.</summary>
     public bool Any => _fromPath.Length > 0;
 
+    /// <summary>The declared position of each of <see cref="Stored"/>.</summary>
+    public IReadOnlyList<int> StoredPositions => _storedPositions;
+
+    /// <summary>The declared columns taken from the path: position, column and value (null for Hive's NULL).</summary>
+    public IReadOnlyList<(int Position, ColumnSpec Spec, object? Value)> FromPath => _fromPath;
+
     /// <summary>Splits <paramref name="declared"/> for one file; partition values are parsed once, here.</summary>
     public static PartitionColumns For(DataFile file, IReadOnlyList<ColumnSpec> declared, string location)
     {

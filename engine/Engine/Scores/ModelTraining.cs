@@ -40,7 +40,7 @@ public sealed record TrainingOutcome(ModelRecord Record, TrainedModel Trained, M
 /// <para><b>Champion and challenger.</b> For a forecast model the current version is scored on the new validation
 /// window too (when its features still exist), so both are compared on the same examples.</para>
 /// </remarks>
-public sealed class ModelTraining
+public sealed partial class ModelTraining
 {
     private readonly StorageResolver _storage;
     private readonly ILogger _logger;
@@ -89,7 +89,7 @@ public sealed class ModelTraining
         string baselineSource = "its own validation";
         if (label.HorizonDays is not null)
         {
-            var examples = await BuildForecastAsync(workspace, model, identity, asOf, parallelism, progress, cancellationToken);
+            var examples = await BuildForecastAsync(workspace, model, identity, asOf, parallelism, progress, cancellationToken, previous);
             var (training, validation) = (examples.Training, examples.Validation);
             record.TrainingCutoff = examples.TrainingCutoff;
             record.ValidationCutoff = examples.ValidationCutoff;
@@ -137,7 +137,7 @@ public sealed class ModelTraining
     /// <summary>The training and validation examples of a forecast model, point in time (see the class remarks).</summary>
     internal async Task<ForecastExamples> BuildForecastAsync(
         Workspace workspace, ModelDefinition model, StorageLocation identity, DateTimeOffset asOf, int parallelism,
-        IProgress<string>? progress, CancellationToken cancellationToken)
+        IProgress<string>? progress, CancellationToken cancellationToken, ModelRecord? previous = null)
     {
         var label = model.Label ?? throw new ArgumentException($"model '{model.Name}' is external", nameof(model));
         var horizon = label.HorizonDays ?? throw new ArgumentException($"model '{model.Name}' has a snapshot label", nameof(model));
@@ -145,7 +145,8 @@ public sealed class ModelTraining
         var validationCutoff = asOf.AddDays(-horizon);
         var trainingCutoff = asOf.AddDays(-(windows + 1) * horizon);
         var stage = new ProfilesStage(_storage, _logger);
-        var definitions = workspace.Profiles;
+        // Only the traits the examples read: each trait is a pass's worth of state per profile, at every cutoff.
+        var definitions = ReadBy(workspace.Profiles, model, previous);
         var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, label.Traits);
         var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. label.Traits]);
 
@@ -200,6 +201,34 @@ public sealed class ModelTraining
             }
         }
     }
+
+    /// <summary>
+    /// <paramref name="profiles"/> with only the traits that <paramref name="model"/>'s features, population and label
+    /// condition read, and those of the <paramref name="previous"/> version's features (it is scored on the same
+    /// validation window). Conditions are matched by every name-like word in their text, which can only keep a
+    /// trait too many. Attributes all stay: one pass over the profile sources gives them all.
+    /// </summary>
+    internal static ProfilesDefinition ReadBy(ProfilesDefinition profiles, ModelDefinition model, ModelRecord? previous)
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        names.UnionWith(model.Features.Select(f => f.Column));
+        if (previous?.Features is { } features)
+        {
+            names.UnionWith(features.Columns.Select(c => c.Name));
+        }
+        foreach (var condition in new[] { model.Population, model.Label?.Condition })
+        {
+            foreach (System.Text.RegularExpressions.Match word in Words().Matches(condition?.Text ?? ""))
+            {
+                names.Add(word.Groups[1].Success ? word.Groups[1].Value : word.Value);
+            }
+        }
+        var traits = profiles.Traits.Where(t => names.Contains(t.Name)).ToList();
+        return traits.Count == profiles.Traits.Count ? profiles : new ProfilesDefinition(profiles.Survivorship, profiles.AttributeSources, traits);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("\"([^\"]+)\"|[A-Za-z_][A-Za-z0-9_]*")]
+    private static partial System.Text.RegularExpressions.Regex Words();
 
     /// <summary>The ROC AUC of a stored version on the given examples, or null when its features are no longer there.</summary>
     private static async Task<double?> ScoreOnAsync(

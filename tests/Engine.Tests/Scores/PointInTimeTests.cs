@@ -86,6 +86,32 @@ public sealed class PointInTimeTests
         Assert.NotEqual(Values(before.Validation), Values(after.Validation));
     }
 
+    [Fact]
+    public void Training_builds_only_the_traits_its_features_population_and_label_read()
+    {
+        using var dir = new TempDirectory("read-by");
+        void Write(string path, string text)
+        {
+            var full = dir.Combine(path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, text);
+        }
+        Write("workspace.yaml", "name: read-by\nversion: 1\noutput: output\n");
+        Write("profiles.yaml", ProfilesYaml);
+        Write("sources/events.yaml", SourceYaml("events", dir.Combine("events"), GeneratedDatasets.Events, "ts", "identifiers:\n  anonymous_id: anonymous_id\n"));
+        Write("sources/profiles.yaml", SourceYaml("profiles", dir.Combine("profiles"), GeneratedDatasets.Profiles, "updated_at", "identifiers:\n  customer_id: customer_id\n"));
+        // The population names a trait in other case (unquoted names are case-insensitive); no feature is page_views_30d.
+        Write("models/churn.yaml", ModelYaml
+            .Replace("population: subscription_status = 'active'", "population: subscription_status = 'active' AND LIFETIME_VALUE > 0", StringComparison.Ordinal)
+            .Replace("features: [orders_90d, lifetime_value, page_views_30d, last_seen_at, days_since_last_seen,", "features: [orders_90d,", StringComparison.Ordinal));
+        var workspace = WorkspaceLoader.Load(dir.Path);
+        var model = workspace.Models[0];
+        Assert.Equal(["orders_90d", "lifetime_value"], ModelTraining.ReadBy(workspace.Profiles, model, null).Traits.Select(t => t.Name));
+        // The version scoring now is compared on the same window, so its features are built too.
+        var previous = new ModelRecord { Features = new FeatureSchema([new FeatureColumn("days_since_last_seen", ColumnType.Int64)], []) };
+        Assert.Equal(["orders_90d", "lifetime_value", "days_since_last_seen"], ModelTraining.ReadBy(workspace.Profiles, model, previous).Traits.Select(t => t.Name));
+    }
+
     /// <summary>Every feature value of the examples, slot by slot.</summary>
     private static float[] Values(TrainingExamples examples)
     {

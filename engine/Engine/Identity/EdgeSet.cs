@@ -143,19 +143,23 @@ public sealed class EdgeSet
         var edges = _edges;
         var count = _count;
         var half = count / 2;
-        // Radix passes are bound by memory bandwidth and latency, which one core does not saturate; the merge is one
-        // sequential pass.
-        Parallel.Invoke(() => Sort(edges.AsSpan(0, half)), () => Sort(edges.AsSpan(half, count - half)));
-        var merged = ArrayPool<ulong>.Shared.Rent(count);
+        // One scratch the size of the edges serves both halves' radix sorts and then takes the merge: at most one extra
+        // copy of the edge list is alive, not one per half plus one for the merge.
+        var scratch = Scratch.Rent<ulong>(count);
         try
         {
-            var n = MergeUnique(edges.AsSpan(0, half), edges.AsSpan(half, count - half), merged);
-            merged.AsSpan(0, n).CopyTo(edges);
+            // Radix passes are bound by memory bandwidth and latency, which one core does not saturate; the merge is
+            // one sequential pass.
+            Parallel.Invoke(
+                () => Sort(edges.AsSpan(0, half), scratch.AsSpan(0, half)),
+                () => Sort(edges.AsSpan(half, count - half), scratch.AsSpan(half, count - half)));
+            var n = MergeUnique(edges.AsSpan(0, half), edges.AsSpan(half, count - half), scratch);
+            scratch.AsSpan(0, n).CopyTo(edges);
             _count = n;
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(merged);
+            Scratch.Return(scratch);
         }
     }
 
@@ -192,16 +196,33 @@ public sealed class EdgeSet
             edges.Sort();
             return;
         }
-        var scratchArray = ArrayPool<ulong>.Shared.Rent(edges.Length);
+        var scratch = Scratch.Rent<ulong>(edges.Length);
+        try
+        {
+            Sort(edges, scratch.AsSpan(0, edges.Length));
+        }
+        finally
+        {
+            Scratch.Return(scratch);
+        }
+    }
+
+    /// <summary><see cref="Sort(Span{ulong})"/> with the caller's scratch, at least as long as <paramref name="edges"/>.</summary>
+    private static void Sort(Span<ulong> edges, Span<ulong> scratch)
+    {
+        if (edges.Length < RadixThreshold)
+        {
+            edges.Sort();
+            return;
+        }
         var counts = ArrayPool<int>.Shared.Rent(Buckets);
         try
         {
-            RadixSort(edges, scratchArray.AsSpan(0, edges.Length), counts.AsSpan(0, Buckets));
+            RadixSort(edges, scratch[..edges.Length], counts.AsSpan(0, Buckets));
         }
         finally
         {
             ArrayPool<int>.Shared.Return(counts);
-            ArrayPool<ulong>.Shared.Return(scratchArray);
         }
     }
 

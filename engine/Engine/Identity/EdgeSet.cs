@@ -33,6 +33,9 @@ public sealed class EdgeSet
     /// <summary>Edges held: after <see cref="Deduplicate()"/>, the distinct ones.</summary>
     public int Count => _count;
 
+    /// <summary>Bytes held by the buffer, used or not.</summary>
+    public long AllocatedBytes => (long)_edges.Length * sizeof(ulong);
+
     /// <summary>The packed edge of <paramref name="a"/> and <paramref name="b"/> (order does not matter).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Pack(int a, int b) =>
@@ -108,6 +111,21 @@ public sealed class EdgeSet
         other._edges.AsSpan(0, other._count).CopyTo(_edges.AsSpan(_count));
         _count += other._count;
         _unique = wasEmpty && other._unique;
+    }
+
+    /// <summary>
+    /// Renames both ends of every edge through <paramref name="map"/> (old id → new id, one-to-one), in place. The edges
+    /// are out of order afterwards, until the next <see cref="Deduplicate()"/>; no repeats appear that were not there.
+    /// </summary>
+    internal void Relabel(ReadOnlySpan<int> map)
+    {
+        var edges = _edges.AsSpan(0, _count);
+        for (var i = 0; i < edges.Length; i++)
+        {
+            var e = edges[i];
+            edges[i] = Pack(map[First(e)], map[Second(e)]);
+        }
+        _unique = false;
     }
 
     /// <summary>

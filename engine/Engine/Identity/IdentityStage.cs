@@ -168,7 +168,10 @@ public sealed class IdentityStage
 
         progress?.Report(new IdentityProgress("stitching", 0));
         var graph = builder.BuildCanonical();
+        // The previous ids by node number (none on a first run: every node is new); the array by builder id is let go.
+        previousProfile = previousProfile.Length == 0 ? [] : graph.ToNodes<long>(previousProfile, -1);
         var stitched = Stitch(builder, graph, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
+        previousProfile = []; // a long per identifier, not needed past the ids: not kept through the write
         Fill(report, builder, graph, stitched, previousIds);
         clock.Restart();
 
@@ -329,8 +332,8 @@ public sealed class IdentityStage
     private sealed record Stitched(StitchResult Result, LinkOutcomes Links, ProfileAssignment Assignment);
 
     /// <summary>
-    /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph; the
-    /// previous profile ids (per builder id) are reordered onto it first.
+    /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph, with the
+    /// previous profile ids by node number.
     /// </summary>
     private static Stitched Stitch(
         IdentityGraphBuilder builder, CanonicalGraph graph, List<ulong> pinned, long[] previousProfile, ulong[] previousProfiles, long nextProfileId,
@@ -341,8 +344,7 @@ public sealed class IdentityStage
         var links = LinkOutcomes.Classify(graph, result, pinnedEdges);
         report.TimingsMs["stitch"] = clock.ElapsedMilliseconds;
         clock.Restart();
-        var previous = graph.ToNodes<long>(previousProfile, -1);
-        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previous, previousProfiles, nextProfileId);
+        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previousProfile, previousProfiles, nextProfileId);
         report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
         return new Stitched(result, links, assignment);
     }

@@ -17,11 +17,16 @@ public sealed class CanonicalValueLog : IDisposable
     private readonly byte[] _buffer = new byte[BufferSize];
     private int _used;
     private long _flushed;
-    private long[] _offsets = new long[1024];
+    private long[] _offsets;
 
-    /// <summary>Creates the log as a new file in <paramref name="directory"/> (deleted on dispose).</summary>
-    public CanonicalValueLog(string directory)
+    /// <summary>
+    /// Creates the log as a new file in <paramref name="directory"/> (deleted on dispose), with room for the offsets of
+    /// <paramref name="expected"/> values before it grows.
+    /// </summary>
+    public CanonicalValueLog(string directory, int expected = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(expected);
+        _offsets = new long[Math.Max(expected, 1024)];
         Directory.CreateDirectory(directory);
         _path = Path.Combine(directory, $"identity-values-{Guid.NewGuid():N}.bin");
         // DeleteOnClose: the scratch file goes away even when the process dies.

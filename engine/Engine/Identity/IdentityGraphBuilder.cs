@@ -69,6 +69,8 @@ public sealed class IdentityGraphBuilder
         }
         _rules = rules;
         _table = new IdentifierTable(expectedIdentifiers);
+        _firstSeen = new long[expectedIdentifiers];
+        _firstSeen.AsSpan().Fill(long.MaxValue);
         _edges = new EdgeSet();
         var statuses = Enum.GetValues<NormalizeStatus>().Length;
         _skipped = new long[rules.Types.Count][];

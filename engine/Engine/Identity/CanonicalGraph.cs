@@ -11,7 +11,7 @@ namespace Engine.Identity;
 /// </summary>
 public sealed class CanonicalGraph
 {
-    private CanonicalGraph(int[] order, int[] rank, byte[] nodeTypes, ulong[] edges)
+    internal CanonicalGraph(int[] order, int[] rank, byte[] nodeTypes, ulong[] edges)
     {
         Order = order;
         Rank = rank;
@@ -36,33 +36,29 @@ public sealed class CanonicalGraph
     public int EdgeCount => Edges.Length;
 
     /// <summary>
-    /// Renumbers <paramref name="table"/>'s identifiers by <paramref name="firstSeen"/> (per builder id), then key, and
-    /// maps <paramref name="edges"/> (builder ids) onto them.
+    /// The node order of <paramref name="table"/>'s identifiers: builder ids sorted by <paramref name="firstSeen"/>
+    /// (per builder id), then key. <paramref name="firstSeen"/> is sorted in place along the way: the builder hands its
+    /// own positions over rather than have them copied.
     /// </summary>
-    public static CanonicalGraph From(IdentifierTable table, ReadOnlySpan<long> firstSeen, ReadOnlySpan<ulong> edges)
+    internal static int[] NodeOrder(IdentifierTable table, Span<long> firstSeen)
     {
-        ArgumentNullException.ThrowIfNull(table);
         var n = table.Count;
         if (firstSeen.Length != n)
         {
             throw new ArgumentException($"{firstSeen.Length} positions for {n} identifiers", nameof(firstSeen));
         }
-        var high = new ulong[n];
-        var low = new ulong[n];
-        table.CopyKeys(high, low);
         var order = new int[n];
         for (var i = 0; i < n; i++)
         {
             order[i] = i;
         }
         // By position (a primitive sort), then runs of equal position — values first met on one row — by key.
-        var sorted = firstSeen.ToArray();
-        Array.Sort(sorted, order);
-        var byKey = Comparer<int>.Create((a, b) => high[a] != high[b] ? high[a].CompareTo(high[b]) : low[a].CompareTo(low[b]));
+        firstSeen.Sort(order.AsSpan());
+        var byKey = table.KeyOrder();
         for (var i = 0; i < n;)
         {
             var j = i + 1;
-            while (j < n && sorted[j] == sorted[i])
+            while (j < n && firstSeen[j] == firstSeen[i])
             {
                 j++;
             }
@@ -72,16 +68,7 @@ public sealed class CanonicalGraph
             }
             i = j;
         }
-        var rank = new int[n];
-        var types = new byte[n];
-        var builderTypes = table.Types;
-        for (var i = 0; i < n; i++)
-        {
-            rank[order[i]] = i;
-            types[i] = builderTypes[order[i]];
-        }
-        var graph = new CanonicalGraph(order, rank, types, []);
-        return new CanonicalGraph(order, rank, types, graph.Remap(edges));
+        return order;
     }
 
     /// <summary>Maps edges between builder ids onto node numbers: distinct, ascending.</summary>

@@ -17,11 +17,16 @@ public sealed class CanonicalValueLog : IDisposable
     private readonly byte[] _buffer = new byte[BufferSize];
     private int _used;
     private long _flushed;
-    private long[] _offsets = new long[1024];
+    private long[] _offsets;
 
-    /// <summary>Creates the log as a new file in <paramref name="directory"/> (deleted on dispose).</summary>
-    public CanonicalValueLog(string directory)
+    /// <summary>
+    /// Creates the log as a new file in <paramref name="directory"/> (deleted on dispose), with room for the offsets of
+    /// <paramref name="expected"/> values before it grows.
+    /// </summary>
+    public CanonicalValueLog(string directory, int expected = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(expected);
+        _offsets = new long[Math.Max(expected, 1024)];
         Directory.CreateDirectory(directory);
         _path = Path.Combine(directory, $"identity-values-{Guid.NewGuid():N}.bin");
         // DeleteOnClose: the scratch file goes away even when the process dies.
@@ -74,17 +79,24 @@ public sealed class CanonicalValueLog : IDisposable
         }
     }
 
+    // Ids read through one memory-mapped window. A mapping's pages count in the process's resident set until it is
+    // unmapped, so one map of the whole file would have added all of it (over a GB at 10M people) by the end of the
+    // write; a window per chunk holds only the chunk's stretch of the file, which is short, since the output's order
+    // (where values were first met) is close to the order their ids were given in.
+    internal const int WindowIds = 1 << 16;
+
     /// <summary>
     /// Visits the values of the ids in <paramref name="order"/>, in that order (e.g. key order while the log is in
-    /// the order ids were assigned): the file is memory-mapped and each record found by its offset, so a value is one
-    /// read from the page cache, not a seek.
+    /// the order ids were assigned): the file is memory-mapped, a window per chunk of ids, and each record found by its
+    /// offset, so a value is one read from the page cache, not a seek.
     /// </summary>
     public unsafe void ReadInOrder<TState>(ReadOnlySpan<int> order, TState state, ReadOnlySpanAction<TState> visit)
     {
         ArgumentNullException.ThrowIfNull(visit);
         Flush();
         _file.Flush();
-        if (_file.Length == 0)
+        var length = _file.Length;
+        if (length == 0)
         {
             foreach (var id in order)
             {
@@ -93,28 +105,40 @@ public sealed class CanonicalValueLog : IDisposable
             return;
         }
         using var map = MemoryMappedFile.CreateFromFile(_file, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
-        using var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* start = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
-        try
+        for (var first = 0; first < order.Length; first += WindowIds)
         {
-            var length = _file.Length;
-            foreach (var id in order)
+            var chunk = order.Slice(first, Math.Min(WindowIds, order.Length - first));
+            // The chunk's stretch of the file: records lie end to end in id order, so one ends where the next begins.
+            long low = long.MaxValue, high = 0;
+            foreach (var id in chunk)
             {
                 if ((uint)id >= (ulong)Count)
                 {
                     throw new ArgumentOutOfRangeException(nameof(order), id, "no value was logged for this id");
                 }
-                var at = _offsets[id];
-                var record = new ReadOnlySpan<byte>(start + at, (int)Math.Min(int.MaxValue, length - at));
-                var position = 0;
-                var size = ReadLength(record, ref position);
-                visit(state, id, record.Slice(position, size));
+                low = Math.Min(low, _offsets[id]);
+                high = Math.Max(high, id + 1 < Count ? _offsets[id + 1] : length);
             }
-        }
-        finally
-        {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            using var view = map.CreateViewAccessor(low, high - low, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            try
+            {
+                // The view begins at a page boundary at or before low.
+                var window = start + view.PointerOffset;
+                foreach (var id in chunk)
+                {
+                    var at = _offsets[id] - low;
+                    var record = new ReadOnlySpan<byte>(window + at, (int)Math.Min(int.MaxValue, high - low - at));
+                    var position = 0;
+                    var size = ReadLength(record, ref position);
+                    visit(state, id, record.Slice(position, size));
+                }
+            }
+            finally
+            {
+                view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
         }
     }
 

@@ -33,6 +33,9 @@ public sealed class EdgeSet
     /// <summary>Edges held: after <see cref="Deduplicate()"/>, the distinct ones.</summary>
     public int Count => _count;
 
+    /// <summary>Bytes held by the buffer, used or not.</summary>
+    public long AllocatedBytes => (long)_edges.Length * sizeof(ulong);
+
     /// <summary>The packed edge of <paramref name="a"/> and <paramref name="b"/> (order does not matter).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Pack(int a, int b) =>
@@ -111,6 +114,21 @@ public sealed class EdgeSet
     }
 
     /// <summary>
+    /// Renames both ends of every edge through <paramref name="map"/> (old id → new id, one-to-one), in place. The edges
+    /// are out of order afterwards, until the next <see cref="Deduplicate()"/>; no repeats appear that were not there.
+    /// </summary>
+    internal void Relabel(ReadOnlySpan<int> map)
+    {
+        var edges = _edges.AsSpan(0, _count);
+        for (var i = 0; i < edges.Length; i++)
+        {
+            var e = edges[i];
+            edges[i] = Pack(map[First(e)], map[Second(e)]);
+        }
+        _unique = false;
+    }
+
+    /// <summary>
     /// Sorts the edges ascending by packed value and drops repeats; returns the distinct edges. From about a million
     /// edges on, two halves are sorted on two threads and then merged (the result is the same either way).
     /// </summary>
@@ -143,19 +161,23 @@ public sealed class EdgeSet
         var edges = _edges;
         var count = _count;
         var half = count / 2;
-        // Radix passes are bound by memory bandwidth and latency, which one core does not saturate; the merge is one
-        // sequential pass.
-        Parallel.Invoke(() => Sort(edges.AsSpan(0, half)), () => Sort(edges.AsSpan(half, count - half)));
-        var merged = ArrayPool<ulong>.Shared.Rent(count);
+        // One scratch the size of the edges serves both halves' radix sorts and then takes the merge: at most one extra
+        // copy of the edge list is alive, not one per half plus one for the merge.
+        var scratch = Scratch.Rent<ulong>(count);
         try
         {
-            var n = MergeUnique(edges.AsSpan(0, half), edges.AsSpan(half, count - half), merged);
-            merged.AsSpan(0, n).CopyTo(edges);
+            // Radix passes are bound by memory bandwidth and latency, which one core does not saturate; the merge is
+            // one sequential pass.
+            Parallel.Invoke(
+                () => Sort(edges.AsSpan(0, half), scratch.AsSpan(0, half)),
+                () => Sort(edges.AsSpan(half, count - half), scratch.AsSpan(half, count - half)));
+            var n = MergeUnique(edges.AsSpan(0, half), edges.AsSpan(half, count - half), scratch);
+            scratch.AsSpan(0, n).CopyTo(edges);
             _count = n;
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(merged);
+            Scratch.Return(scratch);
         }
     }
 
@@ -192,16 +214,33 @@ public sealed class EdgeSet
             edges.Sort();
             return;
         }
-        var scratchArray = ArrayPool<ulong>.Shared.Rent(edges.Length);
+        var scratch = Scratch.Rent<ulong>(edges.Length);
+        try
+        {
+            Sort(edges, scratch.AsSpan(0, edges.Length));
+        }
+        finally
+        {
+            Scratch.Return(scratch);
+        }
+    }
+
+    /// <summary><see cref="Sort(Span{ulong})"/> with the caller's scratch, at least as long as <paramref name="edges"/>.</summary>
+    private static void Sort(Span<ulong> edges, Span<ulong> scratch)
+    {
+        if (edges.Length < RadixThreshold)
+        {
+            edges.Sort();
+            return;
+        }
         var counts = ArrayPool<int>.Shared.Rent(Buckets);
         try
         {
-            RadixSort(edges, scratchArray.AsSpan(0, edges.Length), counts.AsSpan(0, Buckets));
+            RadixSort(edges, scratch[..edges.Length], counts.AsSpan(0, Buckets));
         }
         finally
         {
             ArrayPool<int>.Shared.Return(counts);
-            ArrayPool<ulong>.Shared.Return(scratchArray);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Apache.Arrow;
 using Engine.Storage;
 using Engine.Workspaces;
@@ -40,8 +41,9 @@ public readonly ref struct IdentityGraph
 public sealed class IdentityGraphBuilder
 {
     private readonly IdentityRules _rules;
-    private readonly IdentifierTable _table;
-    private readonly EdgeSet _edges;
+    private IdentifierTable _table;
+    private EdgeSet _edges;
+    private bool _handedOver;
     private readonly long[][] _skipped;
     private BatchResolver? _resolver;
     private int[] _valueIds = new int[1024];
@@ -67,6 +69,8 @@ public sealed class IdentityGraphBuilder
         }
         _rules = rules;
         _table = new IdentifierTable(expectedIdentifiers);
+        _firstSeen = new long[expectedIdentifiers];
+        _firstSeen.AsSpan().Fill(long.MaxValue);
         _edges = new EdgeSet();
         var statuses = Enum.GetValues<NormalizeStatus>().Length;
         _skipped = new long[rules.Types.Count][];
@@ -163,6 +167,7 @@ public sealed class IdentityGraphBuilder
     /// </summary>
     internal void Apply(BatchResolver resolved, long basePosition)
     {
+        ThrowIfHandedOver();
         var values = resolved.Values;
         if (_valueIds.Length < values)
         {
@@ -313,6 +318,7 @@ public sealed class IdentityGraphBuilder
     /// </summary>
     public int AddCanonical(byte typeId, ReadOnlySpan<byte> canonical)
     {
+        ThrowIfHandedOver();
         if (typeId >= _rules.Types.Count)
         {
             throw new ArgumentOutOfRangeException(nameof(typeId), typeId, "no identifier type has this id");
@@ -322,17 +328,87 @@ public sealed class IdentityGraphBuilder
     }
 
     /// <summary>Adds the edge between two identifier ids (an earlier run's link, for an incremental run).</summary>
-    public void AddEdge(int a, int b) => _edges.Add(a, b);
+    public void AddEdge(int a, int b)
+    {
+        ThrowIfHandedOver();
+        _edges.Add(a, b);
+    }
 
     /// <summary>Deduplicates the edges and returns the graph (spans over the builder's storage).</summary>
-    public IdentityGraph Build() => new(_edges.Deduplicate(), _table.Types);
+    public IdentityGraph Build()
+    {
+        ThrowIfHandedOver();
+        return new(_edges.Deduplicate(), _table.Types);
+    }
 
     /// <summary>
     /// The graph renumbered in key order (<see cref="CanonicalGraph"/>): what it says depends only on which
     /// identifiers and links were added, not on the order they arrived in, so everything computed from it (stitching,
     /// which limits refuse which link, profile ids) is the same whatever the number of threads that built it.
     /// </summary>
-    public CanonicalGraph BuildCanonical() => CanonicalGraph.From(_table, FirstSeen, _edges.Deduplicate());
+    /// <remarks>
+    /// The builder hands its storage over and is spent afterwards: its hash table, positions and edge buffer — most of
+    /// the stage's memory — are let go as soon as the graph no longer needs them, instead of living on beside the
+    /// stitch and the output. <see cref="Rows"/>, <see cref="Skipped"/> and <see cref="Rules"/> stay readable; adding
+    /// anything throws.
+    /// </remarks>
+    public CanonicalGraph BuildCanonical()
+    {
+        ThrowIfHandedOver();
+        var n = _table.Count;
+        var order = CanonicalGraph.NodeOrder(_table, _firstSeen.AsSpan(0, n));
+        var types = new byte[n];
+        var builderTypes = _table.Types;
+        for (var i = 0; i < n; i++)
+        {
+            types[i] = builderTypes[order[i]];
+        }
+        _handedOver = true;
+        var released = _table.AllocatedBytes + ((long)_firstSeen.Length * sizeof(long));
+        _table = new IdentifierTable();
+        _firstSeen = [];
+        // The hash table and the positions are most of the heap (a few hundred MB at a million people, gigabytes at ten
+        // million), on the large object heap, which only a full collection frees, and nothing would start one before
+        // the stage ends: the edge sort, the stitch and the output would be allocated beside them, not in their place.
+        // Aggressive, so that the memory goes back to the system now instead of being decommitted bit by bit at later
+        // collections; its compaction moves what is live (mostly the edge buffer), tens of ms at a million people.
+        if (released >= CollectAfterBytes)
+        {
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        var rank = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            rank[order[i]] = i;
+        }
+        // The buffer still holds the raw links since the last compaction, in builder ids: renumbered in place, they
+        // need one sort (which also drops the repeats) instead of one before renumbering and one after.
+        _edges.Relabel(rank);
+        var edges = _edges.Deduplicate().ToArray();
+        released = _edges.AllocatedBytes * 2; // the buffer and the sort's scratch
+        _edges = new EdgeSet();
+        if (released >= CollectAfterBytes)
+        {
+            // The edge buffer and its sort scratch: an ordinary full collection lets the stitch reuse their space.
+            GC.Collect();
+        }
+        return new CanonicalGraph(order, rank, types, edges);
+    }
+
+    // Below this, what the handover lets go is not worth a full collection (a test's graph, a small workspace).
+    private const long CollectAfterBytes = 64L << 20;
+
+    private void ThrowIfHandedOver()
+    {
+        if (_handedOver)
+        {
+            ThrowHandedOver();
+        }
+    }
+
+    [DoesNotReturn]
+    private static void ThrowHandedOver() =>
+        throw new InvalidOperationException("this builder has handed its graph over (BuildCanonical) and takes no more identifiers or links");
 
     /// <summary>The stitching policy of each type of the rules: rank = priority index, its limit and shared-value threshold.</summary>
     public IdentifierTypePolicy[] Policies()

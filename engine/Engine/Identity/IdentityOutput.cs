@@ -129,12 +129,16 @@ public static class IdentityOutput
         batch.Flush(writer);
     }
 
+    /// <summary>
+    /// One batch's column builders, refilled batch after batch: they keep their buffers, where new builders would
+    /// allocate (and grow by doubling) a few MB per batch on the large object heap, which only a full collection frees.
+    /// </summary>
     private sealed class IdentifierBatch
     {
-        public StringArray.Builder Types { get; private set; } = new();
-        public StringArray.Builder Values { get; private set; } = new();
-        public Int64Array.Builder Profiles { get; private set; } = new();
-        public BooleanArray.Builder Shared { get; private set; } = new();
+        public StringArray.Builder Types { get; } = new();
+        public StringArray.Builder Values { get; } = new();
+        public Int64Array.Builder Profiles { get; } = new();
+        public BooleanArray.Builder Shared { get; } = new();
         public int Rows { get; set; }
 
         public void Flush(ParquetDatasetWriter writer)
@@ -143,13 +147,14 @@ public static class IdentityOutput
             {
                 return;
             }
+            // Build copies each buffer out, so the builders can be cleared once the batch is built.
             using var batch = new RecordBatch(IdentifiersSchema, [Types.Build(), Values.Build(), Profiles.Build(), Shared.Build()], Rows);
-            writer.Write(batch);
-            Types = new();
-            Values = new();
-            Profiles = new();
-            Shared = new();
+            Types.Clear();
+            Values.Clear();
+            Profiles.Clear();
+            Shared.Clear();
             Rows = 0;
+            writer.Write(batch);
         }
     }
 
@@ -157,12 +162,13 @@ public static class IdentityOutput
     public static async Task WriteMergesAsync(StorageLocation location, IReadOnlyList<ProfileChange> changes, CancellationToken cancellationToken)
     {
         await using var writer = await ParquetDatasetWriter.CreateAsync(location, MergesSchema, null, cancellationToken);
+        // One set of builders for every batch (see IdentifierBatch).
+        var olds = new Int64Array.Builder();
+        var news = new Int64Array.Builder();
+        var kinds = new StringArray.Builder();
         for (var start = 0; start < changes.Count; start += BatchRows)
         {
             var end = Math.Min(changes.Count, start + BatchRows);
-            var olds = new Int64Array.Builder();
-            var news = new Int64Array.Builder();
-            var kinds = new StringArray.Builder();
             for (var i = start; i < end; i++)
             {
                 olds.Append(changes[i].OldProfileId);
@@ -177,6 +183,9 @@ public static class IdentityOutput
                 kinds.Append(ChangeName(changes[i].Kind));
             }
             using var batch = new RecordBatch(MergesSchema, [olds.Build(), news.Build(), kinds.Build()], end - start);
+            olds.Clear();
+            news.Clear();
+            kinds.Clear();
             writer.Write(batch);
         }
         await writer.CommitAsync(cancellationToken);
@@ -197,14 +206,15 @@ public static class IdentityOutput
     {
         var typeNames = rules.Types.Select(t => t.Name).ToArray();
         var edges = graph.Edges;
+        // One set of builders for every batch (see IdentifierBatch).
+        var from = new Int32Array.Builder();
+        var to = new Int32Array.Builder();
+        var outcome = new StringArray.Builder();
+        var reason = new StringArray.Builder();
+        var reasonType = new StringArray.Builder();
         for (var start = 0; start < edges.Length; start += BatchRows)
         {
             var end = Math.Min(edges.Length, start + BatchRows);
-            var from = new Int32Array.Builder();
-            var to = new Int32Array.Builder();
-            var outcome = new StringArray.Builder();
-            var reason = new StringArray.Builder();
-            var reasonType = new StringArray.Builder();
             for (var i = start; i < end; i++)
             {
                 from.Append(EdgeSet.First(edges[i]));
@@ -223,6 +233,11 @@ public static class IdentityOutput
                 }
             }
             using var batch = new RecordBatch(LinksSchema, [from.Build(), to.Build(), outcome.Build(), reason.Build(), reasonType.Build()], end - start);
+            from.Clear();
+            to.Clear();
+            outcome.Clear();
+            reason.Clear();
+            reasonType.Clear();
             writer.Write(batch);
             cancellationToken.ThrowIfCancellationRequested();
         }

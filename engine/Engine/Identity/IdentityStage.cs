@@ -121,8 +121,12 @@ public sealed class IdentityStage
         Log.IdentityMode(_logger, report.Mode, plan.Reason);
 
         var scratch = options.ScratchDirectory ?? Path.Combine(Path.GetTempPath(), "activation-engine");
-        using var values = new CanonicalValueLog(scratch);
-        var builder = new IdentityGraphBuilder(rules, checked((int)Math.Min(int.MaxValue / 2, (previousState?.Identifiers ?? 0) * 11 / 10)), values);
+        // The table, the first-seen positions and the value offsets sized for the previous run's identifiers, without
+        // headroom: the table doubles at 11/16 full, so a margin doubles it whenever the count sits near a threshold
+        // (5.4M identifiers at a million people: 16M slots, 403 MB, instead of 8M, 201 MB); growing costs one rehash.
+        var expected = checked((int)Math.Min(int.MaxValue / 2, previousState?.Identifiers ?? 0));
+        using var values = new CanonicalValueLog(scratch, expected);
+        var builder = new IdentityGraphBuilder(rules, expected, values);
 
         // Incremental: the previous graph first. Its identifiers count as met before any of this run's data, in the
         // order they were written, so they keep their row positions and new identifiers follow them.
@@ -168,7 +172,10 @@ public sealed class IdentityStage
 
         progress?.Report(new IdentityProgress("stitching", 0));
         var graph = builder.BuildCanonical();
+        // The previous ids by node number (none on a first run: every node is new); the array by builder id is let go.
+        previousProfile = previousProfile.Length == 0 ? [] : graph.ToNodes<long>(previousProfile, -1);
         var stitched = Stitch(builder, graph, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
+        previousProfile = []; // a long per identifier, not needed past the ids: not kept through the write
         Fill(report, builder, graph, stitched, previousIds);
         clock.Restart();
 
@@ -329,8 +336,8 @@ public sealed class IdentityStage
     private sealed record Stitched(StitchResult Result, LinkOutcomes Links, ProfileAssignment Assignment);
 
     /// <summary>
-    /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph; the
-    /// previous profile ids (per builder id) are reordered onto it first.
+    /// Stitching (previous links pinned, shared values guarded) and profile ids, all on the key-ordered graph, with the
+    /// previous profile ids by node number.
     /// </summary>
     private static Stitched Stitch(
         IdentityGraphBuilder builder, CanonicalGraph graph, List<ulong> pinned, long[] previousProfile, ulong[] previousProfiles, long nextProfileId,
@@ -341,8 +348,7 @@ public sealed class IdentityStage
         var links = LinkOutcomes.Classify(graph, result, pinnedEdges);
         report.TimingsMs["stitch"] = clock.ElapsedMilliseconds;
         clock.Restart();
-        var previous = graph.ToNodes<long>(previousProfile, -1);
-        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previous, previousProfiles, nextProfileId);
+        var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previousProfile, previousProfiles, nextProfileId);
         report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
         return new Stitched(result, links, assignment);
     }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -244,7 +243,7 @@ public static class Stitcher
             var sorted = edges;
             if (!IsStrictlyAscending(edges))
             {
-                sortedArray = ArrayPool<ulong>.Shared.Rent(edges.Length);
+                sortedArray = Scratch.Rent<ulong>(edges.Length);
                 var span = sortedArray.AsSpan(0, edges.Length);
                 edges.CopyTo(span);
                 EdgeSet.Sort(span);
@@ -261,7 +260,7 @@ public static class Stitcher
             else
             {
                 // Each edge's level computed once (one random read of each endpoint's type), then a stable scatter.
-                edgeLevelArray = ArrayPool<byte>.Shared.Rent(sorted.Length);
+                edgeLevelArray = Scratch.Rent<byte>(sorted.Length);
                 var edgeLevel = edgeLevelArray.AsSpan(0, sorted.Length);
                 for (var i = 0; i < sorted.Length; i++)
                 {
@@ -274,7 +273,7 @@ public static class Stitcher
                 {
                     start[l] += start[l - 1];
                 }
-                orderedArray = ArrayPool<ulong>.Shared.Rent(sorted.Length);
+                orderedArray = Scratch.Rent<ulong>(sorted.Length);
                 var output = orderedArray.AsSpan(0, sorted.Length);
                 Span<int> next = stackalloc int[levels];
                 start[..levels].CopyTo(next);
@@ -318,15 +317,15 @@ public static class Stitcher
         {
             if (sortedArray is not null)
             {
-                ArrayPool<ulong>.Shared.Return(sortedArray);
+                Scratch.Return(sortedArray);
             }
             if (orderedArray is not null)
             {
-                ArrayPool<ulong>.Shared.Return(orderedArray);
+                Scratch.Return(orderedArray);
             }
             if (edgeLevelArray is not null)
             {
-                ArrayPool<byte>.Shared.Return(edgeLevelArray);
+                Scratch.Return(edgeLevelArray);
             }
         }
     }
@@ -352,7 +351,7 @@ public static class Stitcher
             return;
         }
         // (value, root of a higher-priority neighbour) pairs, sorted, then distinct roots counted per value.
-        var rented = ArrayPool<ulong>.Shared.Rent(Math.Max(1, edges.Length));
+        var rented = Scratch.Rent<ulong>(Math.Max(1, edges.Length));
         try
         {
             var pairs = rented.AsSpan(0, edges.Length);
@@ -397,7 +396,7 @@ public static class Stitcher
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(rented);
+            Scratch.Return(rented);
         }
     }
 
@@ -537,7 +536,7 @@ public static class Stitcher
         {
             return edges.Length;
         }
-        var copy = ArrayPool<ulong>.Shared.Rent(edges.Length);
+        var copy = Scratch.Rent<ulong>(edges.Length);
         try
         {
             var span = copy.AsSpan(0, edges.Length);
@@ -547,7 +546,7 @@ public static class Stitcher
         }
         finally
         {
-            ArrayPool<ulong>.Shared.Return(copy);
+            Scratch.Return(copy);
         }
     }
 

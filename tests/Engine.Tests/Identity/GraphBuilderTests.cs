@@ -116,6 +116,67 @@ public sealed class GraphBuilderTests
     }
 
     [Fact]
+    public void The_canonical_graph_numbers_identifiers_by_first_sighting_then_key_and_spends_the_builder()
+    {
+        // The second batch repeats links of the first (repeats in the raw edge buffer at the handover) and meets new
+        // values together on one row (positions tied, broken by key).
+        using var first = Batch(
+            ("email", Strings("ann@mail.co", "bob@mail.co", "ann@mail.co")),
+            ("customer_id", Strings("c1", "c2", "c1")),
+            ("anonymous_id", Strings("a1", null, "a3")));
+        using var second = Batch(
+            ("email", Strings("bob@mail.co", "cat@mail.co", "ann@mail.co")),
+            ("customer_id", Strings("c2", "c3", null)),
+            ("anonymous_id", Strings("a4", "a5", "a1")));
+        (int, IdentifierType)[] columns = [(0, T("email")), (1, T("customer_id")), (2, T("anonymous_id"))];
+        IdentityGraphBuilder Fed()
+        {
+            var builder = new IdentityGraphBuilder(Rules);
+            builder.AddBatch(first, columns);
+            builder.AddBatch(second, columns);
+            return builder;
+        }
+        var reference = Fed();
+        (string Type, string Value)[] known =
+        [
+            ("email", "ann@mail.co"), ("email", "bob@mail.co"), ("email", "cat@mail.co"), ("customer_id", "c1"), ("customer_id", "c2"),
+            ("customer_id", "c3"), ("anonymous_id", "a1"), ("anonymous_id", "a3"), ("anonymous_id", "a4"), ("anonymous_id", "a5"),
+        ];
+        var n = reference.Table.Count;
+        Assert.Equal(known.Length, n);
+        var keyOf = new IdentifierKey[n];
+        foreach (var (type, value) in known)
+        {
+            keyOf[Id(reference, type, value)] = IdentifierKey.Compute(reference.TypeId(type), System.Text.Encoding.UTF8.GetBytes(value));
+        }
+        var firstSeen = reference.FirstSeen.ToArray();
+        var order = Enumerable.Range(0, n).OrderBy(id => firstSeen[id]).ThenBy(id => keyOf[id].High).ThenBy(id => keyOf[id].Low).ToArray();
+        var rank = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            rank[order[i]] = i;
+        }
+        var types = order.Select(id => reference.Table.Types[id]).ToArray();
+        var edges = reference.Build().Edges.ToArray().Select(e => EdgeSet.Pack(rank[EdgeSet.First(e)], rank[EdgeSet.Second(e)])).Order().ToArray();
+
+        var builder = Fed();
+        var graph = builder.BuildCanonical();
+        Assert.Equal(order, graph.Order);
+        Assert.Equal(rank, graph.Rank);
+        Assert.Equal(types, graph.NodeTypes);
+        Assert.Equal(edges, graph.Edges);
+
+        // Spent: its storage went to the graph; the counters stay.
+        Assert.Equal(6, builder.Rows);
+        Assert.Equal(0, builder.Table.Count);
+        Assert.Throws<InvalidOperationException>(() => builder.AddBatch(first, columns));
+        Assert.Throws<InvalidOperationException>(() => builder.AddEdge(0, 1));
+        Assert.Throws<InvalidOperationException>(() => builder.AddCanonical(0, "c9"u8));
+        Assert.Throws<InvalidOperationException>(() => builder.Build());
+        Assert.Throws<InvalidOperationException>(() => builder.BuildCanonical());
+    }
+
+    [Fact]
     public void Skip_counters_split_blocked_empty_and_invalid_emails()
     {
         using var batch = Batch(("email", Strings("test@test.com", "", "   ", "no-at-sign.example.com", "a@@b", null, "ok@mail.co")));

@@ -63,6 +63,28 @@ public sealed class GraphTableTests
     }
 
     [Fact]
+    public void Key_order_sorts_ids_as_their_keys_sort()
+    {
+        GenPicks.Sample(sample =>
+        {
+            var table = new IdentifierTable(sample.Expected);
+            foreach (var pick in sample.Picks)
+            {
+                table.GetOrAdd(KeyOf(pick), (byte)(pick % 5));
+            }
+            var keyOfId = new IdentifierKey[table.Count];
+            foreach (var pick in sample.Picks)
+            {
+                Assert.True(table.TryGet(KeyOf(pick), out var id));
+                keyOfId[id] = KeyOf(pick);
+            }
+            var ids = Enumerable.Range(0, table.Count).ToArray();
+            Array.Sort(ids, table.KeyOrder());
+            Assert.Equal(Enumerable.Range(0, table.Count).OrderBy(id => keyOfId[id].High).ThenBy(id => keyOfId[id].Low), ids);
+        }, iter: 50);
+    }
+
+    [Fact]
     public void Table_records_each_identifiers_type()
     {
         var table = new IdentifierTable();
@@ -143,6 +165,33 @@ public sealed class GraphTableTests
             Assert.Equal(expected.Length, set.Count);
             Assert.Equal(expected, set.Deduplicate().ToArray()); // idempotent
         }, iter: 300);
+    }
+
+    [Fact]
+    public void Relabelled_edges_deduplicate_to_the_relabelled_distinct_edges()
+    {
+        // Raw edges with repeats, renamed through a random permutation before the one sort, against the distinct edges
+        // renamed afterwards: the builder's handover relies on the two being equal.
+        Gen.Int[1, 2000].SelectMany(n => Gen.Select(Gen.Select(Gen.Int[0, n - 1], Gen.Int[0, n - 1]).Array[0, 9000], Gen.Int, (edges, seed) => (n, edges, seed)))
+            .Sample(sample =>
+            {
+                var map = Enumerable.Range(0, sample.n).ToArray();
+                new Random(sample.seed).Shuffle(map);
+                var raw = new EdgeSet();
+                var distinct = new EdgeSet();
+                foreach (var (a, b) in sample.edges)
+                {
+                    raw.Add(a, b);
+                    distinct.Add(a, b);
+                }
+                var expected = new EdgeSet();
+                foreach (var e in distinct.Deduplicate())
+                {
+                    expected.Add(map[EdgeSet.First(e)], map[EdgeSet.Second(e)]);
+                }
+                raw.Relabel(map);
+                Assert.Equal(expected.Deduplicate().ToArray(), raw.Deduplicate().ToArray());
+            }, iter: 200);
     }
 
     [Fact]

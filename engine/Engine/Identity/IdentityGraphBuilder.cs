@@ -209,6 +209,15 @@ public sealed class IdentityGraphBuilder
             _valueIds[v] = Add(key, typeId, canonical, basePosition + resolved.FirstRow[v]);
         }
 
+        // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a small
+        // multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait for the
+        // end). Before the batch rather than after it: a batch crossing the threshold would double the buffer (16M links
+        // to 32M, 256 MB, at the first one) only for it to be compacted straight away.
+        if (_edges.Count > 0 && _edges.Count + ((long)resolved.Runs * Math.Max(0, resolved.Slots - 1)) > _compactAt)
+        {
+            var distinct = _edges.Deduplicate().Length;
+            _compactAt = Math.Max(MinCompactAt, 2L * distinct);
+        }
         var order = resolved.Order;
         var refs = resolved.Refs;
         var slotTypes = resolved.SlotTypes;
@@ -247,13 +256,6 @@ public sealed class IdentityGraphBuilder
             }
         }
         Rows += resolved.Rows;
-        // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a small
-        // multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait for Build).
-        if (_edges.Count >= _compactAt)
-        {
-            var distinct = _edges.Deduplicate().Length;
-            _compactAt = Math.Max(MinCompactAt, 2L * distinct);
-        }
     }
 
     // 16M edges (128 MB) before the first compaction: below that, one sort at the end is cheaper.

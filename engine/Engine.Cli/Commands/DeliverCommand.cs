@@ -69,7 +69,7 @@ internal static class DeliverCommand
         var resultsFile = runFolder.Child(Runs.RunResults.FileName);
         var results = await resultsFile.Store.GetAsync(resultsFile.Key, cancellationToken) is { } bytes ? Runs.RunResults.Parse(bytes) : Runs.RunResults.From(manifest);
         var stage = new Runs.StageResult { Stage = "deliver", StartedAt = DateTimeOffset.UtcNow };
-        var peakMeasured = Diagnostics.ProcessMemory.ResetPeak();
+        var peakMeasured = Diagnostics.ProcessMemory.StartStage();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var code = EngineCommandLine.Success;
         DeliveryResult? delivered = null;
@@ -102,7 +102,7 @@ internal static class DeliverCommand
             }
         }
         stage.DurationSeconds = clock.Elapsed.TotalSeconds;
-        stage.PeakMemoryBytes = peakMeasured && Diagnostics.ProcessMemory.PeakBytes() is > 0 and var peak ? peak : null;
+        stage.PeakMemoryBytes = Diagnostics.ProcessMemory.StagePeakBytes(peakMeasured);
         results.Add(stage, DateTimeOffset.UtcNow);
         await results.WriteAsync(runFolder, cancellationToken);
         return (code, delivered);

@@ -5,7 +5,7 @@ namespace Engine.Diagnostics;
 /// <summary>
 /// The process's memory as Linux reports it: <c>VmHWM</c> (peak resident set, "high water mark") and <c>VmRSS</c> from
 /// <c>/proc/self/status</c>, which count managed heap, native allocations (ParquetSharp, DuckDB) and the runtime alike,
-/// unlike the GC's own figures. The run resets the peak at each stage's start (<see cref="ResetPeak"/>), so each stage
+/// unlike the GC's own figures. The run resets the peak at each stage's start (<see cref="StartStage"/>), so each stage
 /// records its own. -1 where /proc is not available.
 /// </summary>
 public static class ProcessMemory
@@ -39,6 +39,20 @@ public static class ProcessMemory
             return false;
         }
     }
+
+    /// <summary>
+    /// Starts measuring a stage's own peak: collects what the work before it left behind (garbage, but resident until a
+    /// full collection gives it back; a few milliseconds over a small live heap) and resets the peak. Pass the result to
+    /// <see cref="StagePeakBytes"/> when the stage ends.
+    /// </summary>
+    public static bool StartStage()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        return ResetPeak();
+    }
+
+    /// <summary>The peak since <see cref="StartStage"/> (whose result is <paramref name="started"/>); null where it could not be measured.</summary>
+    public static long? StagePeakBytes(bool started) => started && PeakBytes() is > 0 and var peak ? peak : null;
 
     private static long Status(string field) => Read("/proc/self/status", field);
 

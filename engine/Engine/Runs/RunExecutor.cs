@@ -354,11 +354,8 @@ public sealed partial class RunExecutor
         Func<T, string?>? message = null)
     {
         var record = new StageRecord { Name = name, StartedAt = _time.GetUtcNow(), Attempt = attempt };
-        // What the stage before left behind is garbage by now but still resident until a full collection gives it
-        // back: collect it (a few milliseconds over a small live heap, once a stage), so that the next stage starts
-        // from what is alive and its peak, from this reset on, is its own.
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        var peakMeasured = ProcessMemory.ResetPeak();
+        // Stages run one at a time, so the peak from here on is this stage's own.
+        var peakMeasured = ProcessMemory.StartStage();
         var clock = Stopwatch.StartNew();
         Log.StageStarted(_logger, name);
         using var activity = EngineTelemetry.ActivitySource.StartActivity($"engine.stage.{name}");
@@ -381,7 +378,7 @@ public sealed partial class RunExecutor
         finally
         {
             record.DurationMs = clock.ElapsedMilliseconds;
-            record.PeakMemoryBytes = peakMeasured && ProcessMemory.PeakBytes() is > 0 and var peak ? peak : null;
+            record.PeakMemoryBytes = ProcessMemory.StagePeakBytes(peakMeasured);
             manifest.Stages.Add(record);
             EngineTelemetry.StageDuration.Record(clock.Elapsed.TotalSeconds, new KeyValuePair<string, object?>("stage", name));
             if (record.Status == RunStatus.Succeeded)

@@ -19,6 +19,9 @@ public readonly record struct ProfilesProgress(string Step, long Done);
 /// <param name="Table">The same rows in memory, for the stages after (segments evaluate over it).</param>
 public sealed record ProfilesResult(ProfilesReport Report, StorageLocation Location, ProfileTable Table);
 
+/// <summary>One as-of of a build at several (<see cref="ProfilesStage.BuildAtAsync"/>): the time, and the profile rows to compute (null: every profile).</summary>
+internal sealed record ProfileCutoff(DateTimeOffset AsOf, RowSubset? Rows);
+
 /// <summary>The profiles stage's figures in <c>manifest.json</c> (under <c>profiles</c>).</summary>
 public sealed class ProfilesReport
 {
@@ -105,8 +108,7 @@ public sealed class ProfilesStage
 
     /// <summary>
     /// Builds the profile table of <paramref name="definition"/> (attributes and traits over the sources of
-    /// <paramref name="workspace"/>) as of <paramref name="asOf"/>, without writing it: what a run writes, and what
-    /// model training computes as of a past cutoff.
+    /// <paramref name="workspace"/>) as of <paramref name="asOf"/>, without writing it: what a run writes.
     /// </summary>
     public async Task<(ProfileTable Table, ProfilesReport Report)> BuildAsync(
         Workspace workspace, ProfilesDefinition definition, StorageLocation identity, DateTimeOffset asOf, int parallelism,
@@ -114,33 +116,76 @@ public sealed class ProfilesStage
     {
         ArgumentNullException.ThrowIfNull(workspace);
         ArgumentNullException.ThrowIfNull(definition);
-        var report = new ProfilesReport();
         var clock = Stopwatch.StartNew();
-        var asOfMicros = (asOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
-
         progress?.Report(new ProfilesProgress("reading identities", 0));
-        var identityDataset = await Dataset.OpenAsync(identity, DataFormat.Parquet, cancellationToken);
-        var lookup = ProfileLookup.Read(identityDataset, workspace.Identity, Math.Max(1, parallelism), cancellationToken);
+        var lookup = await ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var identities = clock.ElapsedMilliseconds;
+        var (table, report) = (await BuildAtAsync(workspace, definition, lookup, [new ProfileCutoff(asOf, null)], parallelism, progress, cancellationToken))[0];
+        var timings = new Dictionary<string, long> { ["identities"] = identities };
+        foreach (var (step, ms) in report.TimingsMs)
+        {
+            timings[step] = ms;
+        }
+        report.TimingsMs = timings;
+        return (table, report);
+    }
+
+    /// <summary>The profile row of every identifier in the run's <c>identity/</c> output.</summary>
+    internal static async Task<ProfileLookup> ReadLookupAsync(Workspace workspace, StorageLocation identity, int parallelism, CancellationToken cancellationToken)
+    {
+        var dataset = await Dataset.OpenAsync(identity, DataFormat.Parquet, cancellationToken);
+        return ProfileLookup.Read(dataset, workspace.Identity, Math.Max(1, parallelism), cancellationToken);
+    }
+
+    /// <summary>
+    /// Builds the profile table of <paramref name="definition"/> as of each of <paramref name="cutoffs"/> in one scan
+    /// per source, each table over its cutoff's rows (every profile when it names none). What model training reads:
+    /// the same traits at several past cutoffs, for the few profiles in a model's population. A scan's work is mostly
+    /// decoding and finding each row's profile, which the cutoffs share; each adds only its filters and its state,
+    /// sized by its rows.
+    /// </summary>
+    internal async Task<IReadOnlyList<(ProfileTable Table, ProfilesReport Report)>> BuildAtAsync(
+        Workspace workspace, ProfilesDefinition definition, ProfileLookup lookup, IReadOnlyList<ProfileCutoff> cutoffs, int parallelism,
+        IProgress<ProfilesProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(definition);
+        ArgumentNullException.ThrowIfNull(lookup);
         var profiles = lookup.Profiles;
-        report.Profiles = profiles;
-        report.TimingsMs["identities"] = clock.ElapsedMilliseconds;
-        clock.Restart();
+        var count = cutoffs.Count;
+        var reports = new ProfilesReport[count];
+        var asOf = new long[count];
+        var sizes = new int[count];
+        var subsets = new RowSubset?[count];
+        var definitions = new ProfilesDefinition[count];
+        for (var c = 0; c < count; c++)
+        {
+            asOf[c] = (cutoffs[c].AsOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
+            subsets[c] = cutoffs[c].Rows;
+            sizes[c] = subsets[c]?.Count ?? profiles;
+            reports[c] = new ProfilesReport { Profiles = sizes[c] };
+            definitions[c] = definition;
+        }
+        var clock = Stopwatch.StartNew();
 
         if (definition.Traits.Any(t => t.Conditions.Any(c => c.Operator == FilterOperator.InLatest)))
         {
+            // The latest values are ranked before each cutoff: "the last three campaigns" differ from one to the next.
             progress?.Report(new ProfilesProgress("ranking latest values", 0));
-            (definition, report.LatestValues) = await LatestValues.ResolveAsync(
-                definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, asOfMicros, parallelism, cancellationToken);
-            report.TimingsMs["latest_values"] = clock.ElapsedMilliseconds;
-            clock.Restart();
+            for (var c = 0; c < count; c++)
+            {
+                (definitions[c], reports[c].LatestValues) = await LatestValues.ResolveAsync(
+                    definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, asOf[c], parallelism, cancellationToken);
+            }
+            Time("latest_values");
         }
 
         var attributes = definition.Attributes;
-        var attributeResults = new Accumulator?[attributes.Count];
-        var traitResults = new Accumulator?[definition.Traits.Count];
+        var attributeResults = new Accumulator?[count, attributes.Count];
+        var traitResults = new Accumulator?[count, definition.Traits.Count];
         foreach (var source in workspace.Sources)
         {
-            var plan = Plan(source, definition, attributes, asOfMicros);
+            var plan = Plan(source, definitions, attributes, asOf);
             if (plan is null)
             {
                 continue;
@@ -150,7 +195,7 @@ public sealed class ProfilesStage
             var gate = new Lock();
             // Workers share accumulator sets, a few workers to a set, rather than each owning one: the per-profile state
             // is the stage's largest allocation (hundreds of bytes a profile), and a copy per core would multiply it.
-            var sets = new AccumulatorSet?[(Math.Max(1, parallelism) + WorkersPerAccumulatorSet - 1) / WorkersPerAccumulatorSet];
+            var sets = new AccumulatorSet[]?[(Math.Max(1, parallelism) + WorkersPerAccumulatorSet - 1) / WorkersPerAccumulatorSet];
             var workersMade = 0;
             var states = DatasetScan.Run(
                 dataset, plan.Specs,
@@ -158,8 +203,8 @@ public sealed class ProfilesStage
                 {
                     lock (gate)
                     {
-                        var set = sets[workersMade++ % sets.Length] ??= new AccumulatorSet(plan, profiles, asOfMicros);
-                        return new Worker(plan, workspace.Identity, lookup, asOfMicros, set);
+                        var set = sets[workersMade++ % sets.Length] ??= [.. Enumerable.Range(0, count).Select(c => new AccumulatorSet(plan, sizes[c], asOf[c]))];
+                        return new Worker(plan, workspace.Identity, lookup, asOf, subsets, set);
                     }
                 },
                 (worker, scan) =>
@@ -184,13 +229,6 @@ public sealed class ProfilesStage
                 },
                 source.ScanOptions(Math.Max(1, parallelism)), cancellationToken);
 
-            var sourceReport = new ProfilesSourceReport();
-            foreach (var worker in states)
-            {
-                sourceReport.Rows += worker.Rows;
-                sourceReport.RowsWithoutProfile += worker.WithoutProfile;
-                sourceReport.RowsAfterAsOf += worker.AfterAsOf;
-            }
             for (var k = 0; k < sets.Length; k++)
             {
                 if (sets[k] is not { } set)
@@ -199,68 +237,108 @@ public sealed class ProfilesStage
                 }
                 // Dropped as soon as it is merged, so that no more than two sets' state is alive at once.
                 sets[k] = null;
-                for (var t = 0; t < plan.Traits.Count; t++)
+                for (var c = 0; c < count; c++)
                 {
-                    ref var target = ref traitResults[plan.Traits[t].Trait];
-                    if (target is null)
+                    for (var t = 0; t < plan.Traits.Count; t++)
                     {
-                        target = set.Traits[t];
+                        ref var target = ref traitResults[c, plan.Traits[t].Trait];
+                        if (target is null)
+                        {
+                            target = set[c].Traits[t];
+                        }
+                        else
+                        {
+                            target.Merge(set[c].Traits[t]);
+                        }
                     }
-                    else
+                    for (var a = 0; a < plan.Attributes.Count; a++)
                     {
-                        target.Merge(set.Traits[t]);
+                        ref var target = ref attributeResults[c, plan.Attributes[a].Attribute];
+                        if (target is null)
+                        {
+                            target = set[c].Attributes[a];
+                        }
+                        else
+                        {
+                            target.Merge(set[c].Attributes[a]);
+                        }
                     }
                 }
-                for (var a = 0; a < plan.Attributes.Count; a++)
+            }
+            long rows = 0, withoutProfile = 0;
+            foreach (var worker in states)
+            {
+                rows += worker.Rows;
+                withoutProfile += worker.WithoutProfile;
+            }
+            for (var c = 0; c < count; c++)
+            {
+                var sourceReport = new ProfilesSourceReport { Rows = rows, RowsWithoutProfile = withoutProfile };
+                foreach (var worker in states)
                 {
-                    ref var target = ref attributeResults[plan.Attributes[a].Attribute];
-                    if (target is null)
-                    {
-                        target = set.Attributes[a];
-                    }
-                    else
-                    {
-                        target.Merge(set.Attributes[a]);
-                    }
+                    sourceReport.RowsAfterAsOf += worker.AfterAsOf[c];
+                }
+                var report = reports[c];
+                report.Sources[source.Name] = sourceReport;
+                report.RowsAfterAsOf += sourceReport.RowsAfterAsOf;
+                if (plan.Traits.Count > 0)
+                {
+                    report.EventsRead += rows;
+                    report.EventsWithoutProfile += withoutProfile;
+                }
+                if (plan.Attributes.Count > 0)
+                {
+                    report.AttributeRowsRead += rows;
+                    report.AttributeRowsWithoutProfile += withoutProfile;
                 }
             }
-            report.Sources[source.Name] = sourceReport;
-            report.RowsAfterAsOf += sourceReport.RowsAfterAsOf;
-            if (plan.Traits.Count > 0)
-            {
-                report.EventsRead += sourceReport.Rows;
-                report.EventsWithoutProfile += sourceReport.RowsWithoutProfile;
-            }
-            if (plan.Attributes.Count > 0)
-            {
-                report.AttributeRowsRead += sourceReport.Rows;
-                report.AttributeRowsWithoutProfile += sourceReport.RowsWithoutProfile;
-            }
-            report.TimingsMs[$"read:{source.Name}"] = clock.ElapsedMilliseconds;
-            Log.ProfilesSourceRead(_logger, source.Name, sourceReport.Rows, sourceReport.RowsWithoutProfile);
-            clock.Restart();
+            Time($"read:{source.Name}");
+            Log.ProfilesSourceRead(_logger, source.Name, rows, withoutProfile);
         }
 
         // Columns in the file's order: attributes, then traits. A column no source fed (an empty dataset) is all NULL / 0.
-        var columns = new List<ProfileColumn>(attributes.Count + definition.Traits.Count);
-        for (var a = 0; a < attributes.Count; a++)
+        var tables = new (ProfileTable, ProfilesReport)[count];
+        for (var c = 0; c < count; c++)
         {
-            var accumulator = attributeResults[a] ?? AttributeAccumulator(attributes[a].Type, profiles);
-            columns.Add(new ProfileColumn(attributes[a].Name, attributes[a].Type, accumulator.Build()));
+            var columns = new List<ProfileColumn>(attributes.Count + definition.Traits.Count);
+            for (var a = 0; a < attributes.Count; a++)
+            {
+                var accumulator = attributeResults[c, a] ?? AttributeAccumulator(attributes[a].Type, sizes[c]);
+                attributeResults[c, a] = null;
+                columns.Add(new ProfileColumn(attributes[a].Name, attributes[a].Type, accumulator.Build()));
+            }
+            for (var t = 0; t < definition.Traits.Count; t++)
+            {
+                var trait = definition.Traits[t];
+                var accumulator = traitResults[c, t] ?? TraitAccumulator(trait, sizes[c], asOf[c]);
+                traitResults[c, t] = null;
+                columns.Add(new ProfileColumn(trait.Name, trait.OutputType, accumulator.Build()));
+            }
+            var ids = lookup.ProfileIds;
+            if (subsets[c] is { } subset)
+            {
+                ids = new long[subset.Count];
+                for (var i = 0; i < ids.Length; i++)
+                {
+                    ids[i] = lookup.ProfileIds[subset.Rows[i]];
+                }
+            }
+            var table = new ProfileTable(new Int64Array(ManagedArrowBuffer.Wrap(ids), ArrowBuffer.Empty, sizes[c], 0, 0), columns);
+            reports[c].Attributes = attributes.Count;
+            reports[c].Traits = definition.Traits.Count;
+            tables[c] = (table, reports[c]);
         }
-        for (var t = 0; t < definition.Traits.Count; t++)
+        Time("build");
+        return tables;
+
+        void Time(string step)
         {
-            var trait = definition.Traits[t];
-            var accumulator = traitResults[t] ?? TraitAccumulator(trait, profiles, asOfMicros);
-            columns.Add(new ProfileColumn(trait.Name, trait.OutputType, accumulator.Build()));
+            foreach (var report in reports)
+            {
+                report.TimingsMs[step] = clock.ElapsedMilliseconds;
+            }
+            clock.Restart();
         }
-        var ids = new Int64Array(ManagedArrowBuffer.Wrap(lookup.ProfileIds),
-            ArrowBuffer.Empty, profiles, 0, 0);
-        var table = new ProfileTable(ids, columns);
-        report.Attributes = attributes.Count;
-        report.Traits = definition.Traits.Count;
-        report.TimingsMs["build"] = clock.ElapsedMilliseconds;
-        return (table, report);
     }
 
     /// <summary>The Arrow schema of <c>profiles/</c> for a table: profile_id, then each column (strings dictionary-encoded).</summary>
@@ -307,8 +385,14 @@ public sealed class ProfilesStage
         }
     }
 
-    /// <summary>A trait bound to one source's scan: its index, value column, conditions and window bounds (UTC microseconds).</summary>
-    private sealed record TraitSlot(int Trait, TraitDefinition Definition, int Column, IReadOnlyList<(TraitCondition Condition, int Column)> Conditions, long From, long To);
+    /// <summary>
+    /// A trait bound to one source's scan: its index, value column, and per cutoff its conditions and window bounds
+    /// (UTC microseconds). <c>SameConditionsAs[c]</c> is the first cutoff whose conditions cutoff c shares (all of
+    /// them but an <c>in_latest</c> trait's), so that a scan evaluates each distinct filter once per batch.
+    /// </summary>
+    private sealed record TraitSlot(
+        int Trait, TraitDefinition Definition, int Column, IReadOnlyList<(TraitCondition Condition, int Column)>[] Conditions, int[] SameConditionsAs,
+        long[] From, long[] To);
 
     /// <summary>An attribute bound to one source's scan: its index, column and rank (0 under recency survivorship).</summary>
     private sealed record AttributeSlot(int Attribute, ColumnSpec Spec, int Column, int Rank);
@@ -349,9 +433,11 @@ public sealed class ProfilesStage
         }
     }
 
-    private static SourcePlan? Plan(SourceDefinition source, ProfilesDefinition definition, IReadOnlyList<ColumnSpec> attributes, long asOf)
+    /// <summary>What a scan of <paramref name="source"/> reads and computes for each cutoff's definition (the same traits, with each cutoff's <c>in_latest</c> values).</summary>
+    private static SourcePlan? Plan(SourceDefinition source, ProfilesDefinition[] definitions, IReadOnlyList<ColumnSpec> attributes, long[] asOf)
     {
         var plan = new SourcePlan { Source = source };
+        var definition = definitions[0];
         for (var t = 0; t < definition.Traits.Count; t++)
         {
             var trait = definition.Traits[t];
@@ -360,15 +446,29 @@ public sealed class ProfilesStage
                 continue;
             }
             plan.EventTime = plan.Position(trait.Timestamp, load: true);
-            var conditions = new List<(TraitCondition, int)>();
-            foreach (var condition in trait.Conditions)
+            var count = definitions.Length;
+            var conditions = new IReadOnlyList<(TraitCondition, int)>[count];
+            var same = new int[count];
+            var from = new long[count];
+            var to = new long[count];
+            for (var c = 0; c < count; c++)
             {
-                conditions.Add((condition, plan.Position(condition.Column, load: true)));
+                var atCutoff = definitions[c].Traits[t];
+                same[c] = c;
+                for (var earlier = 0; earlier < c; earlier++)
+                {
+                    if (ReferenceEquals(definitions[earlier].Traits[t], atCutoff))
+                    {
+                        same[c] = earlier;
+                        break;
+                    }
+                }
+                conditions[c] = [.. atCutoff.Conditions.Select(condition => (condition, plan.Position(condition.Column, load: true)))];
+                var window = trait.Window;
+                from[c] = window.FromDaysAgo is { } days ? asOf[c] - days * MicrosPerDay : long.MinValue;
+                to[c] = asOf[c] - window.ToDaysAgo * MicrosPerDay;
             }
-            var window = trait.Window;
-            var from = window.FromDaysAgo is { } days ? asOf - days * MicrosPerDay : long.MinValue;
-            var to = asOf - window.ToDaysAgo * MicrosPerDay;
-            plan.Traits.Add(new TraitSlot(t, trait, trait.Column is null ? -1 : plan.Position(trait.Column, load: true), conditions, from, to));
+            plan.Traits.Add(new TraitSlot(t, trait, trait.Column is null ? -1 : plan.Position(trait.Column, load: true), conditions, same, from, to));
         }
         for (var s = 0; s < definition.AttributeSources.Count; s++)
         {
@@ -435,7 +535,6 @@ public sealed class ProfilesStage
         _ => throw new ArgumentOutOfRangeException(nameof(trait)),
     };
 
-    /// <summary>One scan worker: its resolver, its column readers and its own accumulators.</summary>
     /// <summary>How many scan workers share one <see cref="AccumulatorSet"/>: they take its lock only to add a batch's
     /// already-filtered rows, a small part of a batch's work next to decoding and resolving profiles.</summary>
     private const int WorkersPerAccumulatorSet = 4;
@@ -464,24 +563,34 @@ public sealed class ProfilesStage
         public Accumulator[] Attributes { get; }
     }
 
+    /// <summary>One scan worker: its resolver, its column readers, and the accumulator sets it adds to (one per cutoff).</summary>
     private sealed class Worker
     {
         private readonly SourcePlan _plan;
         private readonly ProfileLookup _lookup;
-        private readonly long _asOf;
+        private readonly long[] _asOf;
+        private readonly RowSubset?[] _subsets;
         private readonly BatchResolver _resolver;
         private readonly BatchColumn?[] _columns;
-        private readonly BoundCondition[][] _conditions;
+
+        // The distinct filters of the traits (one per trait, unless an in_latest trait differs by cutoff), and per
+        // trait and cutoff which of them applies.
+        private readonly BoundCondition[][] _filters;
+        private readonly int[][] _filterOf;
+        private readonly byte[][] _filtered;
         private int[] _valueRows = new int[1024];
         private int[] _rows = [];
+        private int[] _slots = [];
         private byte[] _pass = [];
         private long[] _order = [];
+        private byte[] _dated = [];
 
-        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long asOf, AccumulatorSet set)
+        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long[] asOf, RowSubset?[] subsets, AccumulatorSet[] sets)
         {
             _plan = plan;
             _lookup = lookup;
             _asOf = asOf;
+            _subsets = subsets;
             _resolver = new BatchResolver(rules);
             _columns = new BatchColumn?[plan.Specs.Count];
             foreach (var position in plan.Loaded)
@@ -489,19 +598,29 @@ public sealed class ProfilesStage
                 var spec = plan.Specs[position];
                 _columns[position] = new BatchColumn(spec.Name, spec.Type, position);
             }
-            _set = set;
+            _sets = sets;
+            AfterAsOf = new long[asOf.Length];
             _passes = new byte[plan.Traits.Count][];
-            _conditions = new BoundCondition[plan.Traits.Count][];
-            for (var t = 0; t < _conditions.Length; t++)
+            var filters = new List<BoundCondition[]>();
+            _filterOf = new int[plan.Traits.Count][];
+            for (var t = 0; t < _filterOf.Length; t++)
             {
                 var slot = plan.Traits[t];
                 _passes[t] = [];
-                _conditions[t] = new BoundCondition[slot.Conditions.Count];
-                for (var c = 0; c < slot.Conditions.Count; c++)
+                _filterOf[t] = new int[asOf.Length];
+                for (var c = 0; c < asOf.Length; c++)
                 {
-                    _conditions[t][c] = new BoundCondition(slot.Conditions[c].Condition, _columns[slot.Conditions[c].Column]!);
+                    if (slot.SameConditionsAs[c] < c)
+                    {
+                        _filterOf[t][c] = _filterOf[t][slot.SameConditionsAs[c]];
+                        continue;
+                    }
+                    _filterOf[t][c] = filters.Count;
+                    filters.Add([.. slot.Conditions[c].Select(condition => new BoundCondition(condition.Condition, _columns[condition.Column]!))]);
                 }
             }
+            _filters = [.. filters];
+            _filtered = new byte[_filters.Length][];
             var source = plan.Source;
             foreach (var (column, type) in source.Identifiers)
             {
@@ -557,7 +676,8 @@ public sealed class ProfilesStage
         private readonly List<int> _regions = [];
         private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _composites = [];
 
-        private readonly AccumulatorSet _set;
+        // Per cutoff, the state it adds to.
+        private readonly AccumulatorSet[] _sets;
 
         // Each trait's matching rows of the batch, worked out before the set's lock is taken.
         private readonly byte[][] _passes;
@@ -566,7 +686,8 @@ public sealed class ProfilesStage
 
         public long WithoutProfile { get; private set; }
 
-        public long AfterAsOf { get; private set; }
+        /// <summary>Per cutoff, the rows at or after it, which it does not count.</summary>
+        public long[] AfterAsOf { get; }
 
         public void Consume(ScanBatch scan)
         {
@@ -575,8 +696,10 @@ public sealed class ProfilesStage
             if (_rows.Length < n)
             {
                 _rows = new int[n];
+                _slots = new int[n];
                 _pass = new byte[n];
                 _order = new long[n];
+                _dated = new byte[n];
             }
             foreach (var column in _columns)
             {
@@ -585,88 +708,131 @@ public sealed class ProfilesStage
             var rows = _rows.AsSpan(0, n);
             ResolveProfiles(batch, rows);
             Rows += n;
-            var pass = _pass.AsSpan(0, n);
-            var order = _order.AsSpan(0, n);
 
+            // What does not depend on the cutoff, once: each filter's rows, and the attribute rows' order.
+            ReadOnlySpan<long> ts = default;
+            ReadOnlySpan<byte> valid = default;
             if (_plan.EventTime >= 0)
             {
                 var time = _columns[_plan.EventTime]!;
-                var ts = time.Longs;
-                var valid = time.Valid;
-                long after = 0;
-                for (var i = 0; i < n; i++)
+                ts = time.Longs;
+                valid = time.Valid;
+                for (var f = 0; f < _filters.Length; f++)
                 {
-                    if (valid[i] != 0 && ts[i] >= _asOf)
+                    if (_filtered[f] is not { } buffer || buffer.Length < n)
                     {
-                        after++;
+                        _filtered[f] = buffer = new byte[n];
+                    }
+                    var filtered = buffer.AsSpan(0, n);
+                    for (var i = 0; i < n; i++)
+                    {
+                        filtered[i] = rows[i] >= 0 && valid[i] != 0 ? (byte)1 : (byte)0;
+                    }
+                    foreach (var condition in _filters[f])
+                    {
+                        condition.Apply(filtered);
                     }
                 }
-                AfterAsOf += after;
                 for (var t = 0; t < _passes.Length; t++)
                 {
                     if (_passes[t].Length < n)
                     {
                         _passes[t] = new byte[n];
                     }
-                    var traitPass = _passes[t].AsSpan(0, n);
-                    var slot = _plan.Traits[t];
-                    var from = slot.From;
-                    var to = slot.To;
-                    for (var i = 0; i < n; i++)
-                    {
-                        traitPass[i] = rows[i] >= 0 && valid[i] != 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
-                    }
-                    foreach (var condition in _conditions[t])
-                    {
-                        condition.Apply(traitPass);
-                    }
-                }
-                lock (_set.Gate)
-                {
-                    for (var t = 0; t < _passes.Length; t++)
-                    {
-                        var slot = _plan.Traits[t];
-                        _set.Traits[t].Add(rows, _passes[t].AsSpan(0, n), ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
-                    }
                 }
             }
+            var order = _order.AsSpan(0, n);
+            var dated = _dated.AsSpan(0, n);
+            ReadOnlySpan<long> updated = default;
             if (_plan.Attributes.Count > 0)
             {
                 if (_plan.UpdatedAt >= 0)
                 {
                     var time = _columns[_plan.UpdatedAt]!;
-                    var updated = time.Longs;
-                    var valid = time.Valid;
-                    long after = 0;
+                    updated = time.Longs;
+                    var updatedValid = time.Valid;
                     for (var i = 0; i < n; i++)
                     {
-                        // A row without an update time is older than any dated row; one at or after as-of does not exist yet.
-                        var dated = valid[i] != 0;
-                        order[i] = dated ? updated[i] : long.MinValue;
-                        var future = dated && updated[i] >= _asOf;
-                        after += future && _plan.EventTime < 0 ? 1 : 0;
-                        pass[i] = rows[i] >= 0 && !future ? (byte)1 : (byte)0;
+                        // A row without an update time is older than any dated row.
+                        dated[i] = updatedValid[i];
+                        order[i] = updatedValid[i] != 0 ? updated[i] : long.MinValue;
                     }
-                    AfterAsOf += after;
                 }
                 else
                 {
                     // An undated source (a snapshot export) is as it stands whatever the as-of.
+                    order.Fill(long.MinValue);
+                    dated.Clear();
+                }
+            }
+
+            for (var c = 0; c < _asOf.Length; c++)
+            {
+                var asOf = _asOf[c];
+                var slots = Slots(c, rows);
+                if (_plan.EventTime >= 0)
+                {
+                    long after = 0;
                     for (var i = 0; i < n; i++)
                     {
-                        order[i] = long.MinValue;
-                        pass[i] = rows[i] >= 0 ? (byte)1 : (byte)0;
+                        after += valid[i] != 0 && ts[i] >= asOf ? 1 : 0;
+                    }
+                    AfterAsOf[c] += after;
+                    for (var t = 0; t < _passes.Length; t++)
+                    {
+                        var slot = _plan.Traits[t];
+                        var (from, to) = (slot.From[c], slot.To[c]);
+                        var filtered = _filtered[_filterOf[t][c]].AsSpan(0, n);
+                        var traitPass = _passes[t].AsSpan(0, n);
+                        for (var i = 0; i < n; i++)
+                        {
+                            traitPass[i] = filtered[i] != 0 && slots[i] >= 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
+                        }
                     }
                 }
-                lock (_set.Gate)
+                var pass = _pass.AsSpan(0, n);
+                if (_plan.Attributes.Count > 0)
                 {
-                    for (var a = 0; a < _set.Attributes.Length; a++)
+                    long after = 0;
+                    for (var i = 0; i < n; i++)
+                    {
+                        // An attribute row updated at or after as-of does not exist yet.
+                        var future = dated[i] != 0 && updated[i] >= asOf;
+                        after += future && _plan.EventTime < 0 ? 1 : 0;
+                        pass[i] = slots[i] >= 0 && !future ? (byte)1 : (byte)0;
+                    }
+                    AfterAsOf[c] += after;
+                }
+                var set = _sets[c];
+                lock (set.Gate)
+                {
+                    for (var t = 0; t < _passes.Length; t++)
+                    {
+                        var slot = _plan.Traits[t];
+                        set.Traits[t].Add(slots, _passes[t].AsSpan(0, n), ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
+                    }
+                    for (var a = 0; a < set.Attributes.Length; a++)
                     {
                         var slot = _plan.Attributes[a];
-                        _set.Attributes[a].Add(rows, pass, order, _columns[slot.Column], slot.Rank);
+                        set.Attributes[a].Add(slots, pass, order, _columns[slot.Column], slot.Rank);
                     }
                 }
             }
+        }
+
+        /// <summary>Each row's slot in cutoff <paramref name="c"/>'s state: its profile row, or its place among the cutoff's rows (-1 outside them).</summary>
+        private ReadOnlySpan<int> Slots(int c, ReadOnlySpan<int> rows)
+        {
+            if (_subsets[c] is not { } subset)
+            {
+                return rows;
+            }
+            var slots = _slots.AsSpan(0, rows.Length);
+            for (var i = 0; i < rows.Length; i++)
+            {
+                slots[i] = rows[i] >= 0 ? subset.SlotOf(rows[i]) : -1;
+            }
+            return slots;
         }
 
         /// <summary>

@@ -135,6 +135,13 @@ public sealed partial class ModelTraining
     }
 
     /// <summary>The training and validation examples of a forecast model, point in time (see the class remarks).</summary>
+    /// <remarks>
+    /// Built in one scan of the events for every cutoff, each cutoff's state kept only for the profiles its examples
+    /// need: those in the population at that cutoff, and (when the label reads traits) those in it one cutoff earlier,
+    /// whose label this cutoff gives. Who they are comes first, from the attributes alone, when the population and
+    /// label conditions read nothing else (a subscription status: a few percent of the profiles); otherwise every
+    /// profile is built, a cutoff at a time. The examples are the same either way, row for row.
+    /// </remarks>
     internal async Task<ForecastExamples> BuildForecastAsync(
         Workspace workspace, ModelDefinition model, StorageLocation identity, DateTimeOffset asOf, int parallelism,
         IProgress<string>? progress, CancellationToken cancellationToken, ModelRecord? previous = null)
@@ -147,51 +154,132 @@ public sealed partial class ModelTraining
         var stage = new ProfilesStage(_storage, _logger);
         // Only the traits the examples read: each trait is a pass's worth of state per profile, at every cutoff.
         var definitions = ReadBy(workspace.Profiles, model, previous);
-        var labelDefinition = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, label.Traits);
         var combined = new ProfilesDefinition(definitions.Survivorship, definitions.AttributeSources, [.. definitions.Traits, .. label.Traits]);
 
-        var cutoffs = new DateTimeOffset[windows + 1];
-        for (var k = 0; k <= windows; k++)
+        // cutoffs[k]: k < windows the training windows, oldest first; k = windows the validation window; k = windows + 1
+        // as-of itself, where only the validation window's label is read.
+        var cutoffs = new DateTimeOffset[windows + 2];
+        for (var k = 0; k <= windows + 1; k++)
         {
             cutoffs[k] = asOf.AddDays(-(windows + 1 - k) * horizon);
         }
+        progress?.Report($"{model.Name}: reading identities");
+        var lookup = await ProfilesStage.ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var profiles = lookup.Profiles;
 
-        // Newest first, so that no more than two profile tables are held at once (each is the size of tonight's): the
-        // validation window's, which the champion is scored on, and the one being turned into examples. What a table
-        // gives the window before it, its label, is kept as one bit per profile; every table has the same rows (one per
-        // profile of tonight's identity graph), so row r is the same person in each.
-        progress?.Report($"{model.Name}: labels as of {Day(asOf)}");
-        var validationLabels = LabelBits(model, (await stage.BuildAsync(workspace, labelDefinition, identity, asOf, parallelism, null, cancellationToken)).Table, asOf, parallelism);
+        // Who is in the population at each cutoff, and who has the label, from the attributes alone where the
+        // conditions read no trait: a pass over the attribute sources per cutoff, one bit per profile kept.
+        var traitNames = new HashSet<string>(workspace.Profiles.Traits.Select(t => t.Name).Concat(label.Traits.Select(t => t.Name)), StringComparer.OrdinalIgnoreCase);
+        var populationByAttributes = model.Population is { } population && !NamesIn(population).Overlaps(traitNames);
+        var labelByAttributes = !NamesIn(label.Condition).Overlaps(traitNames);
+        var populationBits = new ulong[]?[windows + 1];
+        var labelBits = new ulong[]?[windows + 2];
+        if (populationByAttributes || labelByAttributes)
+        {
+            var read = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            if (populationByAttributes)
+            {
+                read.UnionWith(NamesIn(model.Population!));
+            }
+            if (labelByAttributes)
+            {
+                read.UnionWith(NamesIn(label.Condition));
+            }
+            var attributesRead = new ProfilesDefinition(definitions.Survivorship,
+                [.. definitions.AttributeSources.Select(s => s with { Columns = [.. s.Columns.Where(c => read.Contains(c.Name))] })], []);
+            for (var k = 0; k <= windows + 1; k++)
+            {
+                var forPopulation = populationByAttributes && k <= windows;
+                var forLabel = labelByAttributes && k >= 1;
+                if (!forPopulation && !forLabel)
+                {
+                    continue;
+                }
+                progress?.Report($"{model.Name}: {(forPopulation ? "population" : "")}{(forPopulation && forLabel ? " and " : "")}{(forLabel ? "labels" : "")} as of {Day(cutoffs[k])}");
+                var (table, _) = (await stage.BuildAtAsync(workspace, attributesRead, lookup, [new ProfileCutoff(cutoffs[k], null)], parallelism, null, cancellationToken))[0];
+                if (forPopulation)
+                {
+                    populationBits[k] = Evaluate(model, model.Population!, table, cutoffs[k], parallelism, "population");
+                }
+                if (forLabel)
+                {
+                    labelBits[k] = LabelBits(model, table, cutoffs[k], parallelism);
+                }
+            }
+        }
 
-        progress?.Report($"{model.Name}: profiles and labels as of {Day(validationCutoff)}");
-        var (atValidation, _) = await stage.BuildAsync(workspace, combined, identity, validationCutoff, parallelism, null, cancellationToken);
-        var laterLabels = LabelBits(model, atValidation, validationCutoff, parallelism);
+        // The cutoffs the events build, newest first, each over the rows it needs (null: every profile).
+        var builds = new List<(int Cutoff, RowSubset? Rows)>();
+        for (var k = labelByAttributes ? windows : windows + 1; k >= 0; k--)
+        {
+            var needed = new List<ulong[]?>();
+            if (k <= windows)
+            {
+                needed.Add(populationByAttributes ? populationBits[k] : null);
+            }
+            if (!labelByAttributes && k >= 1)
+            {
+                needed.Add(populationByAttributes ? populationBits[k - 1] : null);
+            }
+            builds.Add((k, needed.Contains(null) ? null : new RowSubset(RowSubset.RowsOf(Union(needed!, profiles)), profiles)));
+        }
 
-        // The training windows, newest first; parts[k] is cutoff k's. The schema is learnt from the newest training
-        // window: the categories as they stand nearest to tonight.
+        // Newest first: the label a cutoff gives the one before it is kept as one bit per profile. The schema is learnt
+        // from the newest training window: the categories as they stand nearest to tonight.
+        var later = labelByAttributes ? labelBits[windows + 1] : null;
         var parts = new TrainingExamples[windows];
         FeatureSchema? schema = null;
+        ProfileTable? atValidation = null;
+        int[] validationRows = [];
+        bool[] validationLabels = [];
         try
         {
-            for (var k = windows - 1; k >= 0; k--)
+            for (var next = 0; next < builds.Count;)
             {
-                progress?.Report($"{model.Name}: profiles{(k == 0 ? "" : " and labels")} as of {Day(cutoffs[k])}");
-                var (table, _) = await stage.BuildAsync(workspace, k == 0 ? definitions : combined, identity, cutoffs[k], parallelism, null, cancellationToken);
-                var rows = Population(model, table, cutoffs[k], parallelism);
-                schema ??= FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), table, rows);
-                CheckFinite(model, schema, table, rows, cutoffs[k]);
-                parts[k] = TrainingExamples.From(schema, table, rows, Pick(laterLabels, rows), cutoffs[k], "");
-                laterLabels = k == 0 ? [] : LabelBits(model, table, cutoffs[k], parallelism);
+                // As many cutoffs in one scan as hold no more rows than one profile table: with a population of a few
+                // percent that is all of them; with every profile, one at a time.
+                var group = new List<(int Cutoff, RowSubset? Rows)> { builds[next++] };
+                var rows = (long)(group[0].Rows?.Count ?? profiles);
+                while (next < builds.Count && rows + (builds[next].Rows?.Count ?? profiles) <= profiles)
+                {
+                    rows += builds[next].Rows?.Count ?? profiles;
+                    group.Add(builds[next++]);
+                }
+                progress?.Report($"{model.Name}: profiles as of {string.Join(", ", group.Select(g => Day(cutoffs[g.Cutoff])))} ({rows:N0} rows)");
+                var tables = await stage.BuildAtAsync(workspace, combined, lookup, [.. group.Select(g => new ProfileCutoff(cutoffs[g.Cutoff], g.Rows))], parallelism, null, cancellationToken);
+                for (var g = 0; g < group.Count; g++)
+                {
+                    var (k, subset) = group[g];
+                    var table = tables[g].Table;
+                    if (k <= windows)
+                    {
+                        var members = Population(model, table, cutoffs[k], parallelism);
+                        var labels = Pick(later!, members, subset);
+                        if (k == windows)
+                        {
+                            (atValidation, validationRows, validationLabels) = (table, members, labels);
+                        }
+                        else
+                        {
+                            schema ??= FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), table, members);
+                            CheckFinite(model, schema, table, members, cutoffs[k]);
+                            parts[k] = TrainingExamples.From(schema, table, members, labels, cutoffs[k], "");
+                        }
+                    }
+                    if (k >= 1)
+                    {
+                        later = labelByAttributes ? labelBits[k] : Global(LabelBits(model, table, cutoffs[k], parallelism), subset, profiles);
+                    }
+                }
             }
             var first = cutoffs[0];
             var training = TrainingExamples.Concatenate(parts, windows == 1
                 ? $"cutoff {Day(first)} (label {Day(first)} to {Day(validationCutoff)})"
                 : $"{windows} cutoffs {Day(first)} to {Day(cutoffs[windows - 1])}, {horizon} days apart (labels to {Day(validationCutoff)})");
-            var validationRows = Population(model, atValidation, validationCutoff, parallelism);
-            CheckFinite(model, schema!, atValidation, validationRows, validationCutoff);
-            var validation = TrainingExamples.From(schema!, atValidation, validationRows, Pick(validationLabels, validationRows), validationCutoff,
+            CheckFinite(model, schema!, atValidation!, validationRows, validationCutoff);
+            var validation = TrainingExamples.From(schema!, atValidation!, validationRows, validationLabels, validationCutoff,
                 $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
-            return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation, validationRows);
+            return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation!, validationRows);
         }
         finally
         {
@@ -200,6 +288,58 @@ public sealed partial class ModelTraining
                 part?.Dispose();
             }
         }
+    }
+
+    /// <summary>Every name-like word of a condition (quoted or not): which columns it can read.</summary>
+    private static HashSet<string> NamesIn(ConditionText condition)
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Text.RegularExpressions.Match word in Words().Matches(condition.Text))
+        {
+            names.Add(word.Groups[1].Success ? word.Groups[1].Value : word.Value);
+        }
+        return names;
+    }
+
+    private static ulong[] Union(List<ulong[]> bits, int profiles)
+    {
+        var union = new ulong[(profiles + 63) >> 6];
+        foreach (var part in bits)
+        {
+            for (var w = 0; w < union.Length; w++)
+            {
+                union[w] |= part[w];
+            }
+        }
+        return union;
+    }
+
+    /// <summary>One bit per profile from one bit per row of a table over <paramref name="subset"/>.</summary>
+    private static ulong[] Global(ulong[] bits, RowSubset? subset, int profiles)
+    {
+        if (subset is null)
+        {
+            return bits;
+        }
+        var global = new ulong[(profiles + 63) >> 6];
+        foreach (var local in RowSubset.RowsOf(bits))
+        {
+            var row = subset.Rows[local];
+            global[row >> 6] |= 1UL << (row & 63);
+        }
+        return global;
+    }
+
+    /// <summary>The bit of each of <paramref name="rows"/> (rows of a table over <paramref name="subset"/>) in one bit per profile.</summary>
+    private static bool[] Pick(ulong[] bits, int[] rows, RowSubset? subset)
+    {
+        var picked = new bool[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var r = subset?.Rows[rows[i]] ?? rows[i];
+            picked[i] = (bits[r >> 6] & (1UL << (r & 63))) != 0;
+        }
+        return picked;
     }
 
     /// <summary>
@@ -218,9 +358,9 @@ public sealed partial class ModelTraining
         }
         foreach (var condition in new[] { model.Population, model.Label?.Condition })
         {
-            foreach (System.Text.RegularExpressions.Match word in Words().Matches(condition?.Text ?? ""))
+            if (condition is not null)
             {
-                names.Add(word.Groups[1].Success ? word.Groups[1].Value : word.Value);
+                names.UnionWith(NamesIn(condition));
             }
         }
         var traits = profiles.Traits.Where(t => names.Contains(t.Name)).ToList();
@@ -277,22 +417,12 @@ public sealed partial class ModelTraining
 
     /// <summary>The label of each of <paramref name="rows"/>: the label condition is TRUE for it (FALSE and NULL are negative).</summary>
     private static bool[] Labels(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int[] rows, int parallelism)
-        => Pick(LabelBits(model, table, asOf, parallelism), rows);
+        => Pick(LabelBits(model, table, asOf, parallelism), rows, null);
 
     /// <summary>One bit per row of <paramref name="table"/>: the label condition is TRUE for it.</summary>
     private static ulong[] LabelBits(ModelDefinition model, ProfileTable table, DateTimeOffset asOf, int parallelism)
         => Evaluate(model, model.Label!.Condition, table, asOf, parallelism, "label condition");
 
-    private static bool[] Pick(ulong[] bits, int[] rows)
-    {
-        var picked = new bool[rows.Length];
-        for (var i = 0; i < rows.Length; i++)
-        {
-            var r = rows[i];
-            picked[i] = (bits[r >> 6] & (1UL << (r & 63))) != 0;
-        }
-        return picked;
-    }
 
     internal static ulong[] Evaluate(ModelDefinition model, ConditionText condition, ProfileTable table, DateTimeOffset asOf, int parallelism, string what)
     {

@@ -112,6 +112,80 @@ public sealed class PointInTimeTests
         Assert.Equal(["orders_90d", "lifetime_value", "days_since_last_seen"], ModelTraining.ReadBy(workspace.Profiles, model, previous).Traits.Select(t => t.Name));
     }
 
+    /// <summary>
+    /// Training builds every cutoff in one scan, each over the profiles its examples need, found first from the
+    /// attributes: the examples must be those of a full profile table built at each cutoff on its own, row for row.
+    /// The model's label reads only attributes, or a label trait (so the later cutoff also builds the earlier one's
+    /// population); the population is an attribute condition or absent (every profile); one feature ranks the latest
+    /// campaigns, which differ by cutoff.
+    /// </summary>
+    [Theory]
+    [InlineData("subscription_status = 'cancelled'", "subscription_status = 'active'")]
+    [InlineData("subscription_status = 'cancelled' OR orders_next = 0", "subscription_status = 'active'")]
+    [InlineData("subscription_status = 'cancelled'", null)]
+    [InlineData("orders_next = 0", "subscription_status IN ('active', 'cancelled') AND country <> 'DE'")]
+    public async Task Training_examples_are_those_of_a_full_profile_table_at_each_cutoff(string label, string? population)
+    {
+        using var dir = new TempDirectory("forecast-subsets");
+        var data = dir.Combine("data");
+        await GeneratedWorkspace.GenerateAsync(data, 2_000, seed: 7);
+        var model = ModelYaml
+            .Replace("condition: subscription_status = 'cancelled' OR orders_next = 0", $"condition: {label}", StringComparison.Ordinal)
+            .Replace("population: subscription_status = 'active'\n", population is null ? "" : $"population: {population}\n", StringComparison.Ordinal)
+            .Replace("features: [orders_90d,", "features: [opened_last_campaign, orders_90d,", StringComparison.Ordinal);
+        var profiles = ProfilesYaml + """
+
+              - { name: opened_last_campaign, source: events, function: distinct_count, column: campaign_id, filter: { type: email_open, where: [{ column: campaign_id, op: in_latest, value: 1 }] } }
+            """;
+        var root = dir.Combine("ws");
+        using var storage = new StorageResolver();
+        var (workspace, identity) = await WorkspaceWithModelAsync(storage, root, data, Path.Combine(data, GeneratedDatasets.EventsFolder), profiles, model);
+        var ct = TestContext.Current.CancellationToken;
+
+        using var examples = await new ModelTraining(storage, NullLogger.Instance).BuildForecastAsync(workspace, workspace.Models[0], identity, AsOf, 2, null, ct)
+            is var built ? built.Training : throw new InvalidOperationException();
+        using var validation = built.Validation;
+
+        // The reference: a full table at each cutoff, the population and label evaluated over it.
+        var definition = workspace.Models[0];
+        var windows = definition.Validation.TrainingWindows;
+        var horizon = definition.Label!.HorizonDays!.Value;
+        var everything = new Engine.Profiles.ProfilesDefinition(workspace.Profiles.Survivorship, workspace.Profiles.AttributeSources,
+            [.. workspace.Profiles.Traits, .. definition.Label.Traits]);
+        var stage = new Engine.Profiles.ProfilesStage(storage, NullLogger.Instance);
+        var tables = new Engine.Profiles.ProfileTable[windows + 2];
+        for (var k = 0; k <= windows + 1; k++)
+        {
+            tables[k] = (await stage.BuildAsync(workspace, everything, identity, AsOf.AddDays(-(windows + 1 - k) * horizon), 2, null, ct)).Table;
+        }
+        TrainingExamples Reference(int k, FeatureSchema? schema)
+        {
+            var cutoff = AsOf.AddDays(-(windows + 1 - k) * horizon);
+            var rows = ModelTraining.Population(definition, tables[k], cutoff, 2);
+            var labels = ModelTraining.Evaluate(definition, definition.Label.Condition, tables[k + 1], cutoff.AddDays(horizon), 2, "label");
+            schema ??= FeatureSchema.Learn(definition.Name, definition.Features.Select(f => f.Column).ToList(), tables[k], rows);
+            return TrainingExamples.From(schema, tables[k], rows, [.. rows.Select(r => (labels[r >> 6] & (1UL << (r & 63))) != 0)], cutoff, "");
+        }
+        using var newest = Reference(windows - 1, null);
+        var parts = new List<TrainingExamples>();
+        for (var k = 0; k < windows - 1; k++)
+        {
+            parts.Add(Reference(k, newest.Schema));
+        }
+        parts.Add(newest);
+        using var expected = TrainingExamples.Concatenate(parts, "");
+        using var expectedValidation = Reference(windows, newest.Schema);
+
+        Assert.True(expected.Positives > 0 && expected.Positives < expected.Count, $"{expected.Positives} of {expected.Count} positive");
+        Assert.Equal(expected.Schema.Slots, examples.Schema.Slots);
+        foreach (var (want, got) in new[] { (expected, examples), (expectedValidation, validation) })
+        {
+            Assert.Equal(want.ProfileIds, got.ProfileIds);
+            Assert.Equal(want.Labels.ToArray(), got.Labels.ToArray());
+            Assert.Equal(Values(want), Values(got));
+        }
+    }
+
     /// <summary>Every feature value of the examples, slot by slot.</summary>
     private static float[] Values(TrainingExamples examples)
     {
@@ -125,6 +199,16 @@ public sealed class PointInTimeTests
 
     private static async Task<ForecastExamples> ExamplesAsync(string root, string data, string events)
     {
+        using var storage = new StorageResolver();
+        var (workspace, identity) = await WorkspaceWithModelAsync(storage, root, data, events, ProfilesYaml, ModelYaml);
+        return await new ModelTraining(storage, NullLogger.Instance).BuildForecastAsync(
+            workspace, workspace.Models[0], identity, AsOf, 2, null, TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>A workspace over the generated data with one run as of <see cref="AsOf"/> (its identity/), then the model added.</summary>
+    private static async Task<(Workspace Workspace, StorageLocation Identity)> WorkspaceWithModelAsync(
+        StorageResolver storage, string root, string data, string events, string profiles, string model)
+    {
         void Write(string path, string text)
         {
             var full = Path.Combine(root, path);
@@ -132,19 +216,16 @@ public sealed class PointInTimeTests
             File.WriteAllText(full, text);
         }
         Write("workspace.yaml", "name: pit\nversion: 1\noutput: output\n");
-        Write("profiles.yaml", ProfilesYaml);
+        Write("profiles.yaml", profiles);
         Write("sources/events.yaml", SourceYaml("events", events, GeneratedDatasets.Events, "ts", "identifiers:\n  anonymous_id: anonymous_id\n  user_id: customer_id\n  email: email\n"));
         Write("sources/profiles.yaml", SourceYaml("profiles", Path.Combine(data, GeneratedDatasets.ProfilesFolder), GeneratedDatasets.Profiles, "updated_at",
             "identifiers:\n  customer_id: customer_id\n  email: email\n"));
-        using var storage = new StorageResolver();
         await new RunExecutor(storage, NullLogger.Instance).ExecuteAsync(WorkspaceLoader.Load(root),
             new RunOptions { RunId = "r1", AsOf = AsOf }, cancellationToken: TestContext.Current.CancellationToken);
-        Write("models/churn.yaml", ModelYaml);
+        Write("models/churn.yaml", model);
         var workspace = WorkspaceLoader.Load(root);
         ModelChecks.Check(workspace);
-        var identity = storage.Resolve(Path.Combine(root, "output", "runs", "r1", "identity"));
-        return await new ModelTraining(storage, NullLogger.Instance).BuildForecastAsync(
-            workspace, workspace.Models[0], identity, AsOf, 2, null, TestContext.Current.CancellationToken);
+        return (workspace, storage.Resolve(Path.Combine(root, "output", "runs", "r1", "identity")));
     }
 
     internal static string SourceYaml(string name, string location, DataSchema schema, string? timestamp, string identifiers)

@@ -123,7 +123,7 @@ public sealed class DeliverCommandTests
         Assert.Equal("night", results.GetProperty("run_id").GetString());
         Assert.Equal("succeeded", results.GetProperty("status").GetString());
         var stages = results.GetProperty("results").EnumerateArray().ToList();
-        Assert.Equal(["ingest", "identity", "profiles", "scores", "segments", "deliver"], stages.Select(s => s.GetProperty("stage").GetString()));
+        Assert.Equal(["ingest", "identity", "training", "profiles", "scores", "segments", "deliver"], stages.Select(s => s.GetProperty("stage").GetString()));
         Assert.All(stages, s => Assert.Equal("succeeded", s.GetProperty("status").GetString()));
         var report = JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(ws, "output", "deliveries", "night", "report.json"), TestContext.Current.CancellationToken))
             .RootElement.GetProperty("destinations");

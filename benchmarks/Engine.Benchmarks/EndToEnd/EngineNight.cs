@@ -71,8 +71,10 @@ internal sealed class EngineNight
         };
         double Stage(string name) => manifest.Stages.Where(s => s.Name == name).Sum(s => s.DurationMs) / 1000.0;
         // With models, the scores stage also writes profiles/ once the score columns are in: that write is the profiles'
-        // work, so the scores row keeps only the models' own time (training and scoring), the rest goes to profiles.
+        // work, so the scores row keeps only the models' own time (the training stage's, and scoring), the rest goes to
+        // profiles.
         var modelSeconds = manifest.Scores?.Models.Values.Sum(m => m.Seconds) ?? 0;
+        var training = manifest.Training?.Models ?? [];
         var scoresStage = Stage("scores");
         var profileTimings = manifest.Profiles?.TimingsMs ?? [];
         var profiles = new StageTime
@@ -95,8 +97,12 @@ internal sealed class EngineNight
             new StageTime
             {
                 Stage = "scores",
-                Seconds = modelSeconds,
-                Parts = manifest.Scores?.Models.Select(m => new PartReport($"{m.Key} ({(m.Value.TrainedVersion is null ? "scored" : "trained and scored")})", m.Value.Seconds)).ToList() ?? [],
+                Seconds = Stage("training") + modelSeconds,
+                Parts =
+                [
+                    .. training.Select(m => new PartReport($"{m.Key} (trained, in the training stage)", m.Value.Seconds)),
+                    .. manifest.Scores?.Models.Select(m => new PartReport($"{m.Key} ({(m.Value.TrainedVersion is null || training.ContainsKey(m.Key) ? "scored" : "trained and scored")})", m.Value.Seconds)) ?? [],
+                ],
             },
             new StageTime
             {

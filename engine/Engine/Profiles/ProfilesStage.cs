@@ -241,27 +241,11 @@ public sealed class ProfilesStage
                 {
                     for (var t = 0; t < plan.Traits.Count; t++)
                     {
-                        ref var target = ref traitResults[c, plan.Traits[t].Trait];
-                        if (target is null)
-                        {
-                            target = set[c].Traits[t];
-                        }
-                        else
-                        {
-                            target.Merge(set[c].Traits[t]);
-                        }
+                        MergeInto(ref traitResults[c, plan.Traits[t].Trait], set[c].Traits[t]);
                     }
                     for (var a = 0; a < plan.Attributes.Count; a++)
                     {
-                        ref var target = ref attributeResults[c, plan.Attributes[a].Attribute];
-                        if (target is null)
-                        {
-                            target = set[c].Attributes[a];
-                        }
-                        else
-                        {
-                            target.Merge(set[c].Attributes[a]);
-                        }
+                        MergeInto(ref attributeResults[c, plan.Attributes[a].Attribute], set[c].Attributes[a]);
                     }
                 }
             }
@@ -330,6 +314,18 @@ public sealed class ProfilesStage
         }
         Time("build");
         return tables;
+
+        static void MergeInto(ref Accumulator? target, Accumulator from)
+        {
+            if (target is null)
+            {
+                target = from;
+            }
+            else
+            {
+                target.Merge(from);
+            }
+        }
 
         void Time(string step)
         {

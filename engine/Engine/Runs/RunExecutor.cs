@@ -51,7 +51,8 @@ public sealed record RunResult(RunManifest Manifest, string ManifestLocation, In
 
 /// <summary>
 /// Runs the pipeline's stages in order for one workspace and writes the run under
-/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. Stages that exist so far: ingest, identity, profiles, scores (when the workspace has models), segments (members and deltas).
+/// <c>&lt;output&gt;/runs/&lt;run_id&gt;/</c>, its manifest last. The stages: ingest, identity, training (when the workspace has models),
+/// profiles, scores (when it has models), segments (members and deltas).
 /// </summary>
 public sealed partial class RunExecutor
 {
@@ -231,6 +232,28 @@ public sealed partial class RunExecutor
                 await CheckpointAsync();
             }
 
+            if (workspace.Models.Count > 0 && !completed.Contains("training"))
+            {
+                // Before the profiles: a forecast model builds its own past profiles, and training them while tonight's
+                // table is held would need both in memory.
+                await RunStageAsync(manifest, attempt, "training", async () =>
+                {
+                    var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
+                    var report = new Progress<string>(p => progress?.Report(new RunProgress("training", p, -1)));
+                    var result = await new TrainingStage(_storage, _logger) { RunId = runId }.RunAsync(
+                        workspace, identity.Location, asOf, registry, options.Parallelism, report, cancellationToken);
+                    manifest.Training = result;
+                    var trained = result.Models.Values.Count(m => m.TrainedVersion is not null);
+                    return (result, (long)result.Models.Count, (long)trained, new Dictionary<string, long>
+                    {
+                        ["models"] = workspace.Models.Count,
+                        ["trained"] = trained,
+                        ["failed"] = result.Models.Values.Count(m => m.Error is not null),
+                    });
+                }, result => result.Models.Count == 0 ? "no model to train: each has a version of its current definition" : null);
+                await CheckpointAsync();
+            }
+
             if (completed.Contains("profiles"))
             {
                 // profiles/ was committed (with the score columns, when the workspace has models): read it back.
@@ -285,7 +308,7 @@ public sealed partial class RunExecutor
                         var previous = await RunHistory.FindPreviousAsync(runsLocation, runId, asOf, "scores", cancellationToken);
                         var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
                         var report = new Progress<string>(p => progress?.Report(new RunProgress("scores", p, -1)));
-                        var result = await new ScoresStage(_storage, _logger) { RunId = runId }.RunAsync(
+                        var result = await new ScoresStage(_storage, _logger) { RunId = runId, Training = manifest.Training }.RunAsync(
                             workspace, unscored.Table, identity.Location, asOf, registry, previous?.Scores, previous?.RunId, options.Parallelism, report, cancellationToken);
                         manifest.Scores = result.Report;
                         progress?.Report(new RunProgress("scores", "writing profiles", -1));

@@ -29,6 +29,9 @@ public sealed class RunManifest
     /// <summary>The identity stage's figures (graph, profiles, refusals, histogram); absent when the stage did not run.</summary>
     [JsonPropertyName("identity")] public Identity.IdentityReport? Identity { get; set; }
 
+    /// <summary>The training stage: per model it trained tonight (or tried to), why, the version and its decision.</summary>
+    [JsonPropertyName("training")] public Scores.TrainingReport? Training { get; set; }
+
     /// <summary>The profiles stage's figures (rows read, rows without a profile, timings); absent when the stage did not run.</summary>
     [JsonPropertyName("profiles")] public Profiles.ProfilesReport? Profiles { get; set; }
 

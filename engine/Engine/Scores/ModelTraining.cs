@@ -56,11 +56,11 @@ public sealed partial class ModelTraining
 
     /// <summary>
     /// Trains <paramref name="model"/> as of <paramref name="asOf"/> and adds it to <paramref name="registry"/>.
-    /// <paramref name="profiles"/> is tonight's profile table (snapshot labels train on it);
+    /// <paramref name="profiles"/> is tonight's profile table (snapshot labels train on it; a forecast label needs none);
     /// <paramref name="identity"/> the run's <c>identity/</c> output (forecast labels rebuild profiles from it).
     /// </summary>
     public async Task<TrainingOutcome> TrainAsync(
-        Workspace workspace, ModelDefinition model, StorageLocation identity, ProfileTable profiles, DateTimeOffset asOf, ModelRegistry registry,
+        Workspace workspace, ModelDefinition model, StorageLocation identity, ProfileTable? profiles, DateTimeOffset asOf, ModelRegistry registry,
         int parallelism, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workspace);
@@ -104,6 +104,10 @@ public sealed partial class ModelTraining
         }
         else
         {
+            if (profiles is null)
+            {
+                throw new ArgumentNullException(nameof(profiles), $"model '{model.Name}' has a snapshot label: it trains on tonight's profile table");
+            }
             var rows = Population(model, profiles, asOf, parallelism);
             var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), profiles, rows);
             CheckFinite(model, schema, profiles, rows, asOf);

@@ -57,7 +57,7 @@ public sealed class ModelScoreReport
 
     [JsonPropertyName("psi_against_run")] public string? PsiAgainstRun { get; set; }
 
-    /// <summary>The model's time tonight: training (when it trained) and scoring.</summary>
+    /// <summary>The model's time in this stage: scoring, and training when this stage trained it (a snapshot label, or outside a run).</summary>
     [JsonPropertyName("seconds")] public double Seconds { get; set; }
 }
 
@@ -68,7 +68,8 @@ public sealed record ScoresResult(ProfileTable Table, ScoresReport Report);
 /// The scores stage: every model of the workspace scores the profile table and adds two columns, its score (the
 /// calibrated probability of its label) and the score's decile. A model with no version yet, or whose definition
 /// changed since its latest version, is trained first (<see cref="ModelTraining"/>), so the first night on a fresh
-/// workspace already has scores. A model that cannot train or score tonight is reported; the version that scored
+/// workspace already has scores: in a run, a forecast model by the training stage, before tonight's profile table
+/// exists (<see cref="TrainingStage"/>), and a snapshot model here, on that table. A model that cannot train or score tonight is reported; the version that scored
 /// before keeps scoring, and without one its columns are NULL. The run goes on either way.
 /// </summary>
 public sealed class ScoresStage
@@ -91,6 +92,9 @@ public sealed class ScoresStage
         _storage = storage;
         _logger = logger;
     }
+
+    /// <summary>What the run's training stage did: a model it tried and could not train is reported, not tried again here.</summary>
+    public TrainingReport? Training { get; init; }
 
     /// <summary>Scores <paramref name="table"/> with every model; <paramref name="previous"/> is the last successful run's report, for drift.</summary>
     public async Task<ScoresResult> RunAsync(
@@ -128,6 +132,10 @@ public sealed class ScoresStage
                     entry.Error = error;
                     Log.ModelFailed(_logger, error);
                 }
+            }
+            else if (Training?.Models.TryGetValue(model.Name, out var tried) == true)
+            {
+                entry.Error = tried.Error;
             }
             else if (await registry.VersionsAsync(model.Name, cancellationToken) is var versions
                 && (versions.Count == 0 || versions[^1].DefinitionHash != ModelTraining.DefinitionHash(workspace, model)))

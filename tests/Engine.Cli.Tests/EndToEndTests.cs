@@ -56,6 +56,13 @@ public class EndToEndTests
         // with the score columns NULL (ChurnModelTests trains it on 100,000 people).
         var churn = manifest.GetProperty("scores").GetProperty("models").GetProperty("churn");
         Assert.StartsWith("model 'churn': too few positive examples to train", churn.GetProperty("error").GetString(), StringComparison.Ordinal);
+        // The forecast model was tried by the training stage, before the profiles; the scores stage reports that
+        // attempt and does not try again.
+        Assert.Equal(["ingest", "identity", "training", "profiles", "scores", "segments"],
+            manifest.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("name").GetString()));
+        var tried = manifest.GetProperty("training").GetProperty("models").GetProperty("churn");
+        Assert.Equal("no version yet", tried.GetProperty("reason").GetString());
+        Assert.Equal(churn.GetProperty("error").GetString(), tried.GetProperty("error").GetString());
         Assert.Equal(0, churn.GetProperty("scored").GetInt64());
         Assert.Contains("too few positive examples", output, StringComparison.Ordinal);
         foreach (var column in columns)

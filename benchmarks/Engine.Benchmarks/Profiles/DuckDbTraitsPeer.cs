@@ -222,9 +222,12 @@ internal sealed class DuckDbTraitsPeer : IDisposable
     {
         var steps = new List<DuckDbStep> { new("read identity", ReadIdentity()), RankLatestCampaigns() };
         var clock = Stopwatch.StartNew();
+        // The events join the keys on a 64-bit hash of the raw tuple, not on its three strings: at 10M people the keys
+        // are 100M tuples, a build side that spilled over 40 GB to disk as strings and is 1.6 GB as (hash, pid). A
+        // collision would give an event two profiles, and the night's check (same members, same sums) would fail.
         Execute($"""
             CREATE OR REPLACE TEMP TABLE keys AS
-            SELECT k.user_id, k.email, k.anonymous_id, coalesce(c.p, m.p, a.p) AS pid
+            SELECT hash(k.user_id, k.email, k.anonymous_id) AS h, coalesce(c.p, m.p, a.p) AS pid
             FROM (SELECT DISTINCT user_id, email, anonymous_id FROM read_parquet({_events})) k
             LEFT JOIN ident c ON c.it = 'customer_id' AND c.iv = {Trim("k.user_id")}
             LEFT JOIN ident m ON m.it = 'email' AND m.iv = lower({Trim("k.email")})
@@ -236,8 +239,7 @@ internal sealed class DuckDbTraitsPeer : IDisposable
             WITH ev AS (
                 SELECT e.ts, epoch_us(e.ts) AS t, e.type, e.product_id, e.revenue, e.campaign_id, k.pid
                 FROM read_parquet({_events}) e
-                LEFT JOIN keys k ON e.user_id IS NOT DISTINCT FROM k.user_id AND e.email IS NOT DISTINCT FROM k.email
-                  AND e.anonymous_id IS NOT DISTINCT FROM k.anonymous_id),
+                LEFT JOIN keys k ON hash(e.user_id, e.email, e.anonymous_id) = k.h),
                  crm AS ({MappedCrm()}),
                  tr AS ({TraitAggregate("ev")}),
                  attrs AS ({AttributeAggregate("crm")})

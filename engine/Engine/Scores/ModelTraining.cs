@@ -452,6 +452,15 @@ public sealed partial class ModelTraining
         }
     }
 
+    /// <summary>Why a run trains <paramref name="model"/> tonight (no version yet, or its definition changed), or null when its latest version is of its definition.</summary>
+    public static string? WhyTrain(Workspace workspace, ModelDefinition model, IReadOnlyList<ModelRecord> versions)
+    {
+        ArgumentNullException.ThrowIfNull(versions);
+        return versions.Count == 0 ? "no version yet"
+            : versions[^1].DefinitionHash != DefinitionHash(workspace, model) ? "the definition changed"
+            : null;
+    }
+
     /// <summary>A hash of the model's definition, so that a run retrains a model whose definition changed.</summary>
     public static string DefinitionHash(Workspace workspace, ModelDefinition model)
     {

@@ -137,12 +137,11 @@ public sealed class ScoresStage
             {
                 entry.Error = tried.Error;
             }
-            else if (await registry.VersionsAsync(model.Name, cancellationToken) is var versions
-                && (versions.Count == 0 || versions[^1].DefinitionHash != ModelTraining.DefinitionHash(workspace, model)))
+            else if (ModelTraining.WhyTrain(workspace, model, await registry.VersionsAsync(model.Name, cancellationToken)) is { } reason)
             {
                 try
                 {
-                    progress?.Report($"{model.Name}: training ({(versions.Count == 0 ? "no version yet" : "the definition changed")})");
+                    progress?.Report($"{model.Name}: training ({reason})");
                     var outcome = await new ModelTraining(_storage, _logger) { RunId = RunId }.TrainAsync(
                         workspace, model, identity, table, asOf, registry, parallelism, progress, cancellationToken);
                     entry.TrainedVersion = outcome.Record.Version;

@@ -57,31 +57,6 @@ public sealed class TrainingStage
     /// </summary>
     public string? RunId { get; init; }
 
-    /// <summary>The models of <paramref name="workspace"/> this stage trains tonight, with why.</summary>
-    public static async Task<IReadOnlyList<(ModelDefinition Model, string Reason)>> DueAsync(Workspace workspace, ModelRegistry registry, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(workspace);
-        ArgumentNullException.ThrowIfNull(registry);
-        var due = new List<(ModelDefinition, string)>();
-        foreach (var model in workspace.Models)
-        {
-            if (model.Label?.HorizonDays is null)
-            {
-                continue;
-            }
-            var versions = await registry.VersionsAsync(model.Name, cancellationToken);
-            if (versions.Count == 0)
-            {
-                due.Add((model, "no version yet"));
-            }
-            else if (versions[^1].DefinitionHash != ModelTraining.DefinitionHash(workspace, model))
-            {
-                due.Add((model, "the definition changed"));
-            }
-        }
-        return due;
-    }
-
     public async Task<TrainingReport> RunAsync(
         Workspace workspace, StorageLocation identity, DateTimeOffset asOf, ModelRegistry registry, int parallelism,
         IProgress<string>? progress = null, CancellationToken cancellationToken = default)
@@ -101,11 +76,9 @@ public sealed class TrainingStage
                     Decision = latest.Decision,
                     ValidationRocAuc = latest.Metrics.RocAuc,
                 };
+                continue;
             }
-        }
-        foreach (var (model, reason) in await DueAsync(workspace, registry, cancellationToken))
-        {
-            if (report.Models.ContainsKey(model.Name))
+            if (ModelTraining.WhyTrain(workspace, model, versions) is not { } reason)
             {
                 continue;
             }

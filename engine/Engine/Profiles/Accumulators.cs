@@ -15,11 +15,12 @@ namespace Engine.Profiles;
 internal abstract class Accumulator
 {
     /// <summary>
-    /// Adds the rows where <paramref name="pass"/> is set: <paramref name="rows"/> holds each row's profile row,
-    /// <paramref name="order"/> its time (event time, or update time for attributes), <paramref name="column"/> the
-    /// value column (null for functions without one).
+    /// Adds the batch rows listed in <paramref name="selected"/> (ascending): <paramref name="rows"/> holds each batch
+    /// row's profile row, <paramref name="order"/> its time (event time, or update time for attributes),
+    /// <paramref name="column"/> the value column (null for functions without one). A selection rather than a mask:
+    /// most traits match a few percent of the events, and then the loop costs what it adds.
     /// </summary>
-    public abstract void Add(ReadOnlySpan<int> rows, ReadOnlySpan<byte> pass, ReadOnlySpan<long> order, BatchColumn? column, int rank);
+    public abstract void Add(ReadOnlySpan<int> rows, ReadOnlySpan<int> selected, ReadOnlySpan<long> order, BatchColumn? column, int rank);
 
     public abstract void Merge(Accumulator other);
 
@@ -98,27 +99,21 @@ internal sealed class CountAccumulator(int profiles) : Accumulator
 {
     private readonly long[] _counts = new long[profiles];
 
-    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<byte> pass, ReadOnlySpan<long> order, BatchColumn? column, int rank)
+    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<int> selected, ReadOnlySpan<long> order, BatchColumn? column, int rank)
     {
         var counts = _counts;
         if (column is null)
         {
-            for (var i = 0; i < rows.Length; i++)
+            foreach (var i in selected)
             {
-                if (pass[i] != 0)
-                {
-                    counts[rows[i]]++;
-                }
+                counts[rows[i]]++;
             }
             return;
         }
         var valid = column.Valid;
-        for (var i = 0; i < rows.Length; i++)
+        foreach (var i in selected)
         {
-            if ((pass[i] & valid[i]) != 0)
-            {
-                counts[rows[i]]++;
-            }
+            counts[rows[i]] += valid[i];
         }
     }
 
@@ -159,16 +154,16 @@ internal sealed class SumAccumulator : Accumulator
         _trait = trait;
     }
 
-    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<byte> pass, ReadOnlySpan<long> order, BatchColumn? column, int rank)
+    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<int> selected, ReadOnlySpan<long> order, BatchColumn? column, int rank)
     {
         var valid = column!.Valid;
         var counts = _counts;
         if (column.Kind == ValueKind.Long)
         {
             var values = column.Longs;
-            for (var i = 0; i < rows.Length; i++)
+            foreach (var i in selected)
             {
-                if ((pass[i] & valid[i]) == 0)
+                if (valid[i] == 0)
                 {
                     continue;
                 }
@@ -192,9 +187,9 @@ internal sealed class SumAccumulator : Accumulator
             return;
         }
         var doubles = column.Doubles;
-        for (var i = 0; i < rows.Length; i++)
+        foreach (var i in selected)
         {
-            if ((pass[i] & valid[i]) == 0)
+            if (valid[i] == 0)
             {
                 continue;
             }
@@ -330,16 +325,13 @@ internal sealed class BestAccumulator : Accumulator
         }
     }
 
-    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<byte> pass, ReadOnlySpan<long> order, BatchColumn? column, int rank)
+    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<int> selected, ReadOnlySpan<long> order, BatchColumn? column, int rank)
     {
         if (ValueIsOrder)
         {
-            for (var i = 0; i < rows.Length; i++)
+            foreach (var i in selected)
             {
-                if (pass[i] != 0)
-                {
-                    OfferLong(rows[i], rank, order[i], order[i]);
-                }
+                OfferLong(rows[i], rank, order[i], order[i]);
             }
             return;
         }
@@ -348,9 +340,9 @@ internal sealed class BestAccumulator : Accumulator
         {
             case ValueKind.Long:
                 var longs = column.Longs;
-                for (var i = 0; i < rows.Length; i++)
+                foreach (var i in selected)
                 {
-                    if ((pass[i] & valid[i]) != 0)
+                    if (valid[i] != 0)
                     {
                         OfferLong(rows[i], rank, OrderSign == 0 ? 0 : order[i], longs[i]);
                     }
@@ -358,9 +350,9 @@ internal sealed class BestAccumulator : Accumulator
                 break;
             case ValueKind.Double:
                 var doubles = column.Doubles;
-                for (var i = 0; i < rows.Length; i++)
+                foreach (var i in selected)
                 {
-                    if ((pass[i] & valid[i]) != 0)
+                    if (valid[i] != 0)
                     {
                         OfferDouble(rows[i], rank, OrderSign == 0 ? 0 : order[i], doubles[i]);
                     }
@@ -368,9 +360,9 @@ internal sealed class BestAccumulator : Accumulator
                 break;
             default:
                 var codes = column.Codes;
-                for (var i = 0; i < rows.Length; i++)
+                foreach (var i in selected)
                 {
-                    if ((pass[i] & valid[i]) != 0)
+                    if (valid[i] != 0)
                     {
                         OfferString(rows[i], rank, OrderSign == 0 ? 0 : order[i], column.Entry(codes[i]));
                     }
@@ -513,12 +505,12 @@ internal sealed class DistinctAccumulator(int profiles) : Accumulator
         }
     }
 
-    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<byte> pass, ReadOnlySpan<long> order, BatchColumn? column, int rank)
+    public override void Add(ReadOnlySpan<int> rows, ReadOnlySpan<int> selected, ReadOnlySpan<long> order, BatchColumn? column, int rank)
     {
         var valid = column!.Valid;
-        for (var i = 0; i < rows.Length; i++)
+        foreach (var i in selected)
         {
-            if ((pass[i] & valid[i]) == 0)
+            if (valid[i] == 0)
             {
                 continue;
             }

@@ -353,24 +353,89 @@ internal sealed class BoundCondition
         }
     }
 
+    /// <summary>
+    /// Keeps of <paramref name="candidates"/> (batch rows, ascending) those that pass the condition, written to the
+    /// front of <paramref name="selected"/> (which may be <paramref name="candidates"/> itself); returns how many.
+    /// <see cref="Apply"/> over a selection: a trait's second condition only looks at the rows its first let through.
+    /// </summary>
+    public int Select(ReadOnlySpan<int> candidates, Span<int> selected)
+    {
+        var valid = Column.Valid;
+        var op = _condition.Operator;
+        var kept = 0;
+        if (op == FilterOperator.IsNull || op == FilterOperator.IsNotNull)
+        {
+            var want = op == FilterOperator.IsNotNull ? 1 : 0;
+            foreach (var i in candidates)
+            {
+                selected[kept] = i;
+                kept += valid[i] == want ? 1 : 0;
+            }
+            return kept;
+        }
+        switch (Column.Kind)
+        {
+            case ValueKind.Long:
+                var longs = Column.Longs;
+                foreach (var i in candidates)
+                {
+                    selected[kept] = i;
+                    kept += valid[i] != 0 && Test(longs[i], _longs, op) ? 1 : 0;
+                }
+                return kept;
+            case ValueKind.Double:
+                var doubles = Column.Doubles;
+                foreach (var i in candidates)
+                {
+                    selected[kept] = i;
+                    kept += valid[i] != 0 && Test(doubles[i], _doubles, op) ? 1 : 0;
+                }
+                return kept;
+        }
+        var codes = Column.Codes;
+        if (Column.IsDictionary)
+        {
+            // A null entry was already made an invalid row (BatchColumn.Load), so the row's validity covers it.
+            var entryPass = EntryPass(op);
+            foreach (var i in candidates)
+            {
+                selected[kept] = i;
+                kept += valid[i] & entryPass[codes[i]];
+            }
+            return kept;
+        }
+        foreach (var i in candidates)
+        {
+            selected[kept] = i;
+            kept += valid[i] != 0 && TestString(Column.Entry(codes[i]), op) ? 1 : 0;
+        }
+        return kept;
+    }
+
+    /// <summary>Per dictionary entry of the loaded batch, 1 where it passes: the test runs once per entry, not per row.</summary>
+    private byte[] EntryPass(FilterOperator op)
+    {
+        var entries = Column.Entries.Length;
+        if (_entryPass.Length < entries)
+        {
+            _entryPass = new byte[Math.Max(entries, 64)];
+        }
+        for (var e = 0; e < entries; e++)
+        {
+            _entryPass[e] = !Column.Entries.IsNull(e) && TestString(Column.Entry(e), op) ? (byte)1 : (byte)0;
+        }
+        return _entryPass;
+    }
+
     private void ApplyStrings(Span<byte> pass, ReadOnlySpan<byte> valid, FilterOperator op)
     {
         var codes = Column.Codes;
         if (Column.IsDictionary)
         {
-            // Once per dictionary entry, then a lookup per row.
-            var entries = Column.Entries.Length;
-            if (_entryPass.Length < entries)
-            {
-                _entryPass = new byte[Math.Max(entries, 64)];
-            }
-            for (var e = 0; e < entries; e++)
-            {
-                _entryPass[e] = !Column.Entries.IsNull(e) && TestString(Column.Entry(e), op) ? (byte)1 : (byte)0;
-            }
+            var entryPass = EntryPass(op);
             for (var i = 0; i < pass.Length; i++)
             {
-                if (pass[i] != 0 && (valid[i] == 0 || _entryPass[codes[i]] == 0))
+                if (pass[i] != 0 && (valid[i] == 0 || entryPass[codes[i]] == 0))
                 {
                     pass[i] = 0;
                 }

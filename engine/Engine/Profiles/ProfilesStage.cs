@@ -383,12 +383,11 @@ public sealed class ProfilesStage
 
     /// <summary>
     /// A trait bound to one source's scan: its index, value column, and per cutoff its conditions and window bounds
-    /// (UTC microseconds). <c>SameConditionsAs[c]</c> is the first cutoff whose conditions cutoff c shares (all of
-    /// them but an <c>in_latest</c> trait's), so that a scan evaluates each distinct filter once per batch.
+    /// (UTC microseconds). Cutoffs share their conditions but an <c>in_latest</c> trait's; a scan evaluates each
+    /// distinct list of conditions once per batch, whichever traits and cutoffs it belongs to.
     /// </summary>
     private sealed record TraitSlot(
-        int Trait, TraitDefinition Definition, int Column, IReadOnlyList<(TraitCondition Condition, int Column)>[] Conditions, int[] SameConditionsAs,
-        long[] From, long[] To);
+        int Trait, TraitDefinition Definition, int Column, IReadOnlyList<(TraitCondition Condition, int Column)>[] Conditions, long[] From, long[] To);
 
     /// <summary>An attribute bound to one source's scan: its index, column and rank (0 under recency survivorship).</summary>
     private sealed record AttributeSlot(int Attribute, ColumnSpec Spec, int Column, int Rank);
@@ -444,27 +443,17 @@ public sealed class ProfilesStage
             plan.EventTime = plan.Position(trait.Timestamp, load: true);
             var count = definitions.Length;
             var conditions = new IReadOnlyList<(TraitCondition, int)>[count];
-            var same = new int[count];
             var from = new long[count];
             var to = new long[count];
             for (var c = 0; c < count; c++)
             {
                 var atCutoff = definitions[c].Traits[t];
-                same[c] = c;
-                for (var earlier = 0; earlier < c; earlier++)
-                {
-                    if (ReferenceEquals(definitions[earlier].Traits[t], atCutoff))
-                    {
-                        same[c] = earlier;
-                        break;
-                    }
-                }
                 conditions[c] = [.. atCutoff.Conditions.Select(condition => (condition, plan.Position(condition.Column, load: true)))];
                 var window = trait.Window;
                 from[c] = window.FromDaysAgo is { } days ? asOf[c] - days * MicrosPerDay : long.MinValue;
                 to[c] = asOf[c] - window.ToDaysAgo * MicrosPerDay;
             }
-            plan.Traits.Add(new TraitSlot(t, trait, trait.Column is null ? -1 : plan.Position(trait.Column, load: true), conditions, same, from, to));
+            plan.Traits.Add(new TraitSlot(t, trait, trait.Column is null ? -1 : plan.Position(trait.Column, load: true), conditions, from, to));
         }
         for (var s = 0; s < definition.AttributeSources.Count; s++)
         {
@@ -569,15 +558,22 @@ public sealed class ProfilesStage
         private readonly BatchResolver _resolver;
         private readonly BatchColumn?[] _columns;
 
-        // The distinct filters of the traits (one per trait, unless an in_latest trait differs by cutoff), and per
-        // trait and cutoff which of them applies.
+        // The distinct filters of the traits (traits with the same conditions share one; an in_latest trait's may
+        // differ by cutoff), and per trait and cutoff which of them applies.
         private readonly BoundCondition[][] _filters;
         private readonly int[][] _filterOf;
-        private readonly byte[][] _filtered;
+
+        // Per batch, as selections (batch rows, ascending): the rows with a profile and a time, each filter's rows
+        // among them, and each trait's rows in its window at the cutoff being added.
+        private int[] _candidates = [];
+        private int[] _attributeRows = [];
+        private readonly int[][] _filtered;
+        private readonly int[] _filteredCount;
+        private readonly int[][] _selected;
+        private readonly int[] _selectedCount;
         private int[] _valueRows = new int[1024];
         private int[] _rows = [];
         private int[] _slots = [];
-        private byte[] _pass = [];
         private long[] _order = [];
         private byte[] _dated = [];
 
@@ -596,27 +592,30 @@ public sealed class ProfilesStage
             }
             _sets = sets;
             AfterAsOf = new long[asOf.Length];
-            _passes = new byte[plan.Traits.Count][];
             var filters = new List<BoundCondition[]>();
+            var filterByKey = new Dictionary<string, int>(StringComparer.Ordinal);
             _filterOf = new int[plan.Traits.Count][];
             for (var t = 0; t < _filterOf.Length; t++)
             {
                 var slot = plan.Traits[t];
-                _passes[t] = [];
                 _filterOf[t] = new int[asOf.Length];
                 for (var c = 0; c < asOf.Length; c++)
                 {
-                    if (slot.SameConditionsAs[c] < c)
+                    // Four traits over `type: order_completed` filter the batch once.
+                    var key = FilterKey(slot.Conditions[c]);
+                    if (!filterByKey.TryGetValue(key, out var f))
                     {
-                        _filterOf[t][c] = _filterOf[t][slot.SameConditionsAs[c]];
-                        continue;
+                        filterByKey.Add(key, f = filters.Count);
+                        filters.Add([.. slot.Conditions[c].Select(condition => new BoundCondition(condition.Condition, _columns[condition.Column]!))]);
                     }
-                    _filterOf[t][c] = filters.Count;
-                    filters.Add([.. slot.Conditions[c].Select(condition => new BoundCondition(condition.Condition, _columns[condition.Column]!))]);
+                    _filterOf[t][c] = f;
                 }
             }
             _filters = [.. filters];
-            _filtered = new byte[_filters.Length][];
+            _filtered = [.. _filters.Select(_ => System.Array.Empty<int>())];
+            _filteredCount = new int[_filters.Length];
+            _selected = [.. plan.Traits.Select(_ => System.Array.Empty<int>())];
+            _selectedCount = new int[plan.Traits.Count];
             var source = plan.Source;
             foreach (var (column, type) in source.Identifiers)
             {
@@ -675,8 +674,22 @@ public sealed class ProfilesStage
         // Per cutoff, the state it adds to.
         private readonly AccumulatorSet[] _sets;
 
-        // Each trait's matching rows of the batch, worked out before the set's lock is taken.
-        private readonly byte[][] _passes;
+        /// <summary>What makes two conditions lists the same filter: their columns, operators and constants, in order.</summary>
+        private static string FilterKey(IReadOnlyList<(TraitCondition Condition, int Column)> conditions)
+        {
+            var key = new System.Text.StringBuilder();
+            foreach (var (condition, column) in conditions)
+            {
+                key.Append(column).Append('|').Append((int)condition.Operator).Append('|').Append(condition.Values.Count);
+                foreach (var value in condition.Values)
+                {
+                    var text = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                    key.Append('|').Append(value.GetType().Name).Append(':').Append(text.Length).Append(':').Append(text);
+                }
+                key.Append(';');
+            }
+            return key.ToString();
+        }
 
         public long Rows { get; private set; }
 
@@ -693,7 +706,8 @@ public sealed class ProfilesStage
             {
                 _rows = new int[n];
                 _slots = new int[n];
-                _pass = new byte[n];
+                _candidates = new int[n];
+                _attributeRows = new int[n];
                 _order = new long[n];
                 _dated = new byte[n];
             }
@@ -708,32 +722,42 @@ public sealed class ProfilesStage
             // What does not depend on the cutoff, once: each filter's rows, and the attribute rows' order.
             ReadOnlySpan<long> ts = default;
             ReadOnlySpan<byte> valid = default;
+            var candidates = 0;
             if (_plan.EventTime >= 0)
             {
                 var time = _columns[_plan.EventTime]!;
                 ts = time.Longs;
                 valid = time.Valid;
+                var candidate = _candidates.AsSpan(0, n);
+                for (var i = 0; i < n; i++)
+                {
+                    // Branch-free: a row is written, and kept by advancing past it.
+                    candidate[candidates] = i;
+                    candidates += (rows[i] >= 0 ? 1 : 0) & valid[i];
+                }
                 for (var f = 0; f < _filters.Length; f++)
                 {
-                    if (_filtered[f] is not { } buffer || buffer.Length < n)
+                    var conditions = _filters[f];
+                    if (conditions.Length == 0)
                     {
-                        _filtered[f] = buffer = new byte[n];
+                        continue;
                     }
-                    var filtered = buffer.AsSpan(0, n);
-                    for (var i = 0; i < n; i++)
+                    if (_filtered[f].Length < n)
                     {
-                        filtered[i] = rows[i] >= 0 && valid[i] != 0 ? (byte)1 : (byte)0;
+                        _filtered[f] = new int[n];
                     }
-                    foreach (var condition in _filters[f])
+                    var kept = conditions[0].Select(candidate[..candidates], _filtered[f]);
+                    for (var k = 1; k < conditions.Length; k++)
                     {
-                        condition.Apply(filtered);
+                        kept = conditions[k].Select(_filtered[f].AsSpan(0, kept), _filtered[f]);
                     }
+                    _filteredCount[f] = kept;
                 }
-                for (var t = 0; t < _passes.Length; t++)
+                for (var t = 0; t < _selected.Length; t++)
                 {
-                    if (_passes[t].Length < n)
+                    if (_selected[t].Length < n)
                     {
-                        _passes[t] = new byte[n];
+                        _selected[t] = new int[n];
                     }
                 }
             }
@@ -771,46 +795,53 @@ public sealed class ProfilesStage
                     long after = 0;
                     for (var i = 0; i < n; i++)
                     {
-                        after += valid[i] != 0 && ts[i] >= asOf ? 1 : 0;
+                        after += (valid[i] != 0) & (ts[i] >= asOf) ? 1 : 0;
                     }
                     AfterAsOf[c] += after;
-                    for (var t = 0; t < _passes.Length; t++)
+                    for (var t = 0; t < _selected.Length; t++)
                     {
                         var slot = _plan.Traits[t];
                         var (from, to) = (slot.From[c], slot.To[c]);
-                        var filtered = _filtered[_filterOf[t][c]].AsSpan(0, n);
-                        var traitPass = _passes[t].AsSpan(0, n);
-                        for (var i = 0; i < n; i++)
+                        var f = _filterOf[t][c];
+                        ReadOnlySpan<int> filtered = _filters[f].Length == 0 ? _candidates.AsSpan(0, candidates) : _filtered[f].AsSpan(0, _filteredCount[f]);
+                        var selected = _selected[t];
+                        var kept = 0;
+                        foreach (var i in filtered)
                         {
-                            traitPass[i] = filtered[i] != 0 && slots[i] >= 0 && ts[i] >= from && ts[i] < to ? (byte)1 : (byte)0;
+                            selected[kept] = i;
+                            kept += (slots[i] >= 0) & (ts[i] >= from) & (ts[i] < to) ? 1 : 0;
                         }
+                        _selectedCount[t] = kept;
                     }
                 }
-                var pass = _pass.AsSpan(0, n);
+                // Attribute rows: with a slot at this cutoff, and updated before it.
+                var attributeRows = 0;
                 if (_plan.Attributes.Count > 0)
                 {
+                    var candidate = _attributeRows.AsSpan(0, n);
                     long after = 0;
                     for (var i = 0; i < n; i++)
                     {
                         // An attribute row updated at or after as-of does not exist yet.
-                        var future = dated[i] != 0 && updated[i] >= asOf;
-                        after += future && _plan.EventTime < 0 ? 1 : 0;
-                        pass[i] = slots[i] >= 0 && !future ? (byte)1 : (byte)0;
+                        var future = (dated[i] != 0) & (updated.IsEmpty || updated[i] >= asOf);
+                        after += future & (_plan.EventTime < 0) ? 1 : 0;
+                        candidate[attributeRows] = i;
+                        attributeRows += (slots[i] >= 0) & !future ? 1 : 0;
                     }
                     AfterAsOf[c] += after;
                 }
                 var set = _sets[c];
                 lock (set.Gate)
                 {
-                    for (var t = 0; t < _passes.Length; t++)
+                    for (var t = 0; t < _selected.Length; t++)
                     {
                         var slot = _plan.Traits[t];
-                        set.Traits[t].Add(slots, _passes[t].AsSpan(0, n), ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
+                        set.Traits[t].Add(slots, _selected[t].AsSpan(0, _selectedCount[t]), ts, slot.Column >= 0 ? _columns[slot.Column] : null, 0);
                     }
                     for (var a = 0; a < set.Attributes.Length; a++)
                     {
                         var slot = _plan.Attributes[a];
-                        set.Attributes[a].Add(slots, pass, order, _columns[slot.Column], slot.Rank);
+                        set.Attributes[a].Add(slots, _attributeRows.AsSpan(0, attributeRows), order, _columns[slot.Column], slot.Rank);
                     }
                 }
             }

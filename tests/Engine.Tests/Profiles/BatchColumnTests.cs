@@ -1,5 +1,6 @@
 using Apache.Arrow;
 using Apache.Arrow.Types;
+using CsCheck;
 using Engine.Profiles;
 using Engine.Storage;
 
@@ -66,6 +67,90 @@ public sealed class BatchColumnTests
         pass = [1, 1, 1];
         new BoundCondition(new TraitCondition("c4", ColumnType.Double, FilterOperator.IsNull, []), dbl).Apply(pass);
         Assert.Equal([0, 0, 1], pass);
+    }
+
+    /// <summary>
+    /// A condition over a selection keeps exactly the rows its mask form keeps among those selected, for every operator,
+    /// nulls and dictionary entries included: the profiles stage filters by selection, LatestValues by mask.
+    /// </summary>
+    [Fact]
+    public void Selecting_rows_keeps_those_the_mask_keeps()
+    {
+        FilterOperator[] operators =
+        [
+            FilterOperator.Equal, FilterOperator.NotEqual, FilterOperator.Less, FilterOperator.LessOrEqual, FilterOperator.Greater,
+            FilterOperator.GreaterOrEqual, FilterOperator.In, FilterOperator.NotIn, FilterOperator.IsNull, FilterOperator.IsNotNull,
+        ];
+        var values = Gen.Int[0, 4].Array[1, 200].Select(Gen.Bool.Array[200], Gen.Bool.Array[200]);
+        Gen.Select(values, Gen.Int[0, operators.Length - 1], Gen.Int[0, 2], Gen.Bool).Sample((rows, o, kind, dictionary) =>
+        {
+            var (codes, nulls, chosen) = rows;
+            var op = operators[o];
+            string[] words = ["a", "b", "c", "d", "e"];
+            IArrowArray array;
+            ColumnType type;
+            if (kind == 0)
+            {
+                var builder = new Int64Array.Builder();
+                for (var i = 0; i < codes.Length; i++)
+                {
+                    _ = nulls[i] ? builder.AppendNull() : builder.Append(codes[i]);
+                }
+                (array, type) = (builder.Build(), ColumnType.Int64);
+            }
+            else if (kind == 1)
+            {
+                var builder = new DoubleArray.Builder();
+                for (var i = 0; i < codes.Length; i++)
+                {
+                    _ = nulls[i] ? builder.AppendNull() : builder.Append(codes[i] / 2.0);
+                }
+                (array, type) = (builder.Build(), ColumnType.Double);
+            }
+            else if (dictionary)
+            {
+                var indices = new Int32Array.Builder();
+                for (var i = 0; i < codes.Length; i++)
+                {
+                    _ = nulls[i] ? indices.AppendNull() : indices.Append(codes[i]);
+                }
+                var entries = new StringArray.Builder().AppendRange(words).Build();
+                array = new DictionaryArray(new DictionaryType(Int32Type.Default, StringType.Default, false), indices.Build(), entries);
+                type = ColumnType.String;
+            }
+            else
+            {
+                var builder = new StringArray.Builder();
+                for (var i = 0; i < codes.Length; i++)
+                {
+                    _ = nulls[i] ? builder.AppendNull() : builder.Append(words[codes[i]]);
+                }
+                (array, type) = (builder.Build(), ColumnType.String);
+            }
+            object Constant(int v) => kind switch { 0 => (object)(long)v, 1 => v / 2.0, _ => words[v] };
+            List<object> constants = op switch
+            {
+                FilterOperator.IsNull or FilterOperator.IsNotNull => [],
+                FilterOperator.In or FilterOperator.NotIn => [Constant(1), Constant(3)],
+                _ => [Constant(2)],
+            };
+            using var batch = Batch(array);
+            var column = new BatchColumn("c0", type, 0);
+            column.Load(batch, "test.parquet");
+            var condition = new BoundCondition(new TraitCondition("c0", type, op, constants), column);
+
+            var mask = new byte[codes.Length];
+            mask.AsSpan().Fill(1);
+            condition.Apply(mask);
+            var candidates = Enumerable.Range(0, codes.Length).Where(i => chosen[i]).ToArray();
+            var selected = new int[candidates.Length];
+            var kept = condition.Select(candidates, selected);
+            Assert.Equal(candidates.Where(i => mask[i] != 0), selected[..kept]);
+
+            // In place, as the stage refines a filter's selection by its next condition.
+            kept = condition.Select(candidates, candidates);
+            Assert.Equal(selected[..kept], candidates[..kept]);
+        });
     }
 
     [Fact]

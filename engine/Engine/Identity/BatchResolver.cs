@@ -106,32 +106,23 @@ internal sealed class BatchResolver
                 Refs[s] = new int[Math.Max(rows, 1024)];
             }
         }
+        if (_all.Length < rows)
+        {
+            _all = [.. Enumerable.Range(0, Math.Max(rows, 1024))];
+        }
+        var all = _all.AsSpan(0, rows);
         for (var c = 0; c < identifierColumns.Count; c++)
         {
             var (column, type) = identifierColumns[c];
-            var typeId = TypeId(type);
-            SlotTypes[c] = typeId;
-            if (regionColumns is not null && regionColumns[c] >= 0 && type.Normalizer is PhoneNormalizer)
-            {
-                ResolvePhonesWithRegion(batch.Column(column), batch.Column(regionColumns[c]), rows, typeId, type, Refs[c]);
-            }
-            else
-            {
-                ResolveColumn(batch.Column(column), rows, typeId, type, Refs[c]);
-            }
+            SlotTypes[c] = TypeId(type);
+            ResolveColumn(batch, type, column, regionColumns?[c] ?? -1, all, Refs[c]);
         }
         for (var c = 0; c < (composites?.Count ?? 0); c++)
         {
             var (columns, type) = composites![c];
-            var typeId = TypeId(type);
             var slot = identifierColumns.Count + c;
-            SlotTypes[slot] = typeId;
-            var arrays = new IArrowArray[columns.Count];
-            for (var p = 0; p < arrays.Length; p++)
-            {
-                arrays[p] = batch.Column(columns[p]);
-            }
-            ResolveComposite(arrays, rows, typeId, type, Refs[slot]);
+            SlotTypes[slot] = TypeId(type);
+            ResolveComposite(batch, type, columns, all, Refs[slot]);
         }
         // Insertion sort of the slots by type id (stable): a handful of slots.
         for (var s = 0; s < total; s++)
@@ -191,6 +182,48 @@ internal sealed class BatchResolver
     }
 
     private bool[] _changed = [];
+    private int[] _all = [];
+
+    /// <summary>
+    /// Starts a batch resolved one slot at a time, over chosen rows (<see cref="ResolveColumn"/>,
+    /// <see cref="ResolveComposite"/>): its values are numbered from 0 again. What the profiles stage does: a row
+    /// needs only its most trusted identifier that has a profile, so the others are resolved only for rows left
+    /// without one.
+    /// </summary>
+    public void Begin()
+    {
+        Values = 0;
+        _arenaUsed = 0;
+    }
+
+    /// <summary>
+    /// Resolves identifier column <paramref name="column"/> of <paramref name="batch"/> at <paramref name="rows"/>
+    /// (ascending batch rows): <c>refs[j]</c> for <c>rows[j]</c>, new distinct values appended after
+    /// <see cref="Values"/>. <paramref name="region"/> is the column of each row's country for phone numbers, or -1.
+    /// </summary>
+    public void ResolveColumn(RecordBatch batch, IdentifierType type, int column, int region, ReadOnlySpan<int> rows, Span<int> refs)
+    {
+        var typeId = TypeId(type);
+        if (region >= 0 && type.Normalizer is PhoneNormalizer)
+        {
+            ResolvePhonesWithRegion(batch.Column(column), batch.Column(region), rows, typeId, type, refs);
+        }
+        else
+        {
+            ResolveValues(batch.Column(column), rows, typeId, type, refs);
+        }
+    }
+
+    /// <summary><see cref="ResolveColumn"/> for a composite of <paramref name="columns"/>.</summary>
+    public void ResolveComposite(RecordBatch batch, IdentifierType type, IReadOnlyList<int> columns, ReadOnlySpan<int> rows, Span<int> refs)
+    {
+        var arrays = new IArrowArray[columns.Count];
+        for (var p = 0; p < arrays.Length; p++)
+        {
+            arrays[p] = batch.Column(columns[p]);
+        }
+        ResolveParts(arrays, rows, TypeId(type), type, refs);
+    }
 
     private byte TypeId(IdentifierType type)
     {
@@ -202,7 +235,7 @@ internal sealed class BatchResolver
         return (byte)id;
     }
 
-    private void ResolveColumn(IArrowArray array, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void ResolveValues(IArrowArray array, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
     {
         switch (array)
         {
@@ -218,7 +251,7 @@ internal sealed class BatchResolver
         }
     }
 
-    private void ResolveStrings(StringArray strings, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void ResolveStrings(StringArray strings, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
     {
         var offsets = strings.ValueOffsets;
         var values = strings.ValueBuffer.Span;
@@ -227,11 +260,12 @@ internal sealed class BatchResolver
         // (a few nanoseconds) before normalising and hashing again.
         ReadOnlySpan<byte> last = default;
         var lastRef = Unresolved;
-        for (var row = 0; row < rows; row++)
+        for (var j = 0; j < rows.Length; j++)
         {
+            var row = rows[j];
             if (anyNull && strings.IsNull(row))
             {
-                refs[row] = Null;
+                refs[j] = Null;
                 continue;
             }
             var raw = values[offsets[row]..offsets[row + 1]];
@@ -240,12 +274,12 @@ internal sealed class BatchResolver
                 last = raw;
                 lastRef = Normalize(raw, typeId, type, row);
             }
-            refs[row] = lastRef;
+            refs[j] = lastRef;
         }
     }
 
     /// <summary>Phones read in each row's own country: the repeat check and the cache key include the country.</summary>
-    private void ResolvePhonesWithRegion(IArrowArray phones, IArrowArray regions, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void ResolvePhonesWithRegion(IArrowArray phones, IArrowArray regions, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
     {
         if (phones is not StringArray && phones is not DictionaryArray { Dictionary: StringArray })
         {
@@ -254,11 +288,12 @@ internal sealed class BatchResolver
         ReadOnlySpan<byte> last = default;
         string? lastRegion = null;
         var lastRef = Unresolved;
-        for (var row = 0; row < rows; row++)
+        for (var j = 0; j < rows.Length; j++)
         {
+            var row = rows[j];
             if (!IdentityGraphBuilder.TryGetBytes(phones, row, out var raw))
             {
-                refs[row] = Null;
+                refs[j] = Null;
                 continue;
             }
             var region = IdentityGraphBuilder.TryGetBytes(regions, row, out var code) ? Region(code) : null;
@@ -268,7 +303,7 @@ internal sealed class BatchResolver
                 lastRegion = region;
                 lastRef = Normalize(raw, typeId, type, row, region);
             }
-            refs[row] = lastRef;
+            refs[j] = lastRef;
         }
     }
 
@@ -290,7 +325,7 @@ internal sealed class BatchResolver
         return region;
     }
 
-    private void ResolveDictionary(DictionaryArray dictionary, StringArray entries, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void ResolveDictionary(DictionaryArray dictionary, StringArray entries, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
     {
         // Each dictionary entry is normalised once per batch, on first use (an unused entry adds no identifier).
         var size = entries.Length;
@@ -315,18 +350,19 @@ internal sealed class BatchResolver
         }
     }
 
-    private void Map<T>(PrimitiveArray<T> indices, StringArray entries, Span<int> cache, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void Map<T>(PrimitiveArray<T> indices, StringArray entries, Span<int> cache, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
         where T : struct, IBinaryInteger<T>
     {
         var values = indices.Values;
         var anyNull = indices.NullCount > 0;
         var offsets = entries.ValueOffsets;
         var bytes = entries.ValueBuffer.Span;
-        for (var row = 0; row < rows; row++)
+        for (var j = 0; j < rows.Length; j++)
         {
+            var row = rows[j];
             if (anyNull && indices.IsNull(row))
             {
-                refs[row] = Null;
+                refs[j] = Null;
                 continue;
             }
             var index = int.CreateTruncating(values[row]);
@@ -337,11 +373,11 @@ internal sealed class BatchResolver
                 reference = entries.IsNull(index) ? Null : Normalize(bytes[offsets[index]..offsets[index + 1]], typeId, type, row);
                 cache[index] = reference;
             }
-            refs[row] = reference;
+            refs[j] = reference;
         }
     }
 
-    private void ResolveComposite(IArrowArray[] parts, int rows, byte typeId, IdentifierType type, int[] refs)
+    private void ResolveParts(IArrowArray[] parts, ReadOnlySpan<int> rows, byte typeId, IdentifierType type, Span<int> refs)
     {
         for (var p = 0; p < parts.Length; p++)
         {
@@ -351,8 +387,9 @@ internal sealed class BatchResolver
                     $"composite identifier type '{type.Name}': column type {parts[p].Data.DataType.Name} is not supported (a string column is expected)");
             }
         }
-        for (var row = 0; row < rows; row++)
+        for (var j = 0; j < rows.Length; j++)
         {
+            var row = rows[j];
             var length = parts.Length - 1;
             var anyNull = false;
             for (var p = 0; p < parts.Length; p++)
@@ -366,7 +403,7 @@ internal sealed class BatchResolver
             }
             if (anyNull)
             {
-                refs[row] = Skip(NormalizeStatus.Empty);
+                refs[j] = Skip(NormalizeStatus.Empty);
                 continue;
             }
             if (_scratch.Length < length)
@@ -384,7 +421,7 @@ internal sealed class BatchResolver
                 value.CopyTo(_scratch.AsSpan(w));
                 w += value.Length;
             }
-            refs[row] = Normalize(_scratch.AsSpan(0, w), typeId, type, row);
+            refs[j] = Normalize(_scratch.AsSpan(0, w), typeId, type, row);
         }
     }
 

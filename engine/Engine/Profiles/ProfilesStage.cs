@@ -617,59 +617,32 @@ public sealed class ProfilesStage
             _selected = [.. plan.Traits.Select(_ => System.Array.Empty<int>())];
             _selectedCount = new int[plan.Traits.Count];
             var source = plan.Source;
+            var slots = new List<IdentifierSlot>();
             foreach (var (column, type) in source.Identifiers)
             {
-                _identifierColumns.Add((plan.Positions[column], rules.Find(type)
-                    ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules")));
-                _regions.Add(source.PhoneRegionColumns.TryGetValue(column, out var region) && plan.Positions.TryGetValue(region, out var r) ? r : -1);
+                slots.Add(new IdentifierSlot(
+                    rules.Find(type) ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules"),
+                    plan.Positions[column],
+                    source.PhoneRegionColumns.TryGetValue(column, out var region) && plan.Positions.TryGetValue(region, out var r) ? r : -1,
+                    null));
             }
             foreach (var (type, parts) in source.CompositeIdentifiers)
             {
-                var indices = new int[parts.Count];
-                for (var i = 0; i < indices.Length; i++)
-                {
-                    indices[i] = plan.Positions.TryGetValue(parts[i], out var p) ? p : -1;
-                }
-                _composites.Add((indices, rules.Find(type)
-                    ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules")));
+                slots.Add(new IdentifierSlot(
+                    rules.Find(type) ?? throw new EngineException($"source '{source.Name}': identifier type '{type}' is not defined by the identity rules"),
+                    -1, -1, [.. parts.Select(part => plan.Positions[part])]));
             }
-            // The most trusted slot alone: when it gives every row of a batch a profile, the rule needs nothing else.
-            var top = -1;
-            var topPriority = int.MaxValue;
-            for (var c = 0; c < _identifierColumns.Count + _composites.Count; c++)
-            {
-                var type = c < _identifierColumns.Count ? _identifierColumns[c].Type : _composites[c - _identifierColumns.Count].Type;
-                var priority = rules.PriorityOf(type.Name);
-                if (priority < topPriority)
-                {
-                    top = c;
-                    topPriority = priority;
-                }
-            }
-            if (_identifierColumns.Count + _composites.Count > 1)
-            {
-                if (top < _identifierColumns.Count)
-                {
-                    _topColumns = [_identifierColumns[top]];
-                    _topRegions = [_regions[top]];
-                }
-                else
-                {
-                    _topComposites = [_composites[top - _identifierColumns.Count]];
-                }
-                _shortcut = true;
-            }
+            // Stable: slots of one type keep the source's order, as the identity stage takes them.
+            _identifierSlots = [.. slots.OrderBy(slot => rules.PriorityOf(slot.Type.Name))];
         }
 
-        private readonly bool _shortcut;
-        private readonly List<(int Column, IdentifierType Type)> _topColumns = [];
-        private readonly List<int> _topRegions = [];
-        private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _topComposites = [];
-        private int _skipShortcut;
+        /// <summary>An identifier column (with its phone region column, or -1) or a composite's columns, as the scan reads it.</summary>
+        private sealed record IdentifierSlot(IdentifierType Type, int Column, int Region, int[]? Parts);
 
-        private readonly List<(int Column, IdentifierType Type)> _identifierColumns = [];
-        private readonly List<int> _regions = [];
-        private readonly List<(IReadOnlyList<int> Columns, IdentifierType Type)> _composites = [];
+        // The source's identifier slots, most trusted first.
+        private readonly IdentifierSlot[] _identifierSlots;
+        private int[] _pending = [];
+        private int[] _refs = [];
 
         // Per cutoff, the state it adds to.
         private readonly AccumulatorSet[] _sets;
@@ -863,61 +836,64 @@ public sealed class ProfilesStage
         }
 
         /// <summary>
-        /// Each row's profile row: that of its highest-priority identifier found in <c>identity/</c>, else -1. A CRM
-        /// row nearly always has a profile by its customer id, and then its other identifiers (phones above all, which
-        /// libphonenumber parses in microseconds) need no normalising: the most trusted slot is tried alone first, and
-        /// every slot only when some row is left without a profile (after which the shortcut rests for a while).
+        /// Each row's profile row: that of its most trusted identifier found in <c>identity/</c>, else -1. Slot by
+        /// slot, most trusted first, each over the rows still without a profile: a logged-in event has its profile by
+        /// its customer id, and its email and anonymous id are then never normalised, hashed or looked up (nor a CRM
+        /// row's phones, which libphonenumber parses in microseconds).
         /// </summary>
         private void ResolveProfiles(RecordBatch batch, Span<int> rows)
         {
-            if (_shortcut && _skipShortcut == 0)
+            var n = rows.Length;
+            rows.Fill(-1);
+            if (_pending.Length < n)
             {
-                if (Resolve(batch, rows, _topColumns, _topComposites, _topRegions) == 0)
-                {
-                    return;
-                }
-                _skipShortcut = 32;
+                _pending = new int[n];
+                _refs = new int[n];
             }
-            else if (_skipShortcut > 0)
+            for (var i = 0; i < n; i++)
             {
-                _skipShortcut--;
+                _pending[i] = i;
             }
-            WithoutProfile += Resolve(batch, rows, _identifierColumns, _composites, _regions);
-        }
-
-        /// <summary>Resolves the given slots of <paramref name="batch"/> into <paramref name="rows"/>; returns the rows left without a profile.</summary>
-        private long Resolve(
-            RecordBatch batch, Span<int> rows, List<(int Column, IdentifierType Type)> identifierColumns,
-            List<(IReadOnlyList<int> Columns, IdentifierType Type)> composites, List<int> regions)
-        {
+            var left = n;
             var resolver = _resolver;
-            resolver.Resolve(batch, identifierColumns, composites, regions);
-            var values = resolver.Values;
-            if (_valueRows.Length < values)
+            resolver.Begin();
+            foreach (var slot in _identifierSlots)
             {
-                _valueRows = new int[Math.Max(values, _valueRows.Length * 2)];
-            }
-            _lookup.RowsOf(resolver.Keys.AsSpan(0, values), _valueRows.AsSpan(0, values));
-            var order = resolver.Order;
-            var refs = resolver.Refs;
-            var slots = resolver.Slots;
-            long without = 0;
-            for (var row = 0; row < rows.Length; row++)
-            {
-                var profile = -1;
-                for (var k = 0; k < slots; k++)
+                if (left == 0)
                 {
-                    var reference = refs[order[k]][row];
-                    if (reference >= 0 && _valueRows[reference] >= 0)
-                    {
-                        profile = _valueRows[reference];
-                        break;
-                    }
+                    break;
                 }
-                rows[row] = profile;
-                without += profile < 0 ? 1 : 0;
+                var pending = _pending.AsSpan(0, left);
+                var refs = _refs.AsSpan(0, left);
+                var first = resolver.Values;
+                if (slot.Parts is null)
+                {
+                    resolver.ResolveColumn(batch, slot.Type, slot.Column, slot.Region, pending, refs);
+                }
+                else
+                {
+                    resolver.ResolveComposite(batch, slot.Type, slot.Parts, pending, refs);
+                }
+                var values = resolver.Values;
+                if (_valueRows.Length < values)
+                {
+                    _valueRows = new int[Math.Max(values, _valueRows.Length * 2)];
+                }
+                _lookup.RowsOf(resolver.Keys.AsSpan(first, values - first), _valueRows.AsSpan(first, values - first));
+                var kept = 0;
+                for (var j = 0; j < pending.Length; j++)
+                {
+                    var reference = refs[j];
+                    var profile = reference >= 0 ? _valueRows[reference] : -1;
+                    var row = pending[j];
+                    rows[row] = profile;
+                    // Still without a profile: kept for the next slot (kept <= j, so nothing unread is overwritten).
+                    pending[kept] = row;
+                    kept += profile < 0 ? 1 : 0;
+                }
+                left = kept;
             }
-            return without;
+            WithoutProfile += left;
         }
     }
 }

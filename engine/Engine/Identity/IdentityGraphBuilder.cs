@@ -352,9 +352,10 @@ public sealed class IdentityGraphBuilder
     /// The builder hands its storage over and is spent afterwards: its hash table, positions and edge buffer — most of
     /// the stage's memory — are let go as soon as the graph no longer needs them, instead of living on beside the
     /// stitch and the output. <see cref="Rows"/>, <see cref="Skipped"/> and <see cref="Rules"/> stay readable; adding
-    /// anything throws.
+    /// anything throws. With <paramref name="keepTable"/> the hash table is the caller's to keep (taken from
+    /// <see cref="Table"/> before this call): the run hands it on to the stages that find each row's profile.
     /// </remarks>
-    public CanonicalGraph BuildCanonical()
+    public CanonicalGraph BuildCanonical(bool keepTable = false)
     {
         ThrowIfHandedOver();
         var n = _table.Count;
@@ -366,7 +367,7 @@ public sealed class IdentityGraphBuilder
             types[i] = builderTypes[order[i]];
         }
         _handedOver = true;
-        var released = _table.AllocatedBytes + ((long)_firstSeen.Length * sizeof(long));
+        var released = (keepTable ? 0 : _table.AllocatedBytes) + ((long)_firstSeen.Length * sizeof(long));
         _table = new IdentifierTable();
         _firstSeen = [];
         // The hash table and the positions are most of the heap (a few hundred MB at a million people, gigabytes at ten

@@ -18,6 +18,14 @@ public sealed record IdentityOptions
 
     /// <summary>Row groups read and normalised at once; the result does not depend on it.</summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Keep the identifier hash table and return the identifier → profile lookup with the result
+    /// (<see cref="IdentityResult.Lookup"/>), for the stages after it in the same process: they would otherwise read
+    /// <c>identity/</c> back and hash every identifier again. Costs the table's memory through the stitch and the
+    /// write (the stage's peak grows by it; the profiles stage holds as much anyway).
+    /// </summary>
+    internal bool KeepLookup { get; init; }
 }
 
 /// <summary>The previous run's identity output, which this run continues (incremental) or takes its profile ids from (full).</summary>
@@ -31,7 +39,11 @@ public readonly record struct IdentityProgress(string Step, long Done);
 /// <summary>What the identity stage wrote.</summary>
 /// <param name="Report">The figures recorded in the manifest.</param>
 /// <param name="Location">The <c>identity/</c> folder written.</param>
-public sealed record IdentityResult(IdentityReport Report, StorageLocation Location);
+public sealed record IdentityResult(IdentityReport Report, StorageLocation Location)
+{
+    /// <summary>With <see cref="IdentityOptions.KeepLookup"/>: what <c>identity/</c> says, in memory (null when the output is to be read).</summary>
+    internal Engine.Profiles.ProfileLookup? Lookup { get; init; }
+}
 
 /// <summary>
 /// The identity stage: reads every identifier column of every source into the identifier graph, guards against
@@ -171,7 +183,8 @@ public sealed class IdentityStage
         clock.Restart();
 
         progress?.Report(new IdentityProgress("stitching", 0));
-        var graph = builder.BuildCanonical();
+        var table = options.KeepLookup ? builder.Table : null;
+        var graph = builder.BuildCanonical(keepTable: table is not null);
         // The previous ids by node number (none on a first run: every node is new); the array by builder id is let go.
         previousProfile = previousProfile.Length == 0 ? [] : graph.ToNodes<long>(previousProfile, -1);
         var stitched = Stitch(builder, graph, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
@@ -206,7 +219,10 @@ public sealed class IdentityStage
         await stateLocation.Store.PutAsync(stateLocation.Key, state.ToUtf8Json(), cancellationToken);
         report.TimingsMs["write"] = clock.ElapsedMilliseconds;
         Log.IdentityFinished(_logger, report.Identifiers, report.Edges, report.Profiles, report.LargestProfile);
-        return new IdentityResult(report, output);
+        return new IdentityResult(report, output)
+        {
+            Lookup = table is null ? null : Engine.Profiles.ProfileLookup.FromIdentity(table, graph.Rank, stitched.Assignment.ProfileOf),
+        };
     }
 
     /// <summary>Which files to read, and whether the previous graph can be continued.</summary>

@@ -134,41 +134,10 @@ internal sealed class ProfileLookup
         {
             for (var i = 0; i < chunk.Count; i++)
             {
-                if (chunk.Profiles[i] >= 0)
-                {
-                    all[n++] = chunk.Profiles[i];
-                }
+                all[n++] = chunk.Profiles[i];
             }
         }
-        var sorted = all.AsSpan(0, n);
-        sorted.Sort();
-        var distinct = 0;
-        for (var i = 0; i < sorted.Length; i++)
-        {
-            if (distinct == 0 || sorted[i] != sorted[distinct - 1])
-            {
-                sorted[distinct++] = sorted[i];
-            }
-        }
-        var profileIds = sorted[..distinct].ToArray();
-
-        // Profile ids are never reused, so they stay within a small multiple of the profiles alive: a direct array
-        // from id to row beats a binary search per identifier (21 dependent probes at 2.4M profiles).
-        Func<long, int> rowOfProfile;
-        if (profileIds.Length == 0 || profileIds[^1] < 4L * profileIds.Length + 1024)
-        {
-            var direct = new int[profileIds.Length == 0 ? 0 : profileIds[^1] + 1];
-            direct.AsSpan().Fill(-1);
-            for (var r = 0; r < profileIds.Length; r++)
-            {
-                direct[profileIds[r]] = r;
-            }
-            rowOfProfile = profile => direct[profile];
-        }
-        else
-        {
-            rowOfProfile = profile => System.Array.BinarySearch(profileIds, profile);
-        }
+        var (profileIds, rowOfProfile) = ProfileRows(all);
 
         var table = new IdentifierTable(total);
         var rowOf = new int[total];
@@ -195,5 +164,53 @@ internal sealed class ProfileLookup
             }
         }
         return new ProfileLookup(table, rowOf, profileIds);
+    }
+
+    /// <summary>
+    /// The lookup straight from the identity stage's own state, as <see cref="Read"/> would read it back from the
+    /// output it wrote: <paramref name="table"/> (identifier key → the builder's id), <paramref name="rank"/> (builder
+    /// id → node) and <paramref name="profileOf"/> (node → profile id, negative for a shared value). The table is
+    /// taken over, not copied.
+    /// </summary>
+    public static ProfileLookup FromIdentity(IdentifierTable table, ReadOnlySpan<int> rank, ReadOnlySpan<long> profileOf)
+    {
+        var (profileIds, rowOfProfile) = ProfileRows(profileOf.ToArray());
+        var rowOf = new int[table.Count];
+        for (var id = 0; id < rowOf.Length; id++)
+        {
+            var profile = profileOf[rank[id]];
+            rowOf[id] = profile < 0 ? -1 : rowOfProfile(profile);
+        }
+        return new ProfileLookup(table, rowOf, profileIds);
+    }
+
+    /// <summary>The distinct profile ids of <paramref name="profiles"/> (negative: none), ascending, and each one's row; sorts <paramref name="profiles"/> in place.</summary>
+    private static (long[] ProfileIds, Func<long, int> RowOf) ProfileRows(long[] profiles)
+    {
+        var sorted = profiles.AsSpan();
+        sorted.Sort();
+        var distinct = 0;
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            if (sorted[i] >= 0 && (distinct == 0 || sorted[i] != sorted[distinct - 1]))
+            {
+                sorted[distinct++] = sorted[i];
+            }
+        }
+        var profileIds = sorted[..distinct].ToArray();
+
+        // Profile ids are never reused, so they stay within a small multiple of the profiles alive: a direct array
+        // from id to row beats a binary search per identifier (21 dependent probes at 2.4M profiles).
+        if (profileIds.Length == 0 || profileIds[^1] < 4L * profileIds.Length + 1024)
+        {
+            var direct = new int[profileIds.Length == 0 ? 0 : profileIds[^1] + 1];
+            direct.AsSpan().Fill(-1);
+            for (var r = 0; r < profileIds.Length; r++)
+            {
+                direct[profileIds[r]] = r;
+            }
+            return (profileIds, profile => direct[profile]);
+        }
+        return (profileIds, profile => System.Array.BinarySearch(profileIds, profile));
     }
 }

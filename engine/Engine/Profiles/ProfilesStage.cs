@@ -88,6 +88,9 @@ public sealed class ProfilesStage
         _logger = logger;
     }
 
+    /// <summary>The run's identity output already in memory (the identity stage ran in this process); null: read from <c>identity/</c>.</summary>
+    internal ProfileLookup? Lookup { get; init; }
+
     /// <summary>
     /// Builds the profiles of <paramref name="workspace"/> from the run's <paramref name="identity"/> output as of
     /// <paramref name="asOf"/> and writes them to <paramref name="output"/> (atomically).
@@ -118,7 +121,7 @@ public sealed class ProfilesStage
         ArgumentNullException.ThrowIfNull(definition);
         var clock = Stopwatch.StartNew();
         progress?.Report(new ProfilesProgress("reading identities", 0));
-        var lookup = await ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var lookup = Lookup ?? await ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
         var identities = clock.ElapsedMilliseconds;
         var (table, report) = (await BuildAtAsync(workspace, definition, lookup, [new ProfileCutoff(asOf, null)], parallelism, progress, cancellationToken))[0];
         var timings = new Dictionary<string, long> { ["identities"] = identities };

@@ -152,6 +152,9 @@ public sealed partial class RunExecutor
 
         IngestResult? ingest = null;
         IdentityResult? identity = null;
+        // What identity/ says, in memory when the identity stage ran in this process: training and profiles take it
+        // instead of reading identity/ back and hashing every identifier again. Let go once the profiles are built.
+        Engine.Profiles.ProfileLookup? lookup = null;
         ProfilesResult? profiles = null;
         SegmentsResult? segments = null;
         try
@@ -216,7 +219,7 @@ public sealed partial class RunExecutor
                     var result = await stage.RunAsync(
                         workspace, runId, runLocation.Child(IdentityStage.Folder),
                         previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
-                        new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism },
+                        new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism, KeepLookup = !completed.Contains("profiles") },
                         report, cancellationToken);
                     manifest.Identity = result.Report;
                     return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>
@@ -229,6 +232,8 @@ public sealed partial class RunExecutor
                         ["shared_values"] = result.Report.SharedValues.Values.Sum(),
                     });
                 });
+                lookup = identity.Lookup;
+                identity = identity with { Lookup = null };
                 await CheckpointAsync();
             }
 
@@ -240,7 +245,7 @@ public sealed partial class RunExecutor
                 {
                     var registry = new ModelRegistry(_storage.Resolve(workspace.Output, workspace.Directory).Child(ModelRegistry.Folder));
                     var report = new Progress<string>(p => progress?.Report(new RunProgress("training", p, -1)));
-                    var result = await new TrainingStage(_storage, _logger) { RunId = runId }.RunAsync(
+                    var result = await new TrainingStage(_storage, _logger) { RunId = runId, Lookup = lookup }.RunAsync(
                         workspace, identity.Location, asOf, registry, options.Parallelism, report, cancellationToken);
                     manifest.Training = result;
                     var trained = result.Models.Values.Count(m => m.TrainedVersion is not null);
@@ -265,7 +270,7 @@ public sealed partial class RunExecutor
             {
                 profiles = await RunStageAsync(manifest, attempt, "profiles", async () =>
                 {
-                    var stage = new ProfilesStage(_storage, _logger);
+                    var stage = new ProfilesStage(_storage, _logger) { Lookup = lookup };
                     // Each source is read whole, and ingest counted its rows.
                     var report = new Progress<ProfilesProgress>(p =>
                     {
@@ -295,6 +300,7 @@ public sealed partial class RunExecutor
                         ["rows_after_as_of"] = result.Report.RowsAfterAsOf,
                     });
                 });
+                lookup = null;
                 if (workspace.Models.Count == 0)
                 {
                     await CheckpointAsync();

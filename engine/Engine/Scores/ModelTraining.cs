@@ -54,6 +54,9 @@ public sealed partial class ModelTraining
     /// <summary>The run training, recorded in the version's record (null outside a run: <c>engine models train</c>).</summary>
     public string? RunId { get; init; }
 
+    /// <summary>The run's identity output already in memory (the identity stage ran in this process); null: read from <c>identity/</c>.</summary>
+    internal Engine.Profiles.ProfileLookup? Lookup { get; init; }
+
     /// <summary>
     /// Trains <paramref name="model"/> as of <paramref name="asOf"/> and adds it to <paramref name="registry"/>.
     /// <paramref name="profiles"/> is tonight's profile table (snapshot labels train on it; a forecast label needs none);
@@ -168,7 +171,7 @@ public sealed partial class ModelTraining
             cutoffs[k] = asOf.AddDays(-(windows + 1 - k) * horizon);
         }
         progress?.Report($"{model.Name}: reading identities");
-        var lookup = await ProfilesStage.ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var lookup = Lookup ?? await ProfilesStage.ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
         var profiles = lookup.Profiles;
 
         // Who is in the population at each cutoff, and who has the label, from the attributes alone where the

@@ -57,6 +57,9 @@ public sealed class TrainingStage
     /// </summary>
     public string? RunId { get; init; }
 
+    /// <summary>The run's identity output already in memory (the identity stage ran in this process); null: read from <c>identity/</c>.</summary>
+    internal Engine.Profiles.ProfileLookup? Lookup { get; init; }
+
     public async Task<TrainingReport> RunAsync(
         Workspace workspace, StorageLocation identity, DateTimeOffset asOf, ModelRegistry registry, int parallelism,
         IProgress<string>? progress = null, CancellationToken cancellationToken = default)
@@ -88,7 +91,7 @@ public sealed class TrainingStage
             try
             {
                 progress?.Report($"{model.Name}: training ({reason})");
-                var outcome = await new ModelTraining(_storage, _logger) { RunId = RunId }.TrainAsync(
+                var outcome = await new ModelTraining(_storage, _logger) { RunId = RunId, Lookup = Lookup }.TrainAsync(
                     workspace, model, identity, null, asOf, registry, parallelism, progress, cancellationToken);
                 entry.TrainedVersion = outcome.Record.Version;
                 entry.Decision = outcome.Record.Decision;

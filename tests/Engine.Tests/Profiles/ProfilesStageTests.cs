@@ -47,7 +47,7 @@ public sealed class ProfilesStageTests
     /// c1/ann is profile P1, c2/bob P2, c3/carl P3; a9 (an anonymous id seen alone) P4; shared1 (seen with c1 and c2)
     /// is shared. As of 2026-11-01: 90 days back is 2026-08-03, 180 days back 2026-05-05, 7 days back 2026-10-25.
     /// </summary>
-    private static ProfilesWorkspace Sample()
+    internal static ProfilesWorkspace Sample()
     {
         var workspace = new ProfilesWorkspace();
         workspace.Write("profiles.yaml", Traits);

@@ -261,6 +261,21 @@ public static class IdentityOutput
     /// <summary>Reads <c>identity/</c> rows in order (one file and row group after another).</summary>
     public static void ReadIdentifiers(Dataset dataset, IdentityRules rules, IdentifierVisitor visit, CancellationToken cancellationToken)
     {
+        var index = 0;
+        ScanIdentifiers(dataset, rules, () => 0, (_, typeId, value, profileId, shared) => visit(index++, typeId, value, profileId, shared),
+            ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
+    }
+
+    /// <summary>A visitor of one <c>identity/</c> row on a scan worker, with the worker's own state.</summary>
+    public delegate void IdentifierVisitor<in TState>(TState state, int typeId, ReadOnlySpan<byte> value, long profileId, bool shared);
+
+    /// <summary>
+    /// Reads <c>identity/</c> rows on <see cref="ScanOptions.Parallelism"/> workers, in no particular order, each with
+    /// its own state (returned for the caller to merge): for readers that look identifiers up rather than number them.
+    /// </summary>
+    public static IReadOnlyList<TState> ScanIdentifiers<TState>(
+        Dataset dataset, IdentityRules rules, Func<TState> createState, IdentifierVisitor<TState> visit, ScanOptions options, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(rules);
         var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
@@ -271,30 +286,36 @@ public static class IdentityOutput
             new("profile_id", ColumnType.Int64),
             new("shared", ColumnType.Boolean),
         ];
-        var index = 0;
-        DatasetScan.Run(dataset, columns, () => 0, (_, scan) =>
+        return DatasetScan.Run(dataset, columns, createState, (state, scan) =>
         {
             var batch = scan.Batch;
             var profiles = Column<Int64Array>(scan, 2, "profile_id");
             var shared = Column<BooleanArray>(scan, 3, "shared");
-            for (var row = 0; row < batch.Length; row++, index++)
+            ReadOnlySpan<byte> lastType = default;
+            var typeId = -1;
+            for (var row = 0; row < batch.Length; row++)
             {
                 if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
                 {
                     throw new DataException($"{scan.Location}: row index {scan.FileRowOffset + row}", "identifier_type and identifier_value must not be null");
                 }
-                var typeId = -1;
-                for (var t = 0; t < typeNames.Length; t++)
+                // Rows come grouped by type: the name is matched again only when it changes.
+                if (row == 0 || !type.SequenceEqual(lastType))
                 {
-                    if (type.SequenceEqual(typeNames[t]))
+                    lastType = type;
+                    typeId = -1;
+                    for (var t = 0; t < typeNames.Length; t++)
                     {
-                        typeId = t;
-                        break;
+                        if (type.SequenceEqual(typeNames[t]))
+                        {
+                            typeId = t;
+                            break;
+                        }
                     }
                 }
-                visit(index, typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row], shared.GetValue(row) == true);
+                visit(state, typeId, value, profiles.IsNull(row) ? -1 : profiles.Values[row], shared.GetValue(row) == true);
             }
-        }, ScanOptions.Default with { Parallelism = 1 }, cancellationToken);
+        }, options, cancellationToken);
     }
 
     /// <summary>

@@ -148,7 +148,7 @@ public sealed class IdentityStage
         var pinned = new List<ulong>();
         if (plan.Incremental)
         {
-            (previousProfile, previousProfiles) = await ReadPreviousIdentifiersAsync(previous!.Location, builder, add: true, progress, cancellationToken);
+            (previousProfile, previousProfiles) = await ReadPreviousIdentifiersAsync(previous!.Location, builder, progress, cancellationToken);
             previousIds = builder.Table.Count;
             await ReadPreviousLinksAsync(previous.Location, builder, pinned, previousIds, cancellationToken);
         }
@@ -174,13 +174,15 @@ public sealed class IdentityStage
         }
         report.RowsRead = builder.Rows;
         var n = builder.Table.Count;
+        report.TimingsMs["read"] = clock.ElapsedMilliseconds;
+        clock.Restart();
         if (!plan.Incremental && previousState is not null)
         {
             // Full rebuild: previous ids only name this run's clusters; identifiers that vanished count toward retirement.
-            (previousProfile, previousProfiles) = await ReadPreviousIdentifiersAsync(previous!.Location, builder, add: false, progress, cancellationToken);
+            (previousProfile, previousProfiles) = await LookUpPreviousIdentifiersAsync(previous!.Location, builder, options.Parallelism, progress, cancellationToken);
+            report.TimingsMs["previous_ids"] = clock.ElapsedMilliseconds;
+            clock.Restart();
         }
-        report.TimingsMs["read"] = clock.ElapsedMilliseconds;
-        clock.Restart();
 
         progress?.Report(new IdentityProgress("stitching", 0));
         var table = options.KeepLookup ? builder.Table : null;
@@ -280,54 +282,100 @@ public sealed class IdentityStage
     }
 
     /// <summary>
-    /// Reads the previous <c>identity/</c> rows in order. With <paramref name="add"/>, each identifier is added to the
-    /// builder (its id must equal its row position); without, it is looked up (missing ones no longer exist). Returns
-    /// the previous profile id per current node and the bitset of previous profile ids.
+    /// Reads the previous <c>identity/</c> rows in order, adding each identifier to the builder (its id must equal its
+    /// row position). Returns the previous profile id per builder id and the bitset of previous profile ids.
     /// </summary>
     private static async Task<(long[] PreviousProfile, ulong[] PreviousProfiles)> ReadPreviousIdentifiersAsync(
-        StorageLocation location, IdentityGraphBuilder builder, bool add, IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+        StorageLocation location, IdentityGraphBuilder builder, IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
         var dataset = await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken);
         var previousProfile = new List<long>();
-        long[]? lookup = add ? null : new long[builder.Table.Count];
-        lookup?.AsSpan().Fill(-1);
         var profiles = new ulong[1024];
         long row = 0;
         IdentityOutput.ReadIdentifiers(dataset, builder.Rules, (_, typeId, value, profileId, _) =>
         {
-            if (profileId > 0)
+            Mark(ref profiles, profileId);
+            if (typeId < 0)
             {
-                var word = profileId >> 6;
-                if (word >= profiles.Length)
-                {
-                    Array.Resize(ref profiles, (int)Math.Max(word + 1, profiles.Length * 2L));
-                }
-                profiles[word] |= 1UL << (int)(profileId & 63);
+                throw new DataException($"{location}/row {row}", "identifier type not defined by the identity rules, which have not changed since this output was written: the output is corrupt; run with --full-refresh");
             }
-            if (add)
+            var id = builder.AddCanonical((byte)typeId, value);
+            if (id != row)
             {
-                if (typeId < 0)
-                {
-                    throw new DataException($"{location}/row {row}", "identifier type not defined by the identity rules, which have not changed since this output was written: the output is corrupt; run with --full-refresh");
-                }
-                var id = builder.AddCanonical((byte)typeId, value);
-                if (id != row)
-                {
-                    throw new DataException($"{location}/row {row}", "repeats an identifier of an earlier row: the output is corrupt; run with --full-refresh");
-                }
-                previousProfile.Add(profileId);
+                throw new DataException($"{location}/row {row}", "repeats an identifier of an earlier row: the output is corrupt; run with --full-refresh");
             }
-            else if (typeId >= 0 && builder.Table.TryGet(IdentifierKey.Compute((byte)typeId, value), out var id))
-            {
-                lookup![id] = profileId;
-            }
+            previousProfile.Add(profileId);
             row++;
             if ((row & 0xFFFF) == 0)
             {
                 progress?.Report(new IdentityProgress("reading previous identities", row));
             }
         }, cancellationToken);
-        return (add ? [.. previousProfile] : lookup!, profiles);
+        return ([.. previousProfile], profiles);
+    }
+
+    /// <summary>
+    /// Full rebuild: looks each previous <c>identity/</c> row up in this run's graph, on every worker (the table is
+    /// only read now, and each identifier is one row, so workers write distinct entries). Returns the previous profile
+    /// id per builder id (-1 for identifiers new tonight) and the bitset of previous profile ids, where identifiers
+    /// that vanished still count toward retirement.
+    /// </summary>
+    private static async Task<(long[] PreviousProfile, ulong[] PreviousProfiles)> LookUpPreviousIdentifiersAsync(
+        StorageLocation location, IdentityGraphBuilder builder, int parallelism, IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+    {
+        var dataset = await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken);
+        var table = builder.Table;
+        var previousProfile = new long[table.Count];
+        previousProfile.AsSpan().Fill(-1);
+        long rows = 0;
+        var gate = new Lock();
+        var states = IdentityOutput.ScanIdentifiers(dataset, builder.Rules, () => new PreviousRows(), (state, typeId, value, profileId, _) =>
+        {
+            Mark(ref state.Profiles, profileId);
+            if (typeId >= 0 && table.TryGet(IdentifierKey.Compute((byte)typeId, value), out var id))
+            {
+                previousProfile[id] = profileId;
+            }
+            if ((++state.Rows & 0xFFFF) == 0)
+            {
+                lock (gate)
+                {
+                    rows += 0x10000;
+                    progress?.Report(new IdentityProgress("reading previous identities", rows));
+                }
+            }
+        }, ScanOptions.Default with { Parallelism = Math.Max(1, parallelism) }, cancellationToken);
+        var profiles = new ulong[states.Max(s => s.Profiles.Length)];
+        foreach (var state in states)
+        {
+            for (var w = 0; w < state.Profiles.Length; w++)
+            {
+                profiles[w] |= state.Profiles[w];
+            }
+        }
+        return (previousProfile, profiles);
+    }
+
+    /// <summary>A worker's share of <see cref="LookUpPreviousIdentifiersAsync"/>: the profile ids it saw, and its rows.</summary>
+    private sealed class PreviousRows
+    {
+        public ulong[] Profiles = new ulong[1024];
+        public long Rows;
+    }
+
+    /// <summary>Sets <paramref name="profileId"/>'s bit (none for a shared value's -1), growing the set as needed.</summary>
+    private static void Mark(ref ulong[] profiles, long profileId)
+    {
+        if (profileId <= 0)
+        {
+            return;
+        }
+        var word = profileId >> 6;
+        if (word >= profiles.Length)
+        {
+            Array.Resize(ref profiles, (int)Math.Max(word + 1, profiles.Length * 2L));
+        }
+        profiles[word] |= 1UL << (int)(profileId & 63);
     }
 
     private static async Task ReadPreviousLinksAsync(StorageLocation identity, IdentityGraphBuilder builder, List<ulong> pinned, int identifiers, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using Apache.Arrow;
 using Engine.Identity;
 using Engine.Storage;
 
@@ -79,47 +78,12 @@ internal sealed class ProfileLookup
     /// </summary>
     public static ProfileLookup Read(Dataset identity, IdentityRules rules, int parallelism, CancellationToken cancellationToken)
     {
-        var typeNames = new byte[rules.Types.Count][];
-        for (var t = 0; t < typeNames.Length; t++)
+        var chunks = IdentityOutput.ScanIdentifiers(identity, rules, () => new Chunk(), (chunk, typeId, value, profileId, _) =>
         {
-            typeNames[t] = System.Text.Encoding.UTF8.GetBytes(rules.Types[t].Name);
-        }
-        ColumnSpec[] columns =
-        [
-            new("identifier_type", ColumnType.String, Required: true),
-            new("identifier_value", ColumnType.String, Required: true),
-            new("profile_id", ColumnType.Int64),
-        ];
-        var chunks = DatasetScan.Run(identity, columns, () => new Chunk(), (chunk, scan) =>
-        {
-            var batch = scan.Batch;
-            var profiles = IdentityOutput.Column<Int64Array>(scan, 2, "profile_id");
-            var lastType = -1;
-            ReadOnlySpan<byte> lastTypeBytes = default;
-            for (var row = 0; row < batch.Length; row++)
+            // A type the rules do not define: no source can produce its keys.
+            if (typeId >= 0)
             {
-                if (!IdentityGraphBuilder.TryGetBytes(batch.Column(0), row, out var type) || !IdentityGraphBuilder.TryGetBytes(batch.Column(1), row, out var value))
-                {
-                    throw new DataException($"{scan.Location}: row index {scan.FileRowOffset + row}", "identifier_type and identifier_value must not be null");
-                }
-                if (row == 0 || !type.SequenceEqual(lastTypeBytes))
-                {
-                    lastTypeBytes = type;
-                    lastType = -1;
-                    for (var t = 0; t < typeNames.Length; t++)
-                    {
-                        if (type.SequenceEqual(typeNames[t]))
-                        {
-                            lastType = t;
-                            break;
-                        }
-                    }
-                }
-                if (lastType < 0)
-                {
-                    continue;
-                }
-                chunk.Add(IdentifierKey.Compute((byte)lastType, value), profiles.IsNull(row) ? -1 : profiles.Values[row]);
+                chunk.Add(IdentifierKey.Compute((byte)typeId, value), profileId);
             }
         }, ScanOptions.Default with { Parallelism = parallelism }, cancellationToken);
 

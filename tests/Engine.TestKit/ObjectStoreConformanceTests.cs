@@ -347,6 +347,46 @@ public abstract class ObjectStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_dataset_written_as_ranges_in_parallel_reads_back_in_row_order()
+    {
+        var location = At("ds");
+        var options = new ParquetWriteOptions { RowGroupRows = 100, FileRows = 300 };
+        // Each range in batches of 70 rows, so batches straddle row groups; four files, encoded two at a time.
+        await ParquetDatasetWriter.WriteRangesAsync(location, TestTables.MixedSchema, 1000, (first, count, write) =>
+        {
+            for (var at = first; at < first + count; at += 70)
+            {
+                using var batch = TestTables.Mixed((int)Math.Min(70, first + count - at), at);
+                write(batch);
+            }
+        }, parallelism: 2, options, Cancel);
+
+        var dataset = await Dataset.OpenAsync(location, cancellationToken: Cancel);
+        Assert.Equal(4, dataset.Files.Count);
+        for (var i = 0; i < dataset.Files.Count; i++)
+        {
+            using var file = ParquetDataFile.Open(Store, dataset.Files[i].Key);
+            Assert.Equal(i < 3 ? 3 : 1, file.RowGroupCount);
+            Assert.Equal(i < 3 ? 300 : 100, file.RowCount);
+        }
+        Assert.Equal(TestTables.MixedRows(1000), await TestTables.ReadRowsAsync(location));
+    }
+
+    [Fact]
+    public async Task A_range_handing_the_wrong_rows_fails_the_write_and_leaves_nothing_behind()
+    {
+        var location = At("ds");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => ParquetDatasetWriter.WriteRangesAsync(location, TestTables.MixedSchema, 1000, (first, count, write) =>
+        {
+            // The last range hands one row short.
+            using var batch = TestTables.Mixed((int)(first == 900 ? count - 1 : count), first);
+            write(batch);
+        }, parallelism: 2, new ParquetWriteOptions { FileRows = 300 }, Cancel));
+        Assert.Contains("rows 900 to 1000", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await Store.ListAsync(Root, Cancel));
+    }
+
+    [Fact]
     public async Task Projection_reads_only_the_requested_columns()
     {
         var location = At("ds");

@@ -18,6 +18,7 @@ public sealed class CanonicalValueLog : IDisposable
     private int _used;
     private long _flushed;
     private long[] _offsets;
+    private readonly Lock _gate = new();
 
     /// <summary>
     /// Creates the log as a new file in <paramref name="directory"/> (deleted on dispose), with room for the offsets of
@@ -88,15 +89,25 @@ public sealed class CanonicalValueLog : IDisposable
     /// <summary>
     /// Visits the values of the ids in <paramref name="order"/>, in that order (e.g. key order while the log is in
     /// the order ids were assigned): the file is memory-mapped, a window per chunk of ids, and each record found by its
-    /// offset, so a value is one read from the page cache, not a seek.
+    /// offset, so a value is one read from the page cache, not a seek. Once appending is over, several threads may
+    /// read at once (an output written as several files in parallel).
     /// </summary>
     public unsafe void ReadInOrder<TState>(ReadOnlySpan<int> order, TState state, ReadOnlySpanAction<TState> visit)
     {
         ArgumentNullException.ThrowIfNull(visit);
-        Flush();
-        _file.Flush();
-        var length = _file.Length;
-        if (length == 0)
+        long length;
+        MemoryMappedFile? mapped = null;
+        lock (_gate)
+        {
+            Flush();
+            _file.Flush();
+            length = _file.Length;
+            if (length > 0)
+            {
+                mapped = MemoryMappedFile.CreateFromFile(_file, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+            }
+        }
+        if (mapped is null)
         {
             foreach (var id in order)
             {
@@ -104,7 +115,7 @@ public sealed class CanonicalValueLog : IDisposable
             }
             return;
         }
-        using var map = MemoryMappedFile.CreateFromFile(_file, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+        using var map = mapped;
         for (var first = 0; first < order.Length; first += WindowIds)
         {
             var chunk = order.Slice(first, Math.Min(WindowIds, order.Length - first));

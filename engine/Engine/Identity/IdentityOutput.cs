@@ -84,27 +84,36 @@ public static class IdentityOutput
     /// </summary>
     public static async Task WriteIdentifiersAsync(
         StorageLocation location, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, StitchResult stitch,
-        IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+        int parallelism, IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
     {
         if (values.Count != graph.NodeCount)
         {
             throw new InvalidOperationException($"{values.Count} values logged for {graph.NodeCount} identifiers");
         }
-        var options = ParquetWriteOptions.Default with { PlainColumns = new HashSet<string>(["identifier_value"]) };
-        await using var writer = await ParquetDatasetWriter.CreateAsync(location, IdentifiersSchema, options, cancellationToken);
-        WriteIdentifierRows(writer, rules, graph, values, profileOf, stitch, progress, cancellationToken);
-        await writer.CommitAsync(cancellationToken);
+        // Files of a million rows, encoded on every worker: one file, on one thread, was most of the stage's write.
+        var options = ParquetWriteOptions.Default with { PlainColumns = new HashSet<string>(["identifier_value"]), FileRows = IdentifierFileRows };
+        long written = 0;
+        await ParquetDatasetWriter.WriteRangesAsync(location, IdentifiersSchema, graph.NodeCount, (first, count, write) =>
+            WriteIdentifierRows(write, rules, graph, values, profileOf, stitch, (int)first, (int)count, rows =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new IdentityProgress("writing identities", Interlocked.Add(ref written, rows)));
+            }), parallelism, options, cancellationToken);
     }
 
+    /// <summary>Rows per file of <c>identity/</c>: the unit its write is spread over workers by.</summary>
+    internal const int IdentifierFileRows = 1 << 20;
+
+    /// <summary>Writes the <c>identity/</c> rows of nodes <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/>, in order.</summary>
     private static void WriteIdentifierRows(
-        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, StitchResult stitch,
-        IProgress<IdentityProgress>? progress, CancellationToken cancellationToken)
+        Action<RecordBatch> write, IdentityRules rules, CanonicalGraph graph, CanonicalValueLog values, long[] profileOf, StitchResult stitch,
+        int first, int count, Action<int> written)
     {
         var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
         var batch = new IdentifierBatch();
         var types = graph.NodeTypes;
-        var node = 0;
-        values.ReadInOrder(graph.Order, batch, (b, _, value) =>
+        var node = first;
+        values.ReadInOrder(graph.Order.AsSpan(first, count), batch, (b, _, value) =>
         {
             b.Types.Append(typeNames[types[node]]);
             b.Values.Append(value);
@@ -121,12 +130,11 @@ public static class IdentityOutput
             node++;
             if (++b.Rows == BatchRows)
             {
-                b.Flush(writer);
-                cancellationToken.ThrowIfCancellationRequested();
-                progress?.Report(new IdentityProgress("writing identities", node));
+                b.Flush(write);
+                written(BatchRows);
             }
         });
-        batch.Flush(writer);
+        batch.Flush(write);
     }
 
     /// <summary>
@@ -141,7 +149,7 @@ public static class IdentityOutput
         public BooleanArray.Builder Shared { get; } = new();
         public int Rows { get; set; }
 
-        public void Flush(ParquetDatasetWriter writer)
+        public void Flush(Action<RecordBatch> write)
         {
             if (Rows == 0)
             {
@@ -154,7 +162,7 @@ public static class IdentityOutput
             Profiles.Clear();
             Shared.Clear();
             Rows = 0;
-            writer.Write(batch);
+            write(batch);
         }
     }
 

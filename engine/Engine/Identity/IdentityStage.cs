@@ -196,7 +196,7 @@ public sealed class IdentityStage
 
         // identity/ first: committing it replaces the folder (a re-run of this run id), so the datasets inside it
         // (merges, links) come after; those two are independent and encode on two threads.
-        await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Result, progress, cancellationToken);
+        await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Result, options.Parallelism, progress, cancellationToken);
         var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Links, cancellationToken), cancellationToken);
         await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
         var links = await linksWrite;

@@ -103,7 +103,7 @@ public sealed class ProfilesStage
         var (table, report) = await BuildAsync(workspace, workspace.Profiles, identity, asOf, parallelism, progress, cancellationToken);
         var clock = Stopwatch.StartNew();
         progress?.Report(new ProfilesProgress("writing profiles", table.Count));
-        await WriteAsync(output, table, cancellationToken);
+        await WriteAsync(output, table, parallelism, cancellationToken);
         report.TimingsMs["write"] = clock.ElapsedMilliseconds;
         Log.ProfilesFinished(_logger, table.Count, report.Attributes, report.Traits);
         return new ProfilesResult(report, output, table);
@@ -353,23 +353,29 @@ public sealed class ProfilesStage
     }
 
     /// <summary>Writes <paramref name="table"/> as a <c>profiles/</c> dataset at <paramref name="output"/>, atomically.</summary>
-    public static async Task WriteAsync(StorageLocation output, ProfileTable table, CancellationToken cancellationToken = default)
+    public static async Task WriteAsync(StorageLocation output, ProfileTable table, int parallelism = 1, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(table);
         var schema = SchemaOf(table);
-        await using var writer = await ParquetDatasetWriter.CreateAsync(output, schema, null, cancellationToken);
-        if (table.Count > 0)
+        var arrays = new List<IArrowArray>(table.Columns.Count + 1) { table.ProfileIds };
+        foreach (var column in table.Columns)
         {
-            var arrays = new List<IArrowArray>(table.Columns.Count + 1) { table.ProfileIds };
-            foreach (var column in table.Columns)
-            {
-                arrays.Add(column.Values);
-            }
-            // Not disposed: the arrays stay the table's.
-            var batch = new RecordBatch(schema, arrays, table.Count);
-            writer.Write(batch);
+            arrays.Add(column.Values);
         }
-        await writer.CommitAsync(cancellationToken);
+        // Not disposed, nor its slices: the arrays stay the table's.
+        var batch = new RecordBatch(schema, arrays, table.Count);
+        // Files of a million profiles, encoded on every worker: encoding is most of the write, and one file is one thread.
+        await ParquetDatasetWriter.WriteRangesAsync(output, schema, table.Count, (first, count, write) =>
+        {
+            if (count > 0)
+            {
+                write(batch.Slice((int)first, (int)count));
+            }
+        }, parallelism, ParquetWriteOptions.Default with { FileRows = FileRows }, cancellationToken);
     }
+
+    /// <summary>Profiles per file of <c>profiles/</c>: the unit its write is spread over workers by.</summary>
+    internal const int FileRows = 1 << 20;
 
     private async Task<Dataset> OpenAsync(SourceDefinition source, Workspace workspace, CancellationToken cancellationToken)
     {

@@ -318,7 +318,7 @@ public sealed partial class RunExecutor
                             workspace, unscored.Table, identity.Location, asOf, registry, previous?.Scores, previous?.RunId, options.Parallelism, report, cancellationToken);
                         manifest.Scores = result.Report;
                         progress?.Report(new RunProgress("scores", "writing profiles", -1));
-                        await ProfilesStage.WriteAsync(unscored.Location, result.Table, cancellationToken);
+                        await ProfilesStage.WriteAsync(unscored.Location, result.Table, options.Parallelism, cancellationToken);
                         var scored = result.Report.Models.Values.Sum(m => m.Scored);
                         return (unscored with { Table = result.Table }, (long)unscored.Table.Count, scored, new Dictionary<string, long>
                         {

@@ -107,18 +107,86 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
         _current = new DatasetManifestFile { Path = path };
         _manifest.Files.Add(_current);
         _stream = _write.CreateFile(path);
+        _file = OpenFile(_stream, _schema, _options);
+        _rowsInGroup = 0;
+    }
+
+    private static FileWriter OpenFile(Stream stream, Schema schema, ParquetWriteOptions options)
+    {
         using var builder = new WriterPropertiesBuilder()
-            .Compression(_options.Compression)
+            .Compression(options.Compression)
             .CreatedBy("activation-engine")
-            .MaxRowGroupLength(_options.RowGroupRows);
-        foreach (var column in _options.PlainColumns)
+            .MaxRowGroupLength(options.RowGroupRows);
+        foreach (var column in options.PlainColumns)
         {
             builder.DisableDictionary(column);
         }
         using var properties = builder.Build();
         using var arrowProperties = new ArrowWriterPropertiesBuilder().Build();
-        _file = new FileWriter(_stream, _schema, properties, arrowProperties, leaveOpen: true);
-        _rowsInGroup = 0;
+        return new FileWriter(stream, schema, properties, arrowProperties, leaveOpen: true);
+    }
+
+    /// <summary>
+    /// Writes a dataset whose <paramref name="rows"/> are known in advance, as files of
+    /// <see cref="ParquetWriteOptions.FileRows"/> rows encoded on up to <paramref name="parallelism"/> threads at once:
+    /// Parquet encodes a file on one thread, and encoding is most of a write. <paramref name="writeRange"/> is called
+    /// once per file, with its first row and row count, and must hand exactly those rows, in order, to the writer it
+    /// is given, so the dataset reads back in row order. Published atomically, as <see cref="CommitAsync"/> does;
+    /// nothing is left behind when a range fails.
+    /// </summary>
+    public static async Task WriteRangesAsync(
+        StorageLocation location, Schema schema, long rows, Action<long, long, Action<RecordBatch>> writeRange, int parallelism,
+        ParquetWriteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(writeRange);
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        options ??= ParquetWriteOptions.Default;
+        await using var write = await location.Store.BeginWriteAsync(location.Key, cancellationToken);
+        var files = (int)Math.Max(1, (rows + options.FileRows - 1) / options.FileRows);
+        var manifest = new DatasetManifest { Rows = rows };
+        manifest.Files.AddRange(Enumerable.Range(0, files).Select(k => new DatasetManifestFile { Path = $"part-{k:D5}.parquet" }));
+        await Parallel.ForEachAsync(Enumerable.Range(0, files), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancellationToken }, (k, token) =>
+        {
+            var entry = manifest.Files[k];
+            var first = k * options.FileRows;
+            var count = Math.Min(options.FileRows, rows - first);
+            using var stream = write.CreateFile(entry.Path);
+            using (var file = OpenFile(stream, schema, options))
+            {
+                long inGroup = 0;
+                writeRange(first, count, batch =>
+                {
+                    token.ThrowIfCancellationRequested();
+                    if (entry.Rows + batch.Length > count)
+                    {
+                        throw new InvalidOperationException($"{location}: rows {first} to {first + count} were handed {entry.Rows + batch.Length} rows");
+                    }
+                    for (var offset = 0; offset < batch.Length;)
+                    {
+                        if (inGroup == 0 || inGroup >= options.RowGroupRows)
+                        {
+                            file.NewBufferedRowGroup();
+                            inGroup = 0;
+                        }
+                        var take = (int)Math.Min(options.RowGroupRows - inGroup, batch.Length - offset);
+                        // Not disposed: an Arrow C# slice shares (and on dispose frees) the parent batch's buffers.
+                        file.WriteBufferedRecordBatch(offset == 0 && take == batch.Length ? batch : batch.Slice(offset, take));
+                        offset += take;
+                        inGroup += take;
+                        entry.Rows += take;
+                    }
+                });
+                if (entry.Rows != count)
+                {
+                    throw new InvalidOperationException($"{location}: rows {first} to {first + count} were handed {entry.Rows} rows");
+                }
+                file.Close();
+            }
+            stream.Flush();
+            entry.Bytes = stream.Position;
+            return ValueTask.CompletedTask;
+        });
+        await write.CommitAsync(manifest, cancellationToken);
     }
 
     private void FinishFile()

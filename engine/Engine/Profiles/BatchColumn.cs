@@ -376,21 +376,9 @@ internal sealed class BoundCondition
         switch (Column.Kind)
         {
             case ValueKind.Long:
-                var longs = Column.Longs;
-                foreach (var i in candidates)
-                {
-                    selected[kept] = i;
-                    kept += valid[i] != 0 && Test(longs[i], _longs, op) ? 1 : 0;
-                }
-                return kept;
+                return SelectValues(candidates, selected, valid, Column.Longs, _longs, op);
             case ValueKind.Double:
-                var doubles = Column.Doubles;
-                foreach (var i in candidates)
-                {
-                    selected[kept] = i;
-                    kept += valid[i] != 0 && Test(doubles[i], _doubles, op) ? 1 : 0;
-                }
-                return kept;
+                return SelectValues(candidates, selected, valid, Column.Doubles, _doubles, op);
         }
         var codes = Column.Codes;
         if (Column.IsDictionary)
@@ -408,6 +396,19 @@ internal sealed class BoundCondition
         {
             selected[kept] = i;
             kept += valid[i] != 0 && TestString(Column.Entry(codes[i]), op) ? 1 : 0;
+        }
+        return kept;
+    }
+
+    private static int SelectValues<T>(
+        ReadOnlySpan<int> candidates, Span<int> selected, ReadOnlySpan<byte> valid, ReadOnlySpan<T> values, T[] constants, FilterOperator op)
+        where T : struct, IComparable<T>
+    {
+        var kept = 0;
+        foreach (var i in candidates)
+        {
+            selected[kept] = i;
+            kept += valid[i] != 0 && Test(values[i], constants, op) ? 1 : 0;
         }
         return kept;
     }

@@ -77,24 +77,9 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
             {
                 StartFile();
             }
-            if (_rowsInGroup == 0 || _rowsInGroup >= _options.RowGroupRows)
-            {
-                _file!.NewBufferedRowGroup();
-                _rowsInGroup = 0;
-            }
-            var room = (int)Math.Min(_options.RowGroupRows - _rowsInGroup, _options.FileRows - _current!.Rows);
-            var take = Math.Min(room, batch.Length - offset);
-            if (offset == 0 && take == batch.Length)
-            {
-                _file!.WriteBufferedRecordBatch(batch);
-            }
-            else
-            {
-                // Not disposed: an Arrow C# slice shares (and on dispose frees) the parent batch's buffers.
-                _file!.WriteBufferedRecordBatch(batch.Slice(offset, take));
-            }
+            var take = (int)Math.Min(_options.FileRows - _current!.Rows, batch.Length - offset);
+            WriteInRowGroups(_file!, batch, offset, take, ref _rowsInGroup, _options.RowGroupRows);
             offset += take;
-            _rowsInGroup += take;
             _current.Rows += take;
             _manifest.Rows += take;
         }
@@ -109,6 +94,28 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
         _stream = _write.CreateFile(path);
         _file = OpenFile(_stream, _schema, _options);
         _rowsInGroup = 0;
+    }
+
+    /// <summary>
+    /// Writes rows <paramref name="offset"/> to <paramref name="offset"/> + <paramref name="count"/> of
+    /// <paramref name="batch"/>, starting a row group whenever the current one (<paramref name="inGroup"/> rows so far,
+    /// 0 in a new file) is full.
+    /// </summary>
+    private static void WriteInRowGroups(FileWriter file, RecordBatch batch, int offset, int count, ref long inGroup, long rowGroupRows)
+    {
+        for (var end = offset + count; offset < end;)
+        {
+            if (inGroup == 0 || inGroup >= rowGroupRows)
+            {
+                file.NewBufferedRowGroup();
+                inGroup = 0;
+            }
+            var take = (int)Math.Min(rowGroupRows - inGroup, end - offset);
+            // Not disposed: an Arrow C# slice shares (and on dispose frees) the parent batch's buffers.
+            file.WriteBufferedRecordBatch(offset == 0 && take == batch.Length ? batch : batch.Slice(offset, take));
+            offset += take;
+            inGroup += take;
+        }
     }
 
     private static FileWriter OpenFile(Stream stream, Schema schema, ParquetWriteOptions options)
@@ -161,20 +168,8 @@ public sealed class ParquetDatasetWriter : IAsyncDisposable
                     {
                         throw new InvalidOperationException($"{location}: rows {first} to {first + count} were handed {entry.Rows + batch.Length} rows");
                     }
-                    for (var offset = 0; offset < batch.Length;)
-                    {
-                        if (inGroup == 0 || inGroup >= options.RowGroupRows)
-                        {
-                            file.NewBufferedRowGroup();
-                            inGroup = 0;
-                        }
-                        var take = (int)Math.Min(options.RowGroupRows - inGroup, batch.Length - offset);
-                        // Not disposed: an Arrow C# slice shares (and on dispose frees) the parent batch's buffers.
-                        file.WriteBufferedRecordBatch(offset == 0 && take == batch.Length ? batch : batch.Slice(offset, take));
-                        offset += take;
-                        inGroup += take;
-                        entry.Rows += take;
-                    }
+                    WriteInRowGroups(file, batch, 0, batch.Length, ref inGroup, options.RowGroupRows);
+                    entry.Rows += batch.Length;
                 });
                 if (entry.Rows != count)
                 {

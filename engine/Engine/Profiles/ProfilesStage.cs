@@ -120,8 +120,12 @@ public sealed class ProfilesStage
         ArgumentNullException.ThrowIfNull(workspace);
         ArgumentNullException.ThrowIfNull(definition);
         var clock = Stopwatch.StartNew();
-        progress?.Report(new ProfilesProgress("reading identities", 0));
-        var lookup = Lookup ?? await ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var lookup = Lookup;
+        if (lookup is null)
+        {
+            progress?.Report(new ProfilesProgress("reading identities", 0));
+            lookup = await ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        }
         var identities = clock.ElapsedMilliseconds;
         var (table, report) = (await BuildAtAsync(workspace, definition, lookup, [new ProfileCutoff(asOf, null)], parallelism, progress, cancellationToken))[0];
         var timings = new Dictionary<string, long> { ["identities"] = identities };

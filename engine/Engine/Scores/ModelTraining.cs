@@ -170,8 +170,12 @@ public sealed partial class ModelTraining
         {
             cutoffs[k] = asOf.AddDays(-(windows + 1 - k) * horizon);
         }
-        progress?.Report($"{model.Name}: reading identities");
-        var lookup = Lookup ?? await ProfilesStage.ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        var lookup = Lookup;
+        if (lookup is null)
+        {
+            progress?.Report($"{model.Name}: reading identities");
+            lookup = await ProfilesStage.ReadLookupAsync(workspace, identity, parallelism, cancellationToken);
+        }
         var profiles = lookup.Profiles;
 
         // Who is in the population at each cutoff, and who has the label, from the attributes alone where the

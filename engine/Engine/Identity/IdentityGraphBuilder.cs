@@ -164,8 +164,9 @@ public sealed class IdentityGraphBuilder
     /// identifier id (the blocklist is consulted only for a value not seen before: a known identifier passed it
     /// already, and a blocked one is remembered by key, so the patterns run once per distinct value), skips are
     /// counted, and each row's identifiers (once per run of equal rows) are linked as a star to its highest-priority one. One caller at a time.
+    /// With <paramref name="hubs"/>, each row's hub is recorded there, the batch's first row being file row <paramref name="fileRow"/>.
     /// </summary>
-    internal void Apply(BatchResolver resolved, long basePosition)
+    internal void Apply(BatchResolver resolved, long basePosition, FileHubs? hubs = null, long fileRow = 0)
     {
         ThrowIfHandedOver();
         var values = resolved.Values;
@@ -226,6 +227,7 @@ public sealed class IdentityGraphBuilder
             var row = resolved.RunStarts[run];
             var repeats = resolved.RunLengths[run];
             var hub = -1;
+            var others = false;
             for (var k = 0; k < resolved.Slots; k++)
             {
                 var slot = order[k];
@@ -252,9 +254,12 @@ public sealed class IdentityGraphBuilder
                 else
                 {
                     _edges.Add(hub, id);
+                    others = true;
                 }
             }
+            hubs?.Set(fileRow + row, repeats, hub, others);
         }
+        hubs?.Recorded(resolved.Rows);
         Rows += resolved.Rows;
     }
 
@@ -451,6 +456,15 @@ public sealed class IdentityGraphBuilder
     public static void FromDataset(
         Dataset dataset, SourceDefinition source, int sourceOrdinal, IdentityRules rules, IdentityGraphBuilder target, ScanOptions options,
         Action<long>? rowsRead, CancellationToken cancellationToken)
+        => FromDataset(dataset, source, sourceOrdinal, rules, target, options, null, rowsRead, cancellationToken);
+
+    /// <summary>
+    /// <see cref="FromDataset(Dataset, SourceDefinition, int, IdentityRules, IdentityGraphBuilder, ScanOptions, Action{long}?, CancellationToken)"/>,
+    /// recording each row's hub in <paramref name="hubs"/> (made for <paramref name="dataset"/>'s files) when given.
+    /// </summary>
+    internal static void FromDataset(
+        Dataset dataset, SourceDefinition source, int sourceOrdinal, IdentityRules rules, IdentityGraphBuilder target, ScanOptions options,
+        SourceHubs? hubs, Action<long>? rowsRead, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(dataset);
@@ -511,7 +525,9 @@ public sealed class IdentityGraphBuilder
                 resolver.Resolve(scan.Batch, identifierColumns, composites, regionColumns);
                 lock (gate)
                 {
-                    target.Apply(resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset));
+                    target.Apply(
+                        resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset),
+                        hubs?.File(scan.FileIndex, scan.FileRows), scan.FileRowOffset);
                     rows += scan.Batch.Length;
                     rowsRead?.Invoke(rows);
                 }

@@ -20,11 +20,12 @@ public sealed record IdentityOptions
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// Keep the identifier hash table and return the identifier → profile lookup with the result
-    /// (<see cref="IdentityResult.Lookup"/>), for the stages after it in the same process: they would otherwise read
-    /// <c>identity/</c> back and hash every identifier again. The table is then held through the stitch and the write
-    /// instead of let go before them; on a first night at 10M people the stage's peak was still its read's (6.5 GiB), and the
-    /// profiles stage would build as large a table anyway.
+    /// Return the identifier → profile lookup with the result (<see cref="IdentityResult.Lookup"/>), for the stages
+    /// after it in the same process, which would otherwise read <c>identity/</c> back and resolve every row again:
+    /// each read row's profile (<see cref="RowHubs"/>, recorded during the read: 2 GB at 10M people), and the
+    /// identifier hash table unless those rows leave nothing to resolve (a full read). The table is held through the
+    /// stitch and the write instead of let go before them; on a first night at 10M people the stage's peak was still
+    /// its read's (6.5 GiB).
     /// </summary>
     internal bool KeepLookup { get; init; }
 }
@@ -154,6 +155,8 @@ public sealed class IdentityStage
             await ReadPreviousLinksAsync(previous.Location, builder, pinned, previousIds, cancellationToken);
         }
 
+        // Kept for the stages after this one in the process: each row's profile, so they need not resolve it again.
+        var hubs = options.KeepLookup ? new RowHubs() : null;
         long rowsRead = 0;
         var ordinal = 0;
         foreach (var (source, dataset) in sources)
@@ -167,7 +170,7 @@ public sealed class IdentityStage
             var part = dataset.WithFiles(files);
             var before = rowsRead;
             IdentityGraphBuilder.FromDataset(
-                part, source, ordinal, rules, builder, source.ScanOptions(options.Parallelism),
+                part, source, ordinal, rules, builder, source.ScanOptions(options.Parallelism), hubs?.Source(source.Name, part),
                 rows => progress?.Report(new IdentityProgress($"reading {source.Name}", before + rows)), cancellationToken);
             rowsRead = builder.Rows;
             report.FilesRead += files.Count;
@@ -224,7 +227,8 @@ public sealed class IdentityStage
         Log.IdentityFinished(_logger, report.Identifiers, report.Edges, report.Profiles, report.LargestProfile);
         return new IdentityResult(report, output)
         {
-            Lookup = table is null ? null : Engine.Profiles.ProfileLookup.FromIdentity(table, graph.Rank, stitched.Assignment.ProfileOf),
+            Lookup = table is null ? null : Engine.Profiles.ProfileLookup.FromIdentity(
+                table, graph.Rank, stitched.Assignment.ProfileOf, hubs, everyFileRead: !plan.Incremental, (output, rules), options.Parallelism),
         };
     }
 

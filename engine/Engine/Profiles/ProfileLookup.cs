@@ -10,14 +10,55 @@ namespace Engine.Profiles;
 /// </summary>
 internal sealed class ProfileLookup
 {
-    private readonly IdentifierTable _table;
+    private readonly IdentifierTable? _table;
     private readonly int[] _rowOf;
+    private readonly int _identifiers;
 
-    private ProfileLookup(IdentifierTable table, int[] rowOf, long[] profileIds)
+    // Where to read the table back from when it was let go and a row must be resolved after all, and the read.
+    private readonly (StorageLocation Location, IdentityRules Rules)? _output;
+    private ProfileLookup? _readBack;
+
+    private ProfileLookup(IdentifierTable? table, int[] rowOf, long[] profileIds, RowProfiles? rows = null, (StorageLocation, IdentityRules)? output = null)
     {
         _table = table;
-        _rowOf = rowOf;
+        _identifiers = rowOf.Length;
+        _rowOf = table is null ? [] : rowOf;
         ProfileIds = profileIds;
+        Rows = rows;
+        _output = output;
+    }
+
+    /// <summary>Each row's profile row for the source files the identity stage read in this process; null when the lookup was read from <c>identity/</c>.</summary>
+    public RowProfiles? Rows { get; }
+
+    /// <summary>
+    /// Whether identifiers can be looked up here (<see cref="RowOf"/>, <see cref="RowsOf"/>): not when every row the
+    /// identity stage read has its profile in <see cref="Rows"/>, and the table was let go (see <see cref="ResolvingAsync"/>).
+    /// </summary>
+    public bool CanResolve => _table is not null;
+
+    /// <summary>
+    /// A lookup that can resolve identifiers into these same profile rows: this one, or, when its table was let go,
+    /// <c>identity/</c> read back (once), for rows that must be resolved after all — a file that changed or appeared
+    /// since the identity stage read it.
+    /// </summary>
+    public async Task<ProfileLookup> ResolvingAsync(int parallelism, CancellationToken cancellationToken)
+    {
+        if (_table is not null)
+        {
+            return this;
+        }
+        if (_readBack is null)
+        {
+            var (location, rules) = _output!.Value;
+            var read = Read(await Dataset.OpenAsync(location, DataFormat.Parquet, cancellationToken), rules, parallelism, cancellationToken);
+            if (!read.ProfileIds.AsSpan().SequenceEqual(ProfileIds))
+            {
+                throw new DataException(location.ToString(), "does not hold the profiles this run's identity stage made: was it replaced during the run? Run again");
+            }
+            _readBack = read;
+        }
+        return _readBack;
     }
 
     /// <summary>The profile ids, ascending: row i of the profile table is <c>ProfileIds[i]</c>.</summary>
@@ -26,10 +67,12 @@ internal sealed class ProfileLookup
     public int Profiles => ProfileIds.Length;
 
     /// <summary>Identifiers read.</summary>
-    public int Identifiers => _table.Count;
+    public int Identifiers => _identifiers;
 
     /// <summary>The profile row of an identifier, or -1 when it is unknown or shared.</summary>
-    public int RowOf(in IdentifierKey key) => _table.TryGet(key, out var id) ? _rowOf[id] : -1;
+    public int RowOf(in IdentifierKey key) => Table.TryGet(key, out var id) ? _rowOf[id] : -1;
+
+    private IdentifierTable Table => _table ?? throw new InvalidOperationException("this lookup let its table go: use ResolvingAsync");
 
     /// <summary>
     /// <see cref="RowOf"/> for many keys, with the table's slots prefetched a few keys ahead: independent lookups keep
@@ -37,18 +80,19 @@ internal sealed class ProfileLookup
     /// </summary>
     public void RowsOf(ReadOnlySpan<IdentifierKey> keys, Span<int> rows)
     {
+        var table = Table;
         const int Ahead = 16;
         for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
         {
-            _table.Prefetch(keys[i]);
+            table.Prefetch(keys[i]);
         }
         for (var i = 0; i < keys.Length; i++)
         {
             if (i + Ahead < keys.Length)
             {
-                _table.Prefetch(keys[i + Ahead]);
+                table.Prefetch(keys[i + Ahead]);
             }
-            rows[i] = _table.TryGet(keys[i], out var id) ? _rowOf[id] : -1;
+            rows[i] = table.TryGet(keys[i], out var id) ? _rowOf[id] : -1;
         }
     }
 
@@ -137,6 +181,17 @@ internal sealed class ProfileLookup
     /// taken over, not copied.
     /// </summary>
     public static ProfileLookup FromIdentity(IdentifierTable table, ReadOnlySpan<int> rank, ReadOnlySpan<long> profileOf)
+        => FromIdentity(table, rank, profileOf, null, false, null, 1);
+
+    /// <summary>
+    /// <see cref="FromIdentity(IdentifierTable, ReadOnlySpan{int}, ReadOnlySpan{long})"/>, with the rows the stage read
+    /// given their profile rows (<see cref="Rows"/>) from <paramref name="hubs"/>. When those cover every file of
+    /// every source (<paramref name="everyFileRead"/>: not an incremental read), the table is let go — 3 GB at ten
+    /// million people — and read back from <paramref name="output"/> only if a row must be resolved after all.
+    /// </summary>
+    public static ProfileLookup FromIdentity(
+        IdentifierTable table, ReadOnlySpan<int> rank, ReadOnlySpan<long> profileOf, RowHubs? hubs, bool everyFileRead,
+        (StorageLocation Location, IdentityRules Rules)? output, int parallelism)
     {
         var (profileIds, rowOfProfile) = ProfileRows(profileOf.ToArray());
         var rowOf = new int[table.Count];
@@ -145,7 +200,9 @@ internal sealed class ProfileLookup
             var profile = profileOf[rank[id]];
             rowOf[id] = profile < 0 ? -1 : rowOfProfile(profile);
         }
-        return new ProfileLookup(table, rowOf, profileIds);
+        var rows = hubs?.ToProfileRows(rowOf, parallelism);
+        var letGo = rows is { EveryFileRecorded: true } && everyFileRead && output is not null;
+        return new ProfileLookup(letGo ? null : table, rowOf, profileIds, rows, output);
     }
 
     /// <summary>The distinct profile ids of <paramref name="profiles"/> (negative: none), ascending, and each one's row; sorts <paramref name="profiles"/> in place.</summary>

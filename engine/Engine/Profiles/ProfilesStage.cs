@@ -59,11 +59,12 @@ public sealed class ProfilesSourceReport
 /// <see cref="ProfileTable"/>.
 /// </summary>
 /// <remarks>
-/// <para><b>Which profile a row belongs to.</b> The row's identifier columns are normalised with the workspace's
-/// identity rules exactly as the identity stage does (<see cref="BatchResolver"/>), each (type, canonical value) key is
-/// looked up in a hash table built from <c>identity/</c>, and the row belongs to the profile of its highest-priority
-/// identifier that has one. Shared values (NULL profile), blocked and invalid values map to nothing; a row with no
-/// profile is counted, not silently dropped.</para>
+/// <para><b>Which profile a row belongs to.</b> The profile of its highest-priority identifier that has one. For a
+/// file the identity stage read in this process, each row's profile is handed over (<see cref="RowProfiles"/>) and the
+/// identifier columns are not read at all. Otherwise the row's identifier columns are normalised with the workspace's
+/// identity rules exactly as the identity stage does (<see cref="BatchResolver"/>) and each (type, canonical value) key
+/// is looked up in a hash table of <c>identity/</c>. Shared values (NULL profile), blocked and invalid values map to
+/// nothing; a row with no profile is counted, not silently dropped.</para>
 /// <para><b>Time.</b> Only rows before the as-of time count: events with <c>ts &lt; as_of</c>, attribute rows with
 /// <c>updated_at &lt; as_of</c> (or NULL, treated as older than any dated row). A window <c>last_days: N</c> is
 /// <c>as_of - N days &lt;= ts &lt; as_of</c>; <c>{ from_days_ago: A, to_days_ago: B }</c> is
@@ -204,14 +205,14 @@ public sealed class ProfilesStage
             // is the stage's largest allocation (hundreds of bytes a profile), and a copy per core would multiply it.
             var sets = new AccumulatorSet[]?[(Math.Max(1, parallelism) + WorkersPerAccumulatorSet - 1) / WorkersPerAccumulatorSet];
             var workersMade = 0;
-            var states = DatasetScan.Run(
-                dataset, plan.Specs,
+            List<Worker> Scan(Dataset part, IReadOnlyList<ColumnSpec> specs, ProfileLookup resolving, int[][]? fileProfiles) => [.. DatasetScan.Run(
+                part, specs,
                 () =>
                 {
                     lock (gate)
                     {
                         var set = sets[workersMade++ % sets.Length] ??= [.. Enumerable.Range(0, count).Select(c => new AccumulatorSet(plan, sizes[c], asOf[c]))];
-                        return new Worker(plan, workspace.Identity, lookup, asOf, subsets, set);
+                        return new Worker(plan, workspace.Identity, resolving, asOf, subsets, set, fileProfiles);
                     }
                 },
                 (worker, scan) =>
@@ -234,7 +235,36 @@ public sealed class ProfilesStage
                         }
                     }
                 },
-                source.ScanOptions(Math.Max(1, parallelism)), cancellationToken);
+                source.ScanOptions(Math.Max(1, parallelism)), cancellationToken)];
+
+            // Files whose rows' profiles the identity stage handed over are read without their identifier columns;
+            // the rest (a resumed run, a file new since identity read it) resolve each row from its identifiers.
+            var handedOver = new List<DataFile>();
+            var handedOverRows = new List<int[]>();
+            var toResolve = new List<DataFile>();
+            foreach (var file in dataset.Files)
+            {
+                if (lookup.Rows?.Of(source.Name, file) is { } fileRows)
+                {
+                    handedOver.Add(file);
+                    handedOverRows.Add(fileRows);
+                }
+                else
+                {
+                    toResolve.Add(file);
+                }
+            }
+            var states = new List<Worker>();
+            if (handedOver.Count > 0)
+            {
+                states.AddRange(Scan(dataset.WithFiles(handedOver), plan.Specs[..plan.ValueColumns], lookup, [.. handedOverRows]));
+            }
+            if (toResolve.Count > 0)
+            {
+                var identifiers = source.Identifiers.Count + source.CompositeIdentifiers.Count > 0;
+                var resolving = identifiers ? await lookup.ResolvingAsync(Math.Max(1, parallelism), cancellationToken) : lookup;
+                states.AddRange(Scan(handedOver.Count == 0 ? dataset : dataset.WithFiles(toResolve), plan.Specs, resolving, null));
+            }
 
             for (var k = 0; k < sets.Length; k++)
             {
@@ -420,6 +450,12 @@ public sealed class ProfilesStage
         public List<(IReadOnlyList<int> Columns, IdentifierType Type)> Composites { get; } = [];
         public int EventTime { get; set; } = -1;
         public int UpdatedAt { get; set; } = -1;
+
+        /// <summary>
+        /// The columns before the identifier columns: all a scan reads of a file whose rows' profiles the identity
+        /// stage handed over (<see cref="RowProfiles"/>). An identifier column that is also a value column is among them.
+        /// </summary>
+        public int ValueColumns { get; set; }
         public List<TraitSlot> Traits { get; } = [];
         public List<AttributeSlot> Attributes { get; } = [];
 
@@ -495,6 +531,7 @@ public sealed class ProfilesStage
         {
             return null;
         }
+        plan.ValueColumns = plan.Specs.Count;
         // The identifier columns, as the identity stage reads them.
         foreach (var (column, _) in source.Identifiers)
         {
@@ -571,6 +608,9 @@ public sealed class ProfilesStage
         private readonly BatchResolver _resolver;
         private readonly BatchColumn?[] _columns;
 
+        // Per file of the scanned dataset, each row's profile row, when the identity stage handed them over.
+        private readonly int[][]? _fileProfiles;
+
         // The distinct filters of the traits (traits with the same conditions share one; an in_latest trait's may
         // differ by cutoff), and per trait and cutoff which of them applies.
         private readonly BoundCondition[][] _filters;
@@ -590,9 +630,10 @@ public sealed class ProfilesStage
         private long[] _order = [];
         private byte[] _dated = [];
 
-        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long[] asOf, RowSubset?[] subsets, AccumulatorSet[] sets)
+        public Worker(SourcePlan plan, IdentityRules rules, ProfileLookup lookup, long[] asOf, RowSubset?[] subsets, AccumulatorSet[] sets, int[][]? fileProfiles)
         {
             _plan = plan;
+            _fileProfiles = fileProfiles;
             _lookup = lookup;
             _asOf = asOf;
             _subsets = subsets;
@@ -701,8 +742,22 @@ public sealed class ProfilesStage
             {
                 column?.Load(batch, scan.Location);
             }
-            var rows = _rows.AsSpan(0, n);
-            ResolveProfiles(batch, rows);
+            ReadOnlySpan<int> rows;
+            if (_fileProfiles is not null)
+            {
+                rows = _fileProfiles[scan.FileIndex].AsSpan(checked((int)scan.FileRowOffset), n);
+                var none = 0;
+                foreach (var row in rows)
+                {
+                    none += row < 0 ? 1 : 0;
+                }
+                WithoutProfile += none;
+            }
+            else
+            {
+                ResolveProfiles(batch, _rows.AsSpan(0, n));
+                rows = _rows.AsSpan(0, n);
+            }
             Rows += n;
 
             // What does not depend on the cutoff, once: each filter's rows, and the attribute rows' order.

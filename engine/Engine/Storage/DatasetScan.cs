@@ -8,7 +8,8 @@ namespace Engine.Storage;
 /// <param name="FileIndex">The index of the file in <see cref="Dataset.Files"/>.</param>
 /// <param name="Location">The file as the user would write it.</param>
 /// <param name="FileRowOffset">The index within its file of the batch's first row.</param>
-public readonly record struct ScanBatch(RecordBatch Batch, int FileIndex, string Location, long FileRowOffset);
+/// <param name="FileRows">Rows in the whole file, from its footer (Parquet); -1 when not known before it is read (CSV).</param>
+public readonly record struct ScanBatch(RecordBatch Batch, int FileIndex, string Location, long FileRowOffset, long FileRows = -1);
 
 /// <summary>How a dataset is scanned.</summary>
 public sealed record ScanOptions
@@ -98,7 +99,7 @@ public static class DatasetScan
                         {
                             // A composed batch owns the read batch's arrays: dispose only the one handed out.
                             using var whole = partitions!.Any ? partitions.Compose(batch) : batch;
-                            consume(state, new ScanBatch(whole, item.FileIndex, location, rowOffset));
+                            consume(state, new ScanBatch(whole, item.FileIndex, location, rowOffset, item.FileRows));
                             rowOffset += whole.Length;
                         }
                     }
@@ -138,7 +139,7 @@ public static class DatasetScan
         return states;
     }
 
-    private readonly record struct WorkItem(int FileIndex, int RowGroup, long FirstRow);
+    private readonly record struct WorkItem(int FileIndex, int RowGroup, long FirstRow, long FileRows = -1);
 
     // A header-less file's fields are the declared columns minus the ones its path holds (hive partition keys).
     private static CsvReadOptions? CsvOptionsFor(DataFile file, CsvReadOptions? options)
@@ -192,9 +193,10 @@ public static class DatasetScan
         for (var i = 0; i < footers.Length; i++)
         {
             long first = 0;
+            var fileRows = footers[i].Rows.Sum();
             for (var g = 0; g < footers[i].RowGroups; g++)
             {
-                work.Add(new WorkItem(i, g, first));
+                work.Add(new WorkItem(i, g, first, fileRows));
                 first += footers[i].Rows[g];
             }
         }

@@ -201,42 +201,55 @@ public static class IdentityOutput
 
     /// <summary>Writes <c>identity/links</c>: every distinct link with its outcome; returns the number written.</summary>
     public static async Task<long> WriteLinksAsync(
-        StorageLocation location, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, CancellationToken cancellationToken)
+        StorageLocation location, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, int parallelism, CancellationToken cancellationToken)
     {
-        await using var writer = await ParquetDatasetWriter.CreateAsync(location, LinksSchema, null, cancellationToken);
-        var rows = WriteLinkRows(writer, rules, graph, outcomes, cancellationToken);
-        await writer.CommitAsync(cancellationToken);
-        return rows;
+        // Files of a million links, encoded on every worker, like identity/: tens of millions of links at 10M people.
+        var options = ParquetWriteOptions.Default with
+        {
+            PlainColumns = new HashSet<string>(["from_index", "to_index"]),
+            FileRows = IdentifierFileRows,
+        };
+        await ParquetDatasetWriter.WriteRangesAsync(
+            location, LinksSchema, graph.EdgeCount, (first, count, write) => WriteLinkRows(write, rules, graph, outcomes, (int)first, (int)count, cancellationToken),
+            parallelism, options, cancellationToken);
+        return graph.EdgeCount;
     }
 
-    private static long WriteLinkRows(
-        ParquetDatasetWriter writer, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, CancellationToken cancellationToken)
+    private static readonly byte[] LinkedUtf8 = Encoding.UTF8.GetBytes(Linked);
+    private static readonly byte[] RefusedUtf8 = Encoding.UTF8.GetBytes(Refused);
+    private static readonly byte[] ReasonSharedUtf8 = Encoding.UTF8.GetBytes(ReasonShared);
+    private static readonly byte[] ReasonLimitUtf8 = Encoding.UTF8.GetBytes(ReasonLimit);
+
+    /// <summary>Writes the links <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/>, in order.</summary>
+    private static void WriteLinkRows(
+        Action<RecordBatch> write, IdentityRules rules, CanonicalGraph graph, LinkOutcomes outcomes, int first, int count, CancellationToken cancellationToken)
     {
-        var typeNames = rules.Types.Select(t => t.Name).ToArray();
+        var typeNames = rules.Types.Select(t => Encoding.UTF8.GetBytes(t.Name)).ToArray();
         var edges = graph.Edges;
-        // One set of builders for every batch (see IdentifierBatch).
+        // One set of builders for every batch of the range (see IdentifierBatch); strings appended as UTF-8 bytes,
+        // not encoded again per row.
         var from = new Int32Array.Builder();
         var to = new Int32Array.Builder();
         var outcome = new StringArray.Builder();
         var reason = new StringArray.Builder();
         var reasonType = new StringArray.Builder();
-        for (var start = 0; start < edges.Length; start += BatchRows)
+        for (var start = first; start < first + count; start += BatchRows)
         {
-            var end = Math.Min(edges.Length, start + BatchRows);
+            var end = Math.Min(first + count, start + BatchRows);
             for (var i = start; i < end; i++)
             {
                 from.Append(EdgeSet.First(edges[i]));
                 to.Append(EdgeSet.Second(edges[i]));
                 if (outcomes.Outcome[i] == LinkOutcomes.Linked)
                 {
-                    outcome.Append(Linked);
+                    outcome.Append(LinkedUtf8);
                     reason.AppendNull();
                     reasonType.AppendNull();
                 }
                 else
                 {
-                    outcome.Append(Refused);
-                    reason.Append(outcomes.Outcome[i] == LinkOutcomes.RefusedShared ? ReasonShared : ReasonLimit);
+                    outcome.Append(RefusedUtf8);
+                    reason.Append(outcomes.Outcome[i] == LinkOutcomes.RefusedShared ? ReasonSharedUtf8 : ReasonLimitUtf8);
                     reasonType.Append(typeNames[outcomes.ReasonType[i]]);
                 }
             }
@@ -246,10 +259,9 @@ public static class IdentityOutput
             outcome.Clear();
             reason.Clear();
             reasonType.Clear();
-            writer.Write(batch);
+            write(batch);
             cancellationToken.ThrowIfCancellationRequested();
         }
-        return edges.Length;
     }
 
     /// <summary>

@@ -199,9 +199,9 @@ public sealed class IdentityStage
         clock.Restart();
 
         // identity/ first: committing it replaces the folder (a re-run of this run id), so the datasets inside it
-        // (merges, links) come after; those two are independent and encode on two threads.
+        // (merges, links) come after; links are encoded on every worker, the few merges beside them.
         await IdentityOutput.WriteIdentifiersAsync(output, rules, graph, values, stitched.Assignment.ProfileOf, stitched.Result, options.Parallelism, progress, cancellationToken);
-        var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Links, cancellationToken), cancellationToken);
+        var linksWrite = Task.Run(() => IdentityOutput.WriteLinksAsync(output.Child(LinksFolder), rules, graph, stitched.Links, options.Parallelism, cancellationToken), cancellationToken);
         await IdentityOutput.WriteMergesAsync(output.Child(MergesFolder), stitched.Assignment.Changes, cancellationToken);
         var links = await linksWrite;
         var state = new IdentityState
@@ -337,9 +337,9 @@ public sealed class IdentityStage
         var states = IdentityOutput.ScanIdentifiers(dataset, builder.Rules, () => new PreviousRows(), (state, typeId, value, profileId, _) =>
         {
             Mark(ref state.Profiles, profileId);
-            if (typeId >= 0 && table.TryGet(IdentifierKey.Compute((byte)typeId, value), out var id))
+            if (typeId >= 0)
             {
-                previousProfile[id] = profileId;
+                state.Add(IdentifierKey.Compute((byte)typeId, value), profileId, table, previousProfile);
             }
             if ((++state.Rows & 0xFFFF) == 0)
             {
@@ -353,6 +353,7 @@ public sealed class IdentityStage
         var profiles = new ulong[states.Max(s => s.Profiles.Length)];
         foreach (var state in states)
         {
+            state.Flush(table, previousProfile);
             for (var w = 0; w < state.Profiles.Length; w++)
             {
                 profiles[w] |= state.Profiles[w];
@@ -361,11 +362,51 @@ public sealed class IdentityStage
         return (previousProfile, profiles);
     }
 
-    /// <summary>A worker's share of <see cref="LookUpPreviousIdentifiersAsync"/>: the profile ids it saw, and its rows.</summary>
+    /// <summary>
+    /// A worker's share of <see cref="LookUpPreviousIdentifiersAsync"/>: the profile ids it saw, its rows, and the keys
+    /// waiting to be looked up. Keys are looked up a few thousand at a time, each slot prefetched a few keys ahead:
+    /// one at a time, every lookup in a table of gigabytes would wait out its own cache miss.
+    /// </summary>
     private sealed class PreviousRows
     {
+        private const int Pending = 4096;
+        private const int Ahead = 16;
+        private readonly IdentifierKey[] _keys = new IdentifierKey[Pending];
+        private readonly long[] _profiles = new long[Pending];
+        private int _count;
         public ulong[] Profiles = new ulong[1024];
         public long Rows;
+
+        public void Add(in IdentifierKey key, long profileId, IdentifierTable table, long[] previousProfile)
+        {
+            _keys[_count] = key;
+            _profiles[_count] = profileId;
+            if (++_count == Pending)
+            {
+                Flush(table, previousProfile);
+            }
+        }
+
+        public void Flush(IdentifierTable table, long[] previousProfile)
+        {
+            var keys = _keys.AsSpan(0, _count);
+            for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
+            {
+                table.Prefetch(keys[i]);
+            }
+            for (var i = 0; i < keys.Length; i++)
+            {
+                if (i + Ahead < keys.Length)
+                {
+                    table.Prefetch(keys[i + Ahead]);
+                }
+                if (table.TryGet(keys[i], out var id))
+                {
+                    previousProfile[id] = _profiles[i];
+                }
+            }
+            _count = 0;
+        }
     }
 
     /// <summary>Sets <paramref name="profileId"/>'s bit (none for a shared value's -1), growing the set as needed.</summary>

@@ -100,7 +100,9 @@ internal sealed class EngineNight
                 Seconds = Stage("training") + modelSeconds,
                 Parts =
                 [
-                    .. training.Select(m => new PartReport($"{m.Key} (trained, in the training stage)", m.Value.Seconds)),
+                    .. training.SelectMany(m => (IEnumerable<PartReport>)[
+                        new PartReport($"{m.Key} (trained, in the training stage)", m.Value.Seconds),
+                        .. m.Value.TimingsMs.Select(t => new PartReport($"{m.Key}: {t.Key}", t.Value / 1000.0))]),
                     .. manifest.Scores?.Models.Select(m => new PartReport($"{m.Key} ({(m.Value.TrainedVersion is null || training.ContainsKey(m.Key) ? "scored" : "trained and scored")})", m.Value.Seconds)) ?? [],
                 ],
             },

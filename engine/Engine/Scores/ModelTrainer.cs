@@ -84,15 +84,21 @@ public static class ModelTrainer
 
     /// <summary>
     /// Trains on <paramref name="training"/> and validates on <paramref name="validation"/> (the next window in time).
-    /// <paramref name="plugin"/>, when given, builds the pipeline instead of the declared trainer.
+    /// <paramref name="plugin"/>, when given, builds the pipeline instead of the declared trainer. With
+    /// <paramref name="timings"/>, the milliseconds of the fit and of the validation (importance included) are added.
     /// </summary>
-    public static TrainedModel TrainAndValidate(ModelDefinition model, TrainingExamples training, TrainingExamples validation, int threads, IModelPlugin? plugin = null)
+    public static TrainedModel TrainAndValidate(
+        ModelDefinition model, TrainingExamples training, TrainingExamples validation, int threads, IModelPlugin? plugin = null, IDictionary<string, long>? timings = null)
     {
         CheckTrainable(model, training, "training");
         CheckTrainable(model, validation, "validation");
         var ml = new MLContext(model.Trainer.Seed);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var trained = Fit(ml, model, training, threads, plugin);
+        timings?.Add("fit", clock.ElapsedMilliseconds);
+        clock.Restart();
         var metrics = Validate(ml, model.Name, trained, validation, plugin);
+        timings?.Add("validate", clock.ElapsedMilliseconds);
         metrics.Method = $"time split: trained on {training.Description}, validated on {validation.Description}";
         metrics.TrainingExamples = training.Count;
         metrics.TrainingPositives = training.Positives;

@@ -18,7 +18,11 @@ internal sealed record ForecastExamples(
 /// <param name="Record">The new version as the registry stored it (promoted or not, and why).</param>
 /// <param name="Trained">The model itself.</param>
 /// <param name="Previous">The version that scored before, if any.</param>
-public sealed record TrainingOutcome(ModelRecord Record, TrainedModel Trained, ModelRecord? Previous);
+public sealed record TrainingOutcome(ModelRecord Record, TrainedModel Trained, ModelRecord? Previous)
+{
+    /// <summary>Milliseconds per step: examples, fit, validate, baseline (the scoring version on the same window), store.</summary>
+    public Dictionary<string, long> TimingsMs { get; init; } = [];
+}
 
 /// <summary>
 /// Trains a declared model and registers it: builds the examples point in time, trains and validates
@@ -90,20 +94,25 @@ public sealed partial class ModelTraining
         TrainedModel trained;
         double? baseline = previous?.Metrics.RocAuc;
         string baselineSource = "its own validation";
+        var timings = new Dictionary<string, long>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         if (label.HorizonDays is not null)
         {
             var examples = await BuildForecastAsync(workspace, model, identity, asOf, parallelism, progress, cancellationToken, previous);
+            timings["examples"] = clock.ElapsedMilliseconds;
             var (training, validation) = (examples.Training, examples.Validation);
             record.TrainingCutoff = examples.TrainingCutoff;
             record.ValidationCutoff = examples.ValidationCutoff;
             progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
-            trained = ModelTrainer.TrainAndValidate(model, training, validation, threads, plugin);
+            trained = ModelTrainer.TrainAndValidate(model, training, validation, threads, plugin, timings);
+            clock.Restart();
 
             if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels.ToArray(), examples.ValidationCutoff, cancellationToken) is { } previousAuc)
             {
                 baseline = previousAuc;
                 baselineSource = $"the same validation window ({validation.Description})";
             }
+            timings["baseline"] = clock.ElapsedMilliseconds;
         }
         else
         {
@@ -116,8 +125,11 @@ public sealed partial class ModelTraining
             CheckFinite(model, schema, profiles, rows, asOf);
             var labels = Labels(model, profiles, asOf, rows, parallelism);
             var examples = TrainingExamples.From(schema, profiles, rows, labels, asOf, $"the profiles as of {Day(asOf)}");
+            timings["examples"] = clock.ElapsedMilliseconds;
             progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0} examples ({examples.Positives:N0} positive)");
+            clock.Restart();
             trained = ModelTrainer.CrossValidate(model, examples, threads, plugin);
+            timings["cross_validation"] = clock.ElapsedMilliseconds;
         }
         record.Features = trained.Features;
         record.Metrics = trained.Metrics;
@@ -136,9 +148,11 @@ public sealed partial class ModelTraining
                 ? $"promoted: validation ROC AUC {auc:F4} against {baseline:F4} for version {previous.Version} on {baselineSource} (tolerance {model.AucTolerance})"
                 : $"not promoted: validation ROC AUC {auc:F4} is worse than version {previous.Version}'s {baseline:F4} on {baselineSource} by more than the tolerance {model.AucTolerance}; version {previous.Version} keeps scoring";
         }
+        clock.Restart();
         var stored = await registry.AddAsync(new MLContext(model.Trainer.Seed), trained, record, promote, cancellationToken);
+        timings["store"] = clock.ElapsedMilliseconds;
         Log.ModelTrained(_logger, model.Name, stored.Version, auc, stored.Decision);
-        return new TrainingOutcome(stored, trained, previous);
+        return new TrainingOutcome(stored, trained, previous) { TimingsMs = timings };
     }
 
     /// <summary>The training and validation examples of a forecast model, point in time (see the class remarks).</summary>

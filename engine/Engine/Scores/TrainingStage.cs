@@ -30,6 +30,9 @@ public sealed class ModelTrainingReport
     [JsonPropertyName("error")] public string? Error { get; set; }
 
     [JsonPropertyName("seconds")] public double Seconds { get; set; }
+
+    /// <summary>Where the time went: building the examples, fitting, validating (importance included), and so on.</summary>
+    [JsonPropertyName("timings_ms")] public Dictionary<string, long> TimingsMs { get; set; } = [];
 }
 
 /// <summary>
@@ -96,6 +99,7 @@ public sealed class TrainingStage
                 entry.TrainedVersion = outcome.Record.Version;
                 entry.Decision = outcome.Record.Decision;
                 entry.ValidationRocAuc = outcome.Record.Metrics.RocAuc;
+                entry.TimingsMs = outcome.TimingsMs;
             }
             catch (ModelException e)
             {

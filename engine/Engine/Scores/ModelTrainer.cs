@@ -97,7 +97,7 @@ public static class ModelTrainer
         var trained = Fit(ml, model, training, threads, plugin);
         timings?.Add("fit", clock.ElapsedMilliseconds);
         clock.Restart();
-        var metrics = Validate(ml, model.Name, trained, validation, plugin);
+        var metrics = Validate(ml, model, trained, validation, plugin, threads);
         timings?.Add("validate", clock.ElapsedMilliseconds);
         metrics.Method = $"time split: trained on {training.Description}, validated on {validation.Description}";
         metrics.TrainingExamples = training.Count;
@@ -143,7 +143,7 @@ public static class ModelTrainer
             CheckTrainable(model, train, $"fold {f + 1}'s training");
             var fitted = Fit(ml, model, train, threads, plugin);
             // Importance from the first fold; the headline figures averaged over all folds.
-            var foldMetrics = Validate(ml, model.Name, fitted, test, plugin, importance: f == 0, probabilities: outOfFold, at: members[f]);
+            var foldMetrics = Validate(ml, model, fitted, test, plugin, threads, importance: f == 0, probabilities: outOfFold, at: members[f]);
             first ??= foldMetrics;
             metrics.FoldRocAuc.Add(foldMetrics.RocAuc);
             prAuc += foldMetrics.PrAuc;
@@ -241,18 +241,40 @@ public static class ModelTrainer
     /// The model's figures on <paramref name="examples"/>; with <paramref name="probabilities"/>, each example's
     /// predicted probability is also put there, at its index in <paramref name="at"/> (cross-validation's pooled predictions).
     /// </summary>
-    private static ModelMetrics Validate(
-        MLContext ml, string name, ITransformer model, TrainingExamples examples, IModelPlugin? plugin, bool importance = true, float[]? probabilities = null, List<int>? at = null)
+    /// <remarks>
+    /// A LightGbm or FastTree model is scored by its compiled ensemble (<see cref="CompiledTreeEnsemble"/>: ML.NET's
+    /// scores, bit for bit, on every core), and ML.NET's evaluator reads those scores: the same figures, without
+    /// ML.NET's row-at-a-time <c>Transform</c>, three passes of which (and a permutation importance of its own) were
+    /// most of the validation. A plug-in's pipeline goes through ML.NET.
+    /// </remarks>
+    internal static ModelMetrics Validate(
+        MLContext ml, ModelDefinition model, ITransformer trained, TrainingExamples examples, IModelPlugin? plugin, int threads, bool importance = true,
+        float[]? probabilities = null, List<int>? at = null, bool compiled = true)
     {
+        var ensemble = compiled && plugin is null ? TryCompile(trained) : null;
         var data = examples.ToDataView();
-        var predictions = model.Transform(data);
-        var probability = plugin?.ProbabilityColumn ?? "Probability";
-        if (predictions.Schema.GetColumnOrNull(probability) is not { Type: NumberDataViewType { RawType: var raw } } || raw != typeof(float))
+        CalibratedBinaryClassificationMetrics evaluated;
+        float[] predicted;
+        if (ensemble is not null)
         {
-            throw new ModelException(name, $"the model's output has no float column '{probability}' (a calibrated binary classifier's probability); "
-                + $"its columns: {string.Join(", ", predictions.Schema.Select(c => c.Name))}");
+            var score = new float[examples.Count];
+            predicted = new float[examples.Count];
+            ensemble.Score(examples.Batch, score, predicted, Math.Max(1, threads));
+            var scored = ml.Data.LoadFromEnumerable(Scored(examples.Labels.ToArray(), score, predicted));
+            evaluated = ml.BinaryClassification.Evaluate(scored, LabelColumn, nameof(ScoredExample.Score), nameof(ScoredExample.Probability), nameof(ScoredExample.PredictedLabel));
         }
-        var evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn, probabilityColumnName: probability);
+        else
+        {
+            var predictions = trained.Transform(data);
+            var probability = plugin?.ProbabilityColumn ?? "Probability";
+            if (predictions.Schema.GetColumnOrNull(probability) is not { Type: NumberDataViewType { RawType: var raw } } || raw != typeof(float))
+            {
+                throw new ModelException(model.Name, $"the model's output has no float column '{probability}' (a calibrated binary classifier's probability); "
+                    + $"its columns: {string.Join(", ", predictions.Schema.Select(c => c.Name))}");
+            }
+            evaluated = ml.BinaryClassification.Evaluate(predictions, LabelColumn, probabilityColumnName: probability);
+            predicted = predictions.GetColumn<float>(probability).ToArray();
+        }
         var metrics = new ModelMetrics
         {
             RocAuc = evaluated.AreaUnderRocCurve,
@@ -262,7 +284,6 @@ public static class ModelTrainer
             ValidationExamples = examples.Count,
             ValidationPositives = examples.Positives,
         };
-        var predicted = predictions.GetColumn<float>(probability).ToArray();
         metrics.Calibration = Calibration(predicted, examples.Labels);
         metrics.RocCurve = RocCurve(predicted, examples.Labels);
         if (probabilities is not null && at is not null)
@@ -274,9 +295,41 @@ public static class ModelTrainer
         }
         if (importance)
         {
-            metrics.FeatureImportance = Importance(ml, model, data, examples);
+            metrics.FeatureImportance = ensemble is not null
+                ? Importance(ensemble, examples, model.Trainer.Seed, threads)
+                : Importance(ml, trained, data, examples);
         }
         return metrics;
+    }
+
+    private static CompiledTreeEnsemble? TryCompile(ITransformer trained)
+    {
+        try
+        {
+            return CompiledTreeEnsemble.FromModel(trained);
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>One scored example, as ML.NET's evaluator reads it (the columns a binary classifier's <c>Transform</c> adds).</summary>
+    private sealed class ScoredExample
+    {
+        public bool Label { get; set; }
+        public float Score { get; set; }
+        public float Probability { get; set; }
+        public bool PredictedLabel { get; set; }
+    }
+
+    private static IEnumerable<ScoredExample> Scored(bool[] labels, float[] scores, float[] probabilities)
+    {
+        for (var i = 0; i < labels.Length; i++)
+        {
+            // ML.NET's binary scorer predicts positive above a score of 0.
+            yield return new ScoredExample { Label = labels[i], Score = scores[i], Probability = probabilities[i], PredictedLabel = scores[i] > 0 };
+        }
     }
 
     /// <summary>Ten bins of predicted probability, each with its examples' mean prediction and observed positive rate.</summary>
@@ -356,6 +409,75 @@ public static class ModelTrainer
             thinned.Add(curve[(int)Math.Round((double)k * (curve.Count - 1) / (maxPoints - 1))]);
         }
         return thinned;
+    }
+
+    /// <summary>
+    /// Permutation importance with the compiled ensemble, as ML.NET's <c>PermutationFeatureImportance</c> defines it
+    /// (one permutation, the first <see cref="ImportanceExamples"/> examples): per slot, the drop in ROC AUC when that
+    /// slot's values are shuffled among the examples, the others left as they are. Shuffled with the model's seed.
+    /// </summary>
+    private static List<FeatureImportance> Importance(CompiledTreeEnsemble ensemble, TrainingExamples examples, int seed, int threads)
+    {
+        var n = Math.Min(examples.Count, ImportanceExamples);
+        var features = examples.Batch.FeatureCount;
+        using var sample = new FeatureBatch(features, n);
+        sample.RowCount = n;
+        for (var f = 0; f < features; f++)
+        {
+            examples.Batch.Feature(f)[..n].CopyTo(sample.Feature(f));
+        }
+        var labels = examples.Labels[..n].ToArray();
+        var score = new float[n];
+        ensemble.Score(sample, score, [], Math.Max(1, threads));
+        var baseline = RocAuc(score, labels);
+        var random = new Random(seed);
+        var saved = new float[n];
+        var result = new List<FeatureImportance>(features);
+        for (var f = 0; f < features; f++)
+        {
+            var column = sample.Feature(f);
+            column.CopyTo(saved);
+            random.Shuffle(column);
+            ensemble.Score(sample, score, [], Math.Max(1, threads));
+            result.Add(new FeatureImportance(examples.Schema.Slots[f].Name, baseline - RocAuc(score, labels)));
+            saved.CopyTo(column);
+        }
+        result.Sort((a, b) => b.AucDrop.CompareTo(a.AucDrop));
+        return result;
+    }
+
+    /// <summary>ROC AUC by ranks (Mann-Whitney): tied scores share their mean rank. NaN with one class only.</summary>
+    internal static double RocAuc(ReadOnlySpan<float> scores, ReadOnlySpan<bool> labels)
+    {
+        var keys = scores.ToArray();
+        var order = new int[keys.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+        Array.Sort(keys, order);
+        double positiveRanks = 0;
+        long positives = 0;
+        for (var i = 0; i < keys.Length;)
+        {
+            var j = i;
+            while (j + 1 < keys.Length && keys[j + 1] == keys[i])
+            {
+                j++;
+            }
+            var rank = ((i + j) / 2.0) + 1;
+            for (var k = i; k <= j; k++)
+            {
+                if (labels[order[k]])
+                {
+                    positiveRanks += rank;
+                    positives++;
+                }
+            }
+            i = j + 1;
+        }
+        var negatives = keys.Length - positives;
+        return positives == 0 || negatives == 0 ? double.NaN : (positiveRanks - (positives * (positives + 1) / 2.0)) / ((double)positives * negatives);
     }
 
     private static List<FeatureImportance> Importance(MLContext ml, ITransformer model, IDataView data, TrainingExamples examples)

@@ -127,6 +127,52 @@ public sealed class ModelTrainingTests : IDisposable
         return area;
     }
 
+    [Theory]
+    [InlineData(TrainerAlgorithm.LightGbm)]
+    [InlineData(TrainerAlgorithm.FastTree)]
+    public void Validation_through_the_compiled_trees_gives_the_figures_of_ML_NETs_own_scoring(TrainerAlgorithm algorithm)
+    {
+        var (_, model) = Model(algorithm: algorithm);
+        var table = Table(6_000);
+        var all = Enumerable.Range(0, table.Count).ToArray();
+        var left = (BooleanArray)table.Find("left")!.Values;
+        var labels = all.Select(i => left.GetValue(i) == true).ToArray();
+        var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), table, all);
+        using var examples = TrainingExamples.From(schema, table, all, labels, AsOf, "all");
+        using var training = examples.Subset([.. Enumerable.Range(0, 4_000)], "first 4,000");
+        using var validation = examples.Subset([.. Enumerable.Range(4_000, 2_000)], "last 2,000");
+        var trained = ModelTrainer.TrainAndValidate(model, training, validation, 2).Model;
+
+        var ml = new Microsoft.ML.MLContext(model.Trainer.Seed);
+        var expected = ModelTrainer.Validate(ml, model, trained, validation, null, 2, compiled: false);
+        var actual = ModelTrainer.Validate(ml, model, trained, validation, null, 2, compiled: true);
+
+        Assert.Equal(expected.RocAuc, actual.RocAuc);
+        Assert.Equal(expected.PrAuc, actual.PrAuc);
+        Assert.Equal(expected.LogLoss, actual.LogLoss);
+        Assert.Equal(expected.Calibration, actual.Calibration);
+        Assert.Equal(expected.RocCurve, actual.RocCurve);
+        // Importance is measured on other permutations (the model's seed, not ML.NET's), so its figures differ a little;
+        // it covers every slot, and the signal comes first either way.
+        Assert.Equal(expected.FeatureImportance.Select(f => f.Feature).Order(), actual.FeatureImportance.Select(f => f.Feature).Order());
+        Assert.Equal("signal", expected.FeatureImportance[0].Feature);
+        Assert.Equal("signal", actual.FeatureImportance[0].Feature);
+        var signal = actual.FeatureImportance[0].AucDrop;
+        Assert.InRange(signal, expected.FeatureImportance[0].AucDrop * 0.8, expected.FeatureImportance[0].AucDrop * 1.2);
+        Assert.True(actual.FeatureImportance.Skip(1).All(f => f.AucDrop < signal / 4), "the other slots matter far less than the signal");
+    }
+
+    [Fact]
+    public void ROC_AUC_by_ranks_counts_a_tie_as_half()
+    {
+        float[] scores = [0.9f, 0.8f, 0.8f, 0.6f, 0.4f, 0.4f, 0.2f];
+        bool[] labels = [true, true, false, true, false, true, false];
+        // 4 positives x 3 negatives = 12 pairs: the positive above each negative counts 1, a tie 1/2.
+        // 0.9: above 3; 0.8: above 2 (0.4, 0.2), tied with 1; 0.6: above 2; 0.4: above 1 (0.2), tied with 1.
+        Assert.Equal((3 + 2.5 + 2 + 1.5) / 12, ModelTrainer.RocAuc(scores, labels), 12);
+        Assert.True(double.IsNaN(ModelTrainer.RocAuc(scores, [true, true, true, true, true, true, true])));
+    }
+
     [Fact]
     public void The_ROC_curve_has_one_point_per_distinct_score_and_the_area_of_ROC_AUC()
     {

@@ -158,7 +158,11 @@ internal sealed class FileHubs
             }
             hubs[r] = profile;
         }
-        // A grown array keeps its spare tail: rows are found by index, and the file has no more.
+        if (_hubs.Length != _recorded)
+        {
+            // A grown array (CSV) is cut to the file's rows, so that its length says how many the file had.
+            Array.Resize(ref _hubs, (int)_recorded);
+        }
         return _hubs;
     }
 }

@@ -238,7 +238,8 @@ public sealed class ProfilesStage
                 source.ScanOptions(Math.Max(1, parallelism)), cancellationToken)];
 
             // Files whose rows' profiles the identity stage handed over are read without their identifier columns;
-            // the rest (a resumed run, a file new since identity read it) resolve each row from its identifiers.
+            // the rest (a resumed run, an incremental night's older files, a file new or changed since identity read
+            // it, a file with a shared value before another identifier) resolve each row from its identifiers.
             var handedOver = new List<DataFile>();
             var handedOverRows = new List<int[]>();
             var toResolve = new List<DataFile>();
@@ -745,7 +746,12 @@ public sealed class ProfilesStage
             ReadOnlySpan<int> rows;
             if (_fileProfiles is not null)
             {
-                rows = _fileProfiles[scan.FileIndex].AsSpan(checked((int)scan.FileRowOffset), n);
+                var profiles = _fileProfiles[scan.FileIndex];
+                if (scan.FileRowOffset + n > profiles.Length)
+                {
+                    throw new DataException(scan.Location, $"has more rows than the {profiles.Length} the identity stage read from it: it changed during the run; run again");
+                }
+                rows = profiles.AsSpan((int)scan.FileRowOffset, n);
                 var none = 0;
                 foreach (var row in rows)
                 {

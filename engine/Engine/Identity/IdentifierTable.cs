@@ -77,22 +77,58 @@ public sealed class IdentifierTable
     /// <summary>Finds <paramref name="key"/>'s id without adding it.</summary>
     public bool TryGet(in IdentifierKey key, out int id)
     {
+        id = IdAt(key.Low, key.High, (int)key.Low & _mask);
+        return id >= 0;
+    }
+
+    /// <summary>
+    /// <see cref="TryGet(in IdentifierKey, out int)"/> for many keys: <paramref name="ids"/>[i] receives the id of
+    /// <paramref name="keys"/>[i], or -1 when it is not in the table. In chunks, every bucket of a chunk prefetched
+    /// before its probes run, as <see cref="GetOrAdd(ReadOnlySpan{IdentifierKey}, ReadOnlySpan{byte}, Span{int})"/> does.
+    /// </summary>
+    public void TryGet(ReadOnlySpan<IdentifierKey> keys, Span<int> ids)
+    {
+        if (ids.Length != keys.Length)
+        {
+            ThrowLengthMismatch();
+        }
+        Span<int> buckets = stackalloc int[BatchChunk];
+        var mask = _mask;
+        for (var start = 0; start < keys.Length; start += BatchChunk)
+        {
+            var n = Math.Min(BatchChunk, keys.Length - start);
+            var chunk = keys.Slice(start, n);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                buckets[i] = (int)chunk[i].Low & mask;
+            }
+            Prefetch(_slots, buckets[..n]);
+            var chunkIds = ids.Slice(start, n);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                chunkIds[i] = IdAt(chunk[i].Low, chunk[i].High, buckets[i]);
+            }
+        }
+    }
+
+    /// <summary>The id of the key (<paramref name="low"/>, <paramref name="high"/>), probing from slot <paramref name="i"/>; -1 when absent.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int IdAt(ulong low, ulong high, int i)
+    {
         var slots = _slots;
-        var i = (int)key.Low & _mask;
+        var mask = _mask;
         while (true)
         {
-            ref var slot = ref slots[i];
+            ref readonly var slot = ref slots[i];
             if (slot.IdPlusOne == 0)
             {
-                id = -1;
-                return false;
+                return -1;
             }
-            if (slot.Low == key.Low && slot.High == key.High)
+            if (slot.Low == low && slot.High == high)
             {
-                id = slot.IdPlusOne - 1;
-                return true;
+                return slot.IdPlusOne - 1;
             }
-            i = (i + 1) & _mask;
+            i = (i + 1) & mask;
         }
     }
 

@@ -364,15 +364,16 @@ public sealed class IdentityStage
 
     /// <summary>
     /// A worker's share of <see cref="LookUpPreviousIdentifiersAsync"/>: the profile ids it saw, its rows, and the keys
-    /// waiting to be looked up. Keys are looked up a few thousand at a time, each slot prefetched a few keys ahead:
-    /// one at a time, every lookup in a table of gigabytes would wait out its own cache miss.
+    /// waiting to be looked up. Keys are looked up a few thousand at a time, their slots prefetched
+    /// (<see cref="IdentifierTable.TryGet(ReadOnlySpan{IdentifierKey}, Span{int})"/>): one at a time, every lookup in a
+    /// table of gigabytes would wait out its own cache miss.
     /// </summary>
     private sealed class PreviousRows
     {
         private const int Pending = 4096;
-        private const int Ahead = 16;
         private readonly IdentifierKey[] _keys = new IdentifierKey[Pending];
         private readonly long[] _profiles = new long[Pending];
+        private readonly int[] _ids = new int[Pending];
         private int _count;
         public ulong[] Profiles = new ulong[1024];
         public long Rows;
@@ -389,20 +390,13 @@ public sealed class IdentityStage
 
         public void Flush(IdentifierTable table, long[] previousProfile)
         {
-            var keys = _keys.AsSpan(0, _count);
-            for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
+            var ids = _ids.AsSpan(0, _count);
+            table.TryGet(_keys.AsSpan(0, _count), ids);
+            for (var i = 0; i < ids.Length; i++)
             {
-                table.Prefetch(keys[i]);
-            }
-            for (var i = 0; i < keys.Length; i++)
-            {
-                if (i + Ahead < keys.Length)
+                if (ids[i] >= 0)
                 {
-                    table.Prefetch(keys[i + Ahead]);
-                }
-                if (table.TryGet(keys[i], out var id))
-                {
-                    previousProfile[id] = _profiles[i];
+                    previousProfile[ids[i]] = _profiles[i];
                 }
             }
             _count = 0;

@@ -34,27 +34,20 @@ internal sealed class RowHubs
     /// </summary>
     public RowProfiles ToProfileRows(int[] rowOf, int parallelism)
     {
-        var files = _sources.SelectMany(s => s.Files.Select(f => (s.Name, File: f))).Where(f => f.File is not null).ToArray();
+        var files = _sources.SelectMany(s => s.Files.OfType<FileHubs>().Select(f => (s.Name, File: f))).ToArray();
         var converted = new int[]?[files.Length];
         Parallel.For(0, files.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
         {
-            converted[i] = files[i].File!.ToProfileRows(rowOf);
+            converted[i] = files[i].File.ToProfileRows(rowOf);
         });
-        var result = new RowProfiles();
-        var complete = true;
-        foreach (var source in _sources)
-        {
-            complete &= Array.TrueForAll(source.Files, f => f is not null);
-        }
+        var result = new RowProfiles(filesGiven: _sources.Sum(s => s.Files.Length));
         for (var i = 0; i < files.Length; i++)
         {
             if (converted[i] is { } rows)
             {
-                result.Add(files[i].Name, files[i].File!.File, rows);
+                result.Add(files[i].Name, files[i].File.File, rows);
             }
-            complete &= converted[i] is not null;
         }
-        result.EveryFileRecorded = complete;
         _sources.Clear();
         return result;
     }

@@ -75,24 +75,16 @@ internal sealed class ProfileLookup
     private IdentifierTable Table => _table ?? throw new InvalidOperationException("this lookup let its table go: use ResolvingAsync");
 
     /// <summary>
-    /// <see cref="RowOf"/> for many keys, with the table's slots prefetched a few keys ahead: independent lookups keep
-    /// several cache misses in flight instead of one at a time.
+    /// <see cref="RowOf"/> for many keys, looked up in chunks with the table's slots prefetched
+    /// (<see cref="IdentifierTable.TryGet(ReadOnlySpan{IdentifierKey}, Span{int})"/>): independent lookups keep several
+    /// cache misses in flight instead of one at a time.
     /// </summary>
     public void RowsOf(ReadOnlySpan<IdentifierKey> keys, Span<int> rows)
     {
-        var table = Table;
-        const int Ahead = 16;
-        for (var i = 0; i < Math.Min(Ahead, keys.Length); i++)
+        Table.TryGet(keys, rows);
+        for (var i = 0; i < rows.Length; i++)
         {
-            table.Prefetch(keys[i]);
-        }
-        for (var i = 0; i < keys.Length; i++)
-        {
-            if (i + Ahead < keys.Length)
-            {
-                table.Prefetch(keys[i + Ahead]);
-            }
-            rows[i] = table.TryGet(keys[i], out var id) ? _rowOf[id] : -1;
+            rows[i] = rows[i] < 0 ? -1 : _rowOf[rows[i]];
         }
     }
 

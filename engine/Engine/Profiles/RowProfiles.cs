@@ -8,7 +8,7 @@ namespace Engine.Profiles;
 /// which they then do not read at all. A file is found by key and size, so a file that changed or appeared since the
 /// identity stage read it is resolved as usual.
 /// </summary>
-internal sealed class RowProfiles
+internal sealed class RowProfiles(int filesGiven)
 {
     private readonly Dictionary<(string Source, string Key), (long Size, int[] Rows)> _files = [];
 
@@ -16,7 +16,7 @@ internal sealed class RowProfiles
     public int Files => _files.Count;
 
     /// <summary>Whether every file the identity stage was given to read is held (none left to resolve, e.g. for a shared value).</summary>
-    public bool EveryFileRecorded { get; set; }
+    public bool EveryFileRecorded => _files.Count == filesGiven;
 
     public void Add(string source, DataFile file, int[] rows) => _files[(source, file.Key)] = (file.Size, rows);
 

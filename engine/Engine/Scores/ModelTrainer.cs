@@ -252,7 +252,6 @@ public static class ModelTrainer
         float[]? probabilities = null, List<int>? at = null, bool compiled = true)
     {
         var ensemble = compiled && plugin is null ? TryCompile(trained) : null;
-        var data = examples.ToDataView();
         CalibratedBinaryClassificationMetrics evaluated;
         float[] predicted;
         if (ensemble is not null)
@@ -265,7 +264,7 @@ public static class ModelTrainer
         }
         else
         {
-            var predictions = trained.Transform(data);
+            var predictions = trained.Transform(examples.ToDataView());
             var probability = plugin?.ProbabilityColumn ?? "Probability";
             if (predictions.Schema.GetColumnOrNull(probability) is not { Type: NumberDataViewType { RawType: var raw } } || raw != typeof(float))
             {
@@ -297,7 +296,7 @@ public static class ModelTrainer
         {
             metrics.FeatureImportance = ensemble is not null
                 ? Importance(ensemble, examples, model.Trainer.Seed, threads)
-                : Importance(ml, trained, data, examples);
+                : Importance(ml, trained, examples.ToDataView(), examples);
         }
         return metrics;
     }

@@ -158,22 +158,29 @@ public sealed class EdgeSet
 
     private void DeduplicateInHalves()
     {
-        var edges = _edges;
-        var count = _count;
+        _count = SortInHalves(_edges, _count, unique: true);
+    }
+
+    /// <summary>
+    /// Sorts the first <paramref name="count"/> values of <paramref name="values"/> ascending, two halves on two
+    /// threads and then merged; with <paramref name="unique"/>, repeats are dropped. Returns the count kept.
+    /// </summary>
+    internal static int SortInHalves(ulong[] values, int count, bool unique)
+    {
         var half = count / 2;
-        // One scratch the size of the edges serves both halves' radix sorts and then takes the merge: at most one extra
-        // copy of the edge list is alive, not one per half plus one for the merge.
+        // One scratch the size of the values serves both halves' radix sorts and then takes the merge: at most one
+        // extra copy of the list is alive, not one per half plus one for the merge.
         var scratch = Scratch.Rent<ulong>(count);
         try
         {
             // Radix passes are bound by memory bandwidth and latency, which one core does not saturate; the merge is
             // one sequential pass.
             Parallel.Invoke(
-                () => Sort(edges.AsSpan(0, half), scratch.AsSpan(0, half)),
-                () => Sort(edges.AsSpan(half, count - half), scratch.AsSpan(half, count - half)));
-            var n = MergeUnique(edges.AsSpan(0, half), edges.AsSpan(half, count - half), scratch);
-            scratch.AsSpan(0, n).CopyTo(edges);
-            _count = n;
+                () => Sort(values.AsSpan(0, half), scratch.AsSpan(0, half)),
+                () => Sort(values.AsSpan(half, count - half), scratch.AsSpan(half, count - half)));
+            var n = Merge(values.AsSpan(0, half), values.AsSpan(half, count - half), scratch, unique);
+            scratch.AsSpan(0, n).CopyTo(values);
+            return n;
         }
         finally
         {
@@ -181,8 +188,8 @@ public sealed class EdgeSet
         }
     }
 
-    /// <summary>Merges two sorted runs into <paramref name="output"/>, keeping each value once; returns the count.</summary>
-    private static int MergeUnique(ReadOnlySpan<ulong> left, ReadOnlySpan<ulong> right, Span<ulong> output)
+    /// <summary>Merges two sorted runs into <paramref name="output"/>, with <paramref name="unique"/> keeping each value once; returns the count.</summary>
+    private static int Merge(ReadOnlySpan<ulong> left, ReadOnlySpan<ulong> right, Span<ulong> output, bool unique)
     {
         int i = 0, j = 0, w = 0;
         var last = 0UL;
@@ -197,7 +204,7 @@ public sealed class EdgeSet
             {
                 e = right[j++];
             }
-            if (w == 0 || e != last)
+            if (w == 0 || e != last || !unique)
             {
                 output[w++] = e;
                 last = e;

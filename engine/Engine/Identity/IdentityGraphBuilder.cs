@@ -364,7 +364,7 @@ public sealed class IdentityGraphBuilder
     {
         ThrowIfHandedOver();
         var n = _table.Count;
-        var order = CanonicalGraph.NodeOrder(_table, _firstSeen.AsSpan(0, n));
+        var order = CanonicalGraph.NodeOrder(_table, _firstSeen);
         var types = new byte[n];
         var builderTypes = _table.Types;
         for (var i = 0; i < n; i++)

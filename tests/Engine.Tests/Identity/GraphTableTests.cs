@@ -85,6 +85,32 @@ public sealed class GraphTableTests
     }
 
     [Fact]
+    public void Node_order_sorts_ids_by_first_position_then_key_with_the_packed_sort_or_without()
+    {
+        // Positions over a few sources and files, rows often shared (values first met on one row tie, broken by key);
+        // large samples (a million ids) take the packed sort's parallel halves, a bit budget of 0 the comparison sort.
+        var gen = Gen.Select(Gen.Int[1, 3000], Gen.Int[0, 5], Gen.Int).Select((n, large, seed) => (N: large == 0 ? (1 << 20) + n : n, Seed: seed));
+        gen.Sample(sample =>
+        {
+            var random = new Random(sample.Seed);
+            var table = new IdentifierTable();
+            var keyOfId = new IdentifierKey[sample.N];
+            var positions = new long[sample.N];
+            for (var i = 0; i < sample.N; i++)
+            {
+                keyOfId[i] = KeyOf(i);
+                Assert.Equal(i, table.GetOrAdd(keyOfId[i], 0));
+                positions[i] = IdentityGraphBuilder.Position(random.Next(0, 3), random.Next(0, 5) * 1000, random.Next(0, Math.Max(1, sample.N / 3)));
+            }
+            var expected = Enumerable.Range(0, sample.N).OrderBy(id => positions[id]).ThenBy(id => keyOfId[id].High).ThenBy(id => keyOfId[id].Low).ToArray();
+            foreach (var bits in (int[])[64, 0])
+            {
+                Assert.Equal(expected, CanonicalGraph.NodeOrder(table, [.. positions, long.MaxValue], bits));
+            }
+        }, iter: 24);
+    }
+
+    [Fact]
     public void Table_records_each_identifiers_type()
     {
         var table = new IdentifierTable();

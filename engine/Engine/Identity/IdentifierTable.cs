@@ -8,7 +8,10 @@ namespace Engine.Identity;
 /// Maps <see cref="IdentifierKey"/>s to dense <c>int</c> ids, assigned 0, 1, 2, … in insertion order, and keeps
 /// each id's identifier type. Open addressing with linear probing over a power-of-two array of 24-byte slots
 /// (key and id side by side, so a probe is one cache line, not a key load followed by a dependent id load);
-/// it doubles once more than 11/16 of the slots are taken. Not thread-safe: one writer at a time.
+/// it doubles once more than 11/16 of the slots are taken. One writer at a time, except through the shared methods
+/// (<see cref="FindShared"/>, <see cref="FindOrClaim"/>, <see cref="TakeIds"/>, <see cref="Publish"/>), which
+/// several threads may call at once while none grows the table (<see cref="GrowFor"/>): how the identity stage's
+/// scan workers add a batch each, side by side.
 /// </summary>
 public sealed class IdentifierTable
 {
@@ -23,7 +26,10 @@ public sealed class IdentifierTable
     private byte[] _types;
     private int _count;
 
-    /// <summary>One slot: the key, and the id plus one (so a zeroed array is an empty table).</summary>
+    /// <summary>
+    /// One slot: the key, and the id plus one (so a zeroed array is an empty table). While a shared adder holds the slot,
+    /// between <see cref="FindOrClaim"/> and <see cref="Publish"/>, it is negative: the adder's <c>-(owner + 1)</c>.
+    /// </summary>
     private struct Slot
     {
         public ulong Low;
@@ -43,7 +49,7 @@ public sealed class IdentifierTable
         _slots = new Slot[capacity];
         _mask = capacity - 1;
         _growAt = GrowThreshold(capacity);
-        _types = new byte[Math.Max(MinCapacity, expected)];
+        _types = new byte[Math.Max(MinCapacity, _growAt)];
     }
 
     /// <summary>How many identifiers the table holds; ids run from 0 to <c>Count - 1</c>.</summary>
@@ -233,7 +239,8 @@ public sealed class IdentifierTable
                 var id = _count;
                 slot.Low = low;
                 slot.High = high;
-                slot.IdPlusOne = id + 1;
+                // Last, and ordered after the key: a shared reader that sees the id sees the key.
+                Volatile.Write(ref slot.IdPlusOne, id + 1);
                 if (id == _types.Length)
                 {
                     Array.Resize(ref _types, checked(_types.Length * 2));
@@ -247,6 +254,123 @@ public sealed class IdentifierTable
                 return slot.IdPlusOne - 1;
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// <summary>
+    /// The id of the key (<paramref name="key"/>), or -1 when it is absent or still being added: safe while other
+    /// threads add through <see cref="FindOrClaim"/> or the one writer adds, and while the table grows (a lookup in the
+    /// array it is leaving misses what is added after; callers add what they miss through <see cref="FindOrClaim"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int FindShared(in IdentifierKey key)
+    {
+        var slots = Volatile.Read(ref _slots);
+        var mask = slots.Length - 1; // from the array read, never a mask of another size
+        var i = (int)key.Low & mask;
+        while (true)
+        {
+            ref readonly var slot = ref slots[i];
+            var idPlusOne = Volatile.Read(in slot.IdPlusOne);
+            if (idPlusOne == 0)
+            {
+                return -1;
+            }
+            if (idPlusOne > 0 && slot.Low == key.Low && slot.High == key.High)
+            {
+                return idPlusOne - 1;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="FindOrClaim"/>'s answer when the key's probe reaches a held slot that may hold the key: another
+    /// adder's, or the caller's own holding this key (a batch may repeat a value). Try again once it is published.
+    /// </summary>
+    internal const int Held = -2;
+
+    /// <summary><see cref="FindOrClaim"/>'s answer when the key was absent and its slot is now held by the caller.</summary>
+    internal const int Claimed = -1;
+
+    /// <summary>
+    /// Shared adding, first step: the key's id when present; otherwise the first free slot on its probe is taken for
+    /// <paramref name="owner"/> (≥ 0), the key written into it, and <see cref="Claimed"/> returned with the slot's
+    /// index in <paramref name="slotIndex"/> — to be given an id (<see cref="TakeIds"/>) and published
+    /// (<see cref="Publish"/>). A slot another owner holds on the way may hold this very key (its key may not even be
+    /// written yet): <see cref="Held"/>, and nothing taken; so too for a slot the caller holds with this key. The
+    /// caller's slots with other keys are passed. Never while the table grows.
+    /// </summary>
+    internal int FindOrClaim(in IdentifierKey key, int owner, out int slotIndex)
+    {
+        var slots = _slots;
+        var mask = slots.Length - 1;
+        var mine = -(owner + 1);
+        var i = (int)key.Low & mask;
+        while (true)
+        {
+            ref var slot = ref slots[i];
+            var idPlusOne = Volatile.Read(ref slot.IdPlusOne);
+            if (idPlusOne == 0)
+            {
+                if (Interlocked.CompareExchange(ref slot.IdPlusOne, mine, 0) != 0)
+                {
+                    continue; // taken meanwhile: look at it again
+                }
+                slot.Low = key.Low;
+                slot.High = key.High;
+                slotIndex = i;
+                return Claimed;
+            }
+            if (idPlusOne > 0)
+            {
+                if (slot.Low == key.Low && slot.High == key.High)
+                {
+                    slotIndex = i;
+                    return idPlusOne - 1;
+                }
+            }
+            else if (idPlusOne != mine || (slot.Low == key.Low && slot.High == key.High))
+            {
+                slotIndex = i;
+                return Held;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// <summary>
+    /// Shared adding, second step: the next <paramref name="types"/>.Length ids, given those types; returns the first.
+    /// Callers serialise it (the identity stage numbers values and logs them under one lock) and must have made room
+    /// with <see cref="GrowFor"/>.
+    /// </summary>
+    internal int TakeIds(ReadOnlySpan<byte> types)
+    {
+        var first = _count;
+        if (first + types.Length > _types.Length)
+        {
+            throw new InvalidOperationException($"{first + types.Length} identifiers, room was made for {_types.Length}");
+        }
+        types.CopyTo(_types.AsSpan(first));
+        _count = first + types.Length;
+        return first;
+    }
+
+    /// <summary>Shared adding, last step: the claimed slot <paramref name="slotIndex"/> gets its id, and others can find it.</summary>
+    internal void Publish(int slotIndex, int id) => Volatile.Write(ref _slots[slotIndex].IdPlusOne, id + 1);
+
+    /// <summary>How many identifiers the table takes before it must grow (<see cref="GrowFor"/>).</summary>
+    internal int GrowAt => _growAt;
+
+    /// <summary>
+    /// Grows, if needed, until <paramref name="identifiers"/> fit under the load limit, with room for their types.
+    /// Nobody else may use the table meanwhile.
+    /// </summary>
+    internal void GrowFor(int identifiers)
+    {
+        while (_growAt < identifiers)
+        {
+            Grow();
         }
     }
 
@@ -268,9 +392,13 @@ public sealed class IdentifierTable
             }
             slots[i] = slot;
         }
-        _slots = slots;
+        Volatile.Write(ref _slots, slots); // filled before it is seen: a shared reader of the new array finds everything
         _mask = mask;
         _growAt = GrowThreshold(capacity);
+        if (_types.Length < _growAt)
+        {
+            Array.Resize(ref _types, _growAt); // room for every id up to the next growth, as TakeIds needs
+        }
     }
 
     // 11/16 ≈ 0.69: linear probing stays short (about 2 probes for a hit) while the array stays small.

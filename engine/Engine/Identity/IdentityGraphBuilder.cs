@@ -35,9 +35,10 @@ public readonly ref struct IdentityGraph
 /// <see cref="IdentifierTable"/>; the row's identifiers are then linked as a star to the row's highest-priority
 /// identifier (connectivity is all stitching needs, and the edges stay linear in identifiers per row). Values that
 /// link nothing are counted per type and status in <see cref="Skipped"/>, never dropped silently. Raw values are never
-/// logged or kept. Not thread-safe; <see cref="FromDataset(Dataset, SourceDefinition, int, IdentityRules, IdentityGraphBuilder, ScanOptions, Action{long}?, CancellationToken)"/>
-/// resolves batches on several workers and applies them to one builder in turn.
+/// logged or kept. Not thread-safe, except <see cref="FromDataset(Dataset, SourceDefinition, int, IdentityRules, IdentityGraphBuilder, ScanOptions, Action{long}?, CancellationToken)"/>,
+/// whose workers each resolve a batch and apply it to the one builder side by side (<see cref="Apply"/>).
 /// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "The growth lock's only unmanaged parts are wait handles made under contention, which their safe handles release when collected; a builder is dropped once its graph is built, and making it disposable would buy nothing.")]
 public sealed class IdentityGraphBuilder
 {
     private readonly IdentityRules _rules;
@@ -46,13 +47,30 @@ public sealed class IdentityGraphBuilder
     private bool _handedOver;
     private readonly long[][] _skipped;
     private BatchResolver? _resolver;
-    private int[] _valueIds = new int[1024];
     private long[] _firstSeen = [];
+    private long _rows;
+
+    // Workers apply batches side by side under the read side; growing the table and the positions takes the write side.
+    private readonly ReaderWriterLockSlim _growth = new();
+
+    // Numbering new identifiers and logging their values, in id order.
+    private readonly Lock _numbering = new();
+
+    // Set when numbering failed with slots claimed: they are never published, so nobody waits for them.
+    private volatile bool _broken;
+
+    // Identifiers taken plus those reserved by batches being applied: never above Room, so ids never outrun storage.
+    private long _reserved;
+
+    // The builder's own applier, for AddBatch and a single-threaded scan: its edges and skips are the builder's.
+    private readonly Applier _own;
 
     private readonly CanonicalValueLog? _values;
 
-    // Keys of distinct values found on the blocklist, so that their later occurrences skip the patterns.
+    // Keys of distinct values found on the blocklist, so that their later occurrences skip the patterns. Read by every
+    // worker without a lock (FindShared), added to under this one.
     private readonly IdentifierTable _blocked = new();
+    private readonly Lock _blocking = new();
 
     /// <summary>
     /// Creates a builder for <paramref name="rules"/>. With <paramref name="values"/>, the canonical value of every new
@@ -69,15 +87,22 @@ public sealed class IdentityGraphBuilder
         }
         _rules = rules;
         _table = new IdentifierTable(expectedIdentifiers);
-        _firstSeen = new long[expectedIdentifiers];
+        _firstSeen = new long[_table.GrowAt];
         _firstSeen.AsSpan().Fill(long.MaxValue);
         _edges = new EdgeSet();
+        _skipped = NewSkipCounts(rules);
+        _own = new Applier(this, owner: 0, _edges, _skipped);
+    }
+
+    private static long[][] NewSkipCounts(IdentityRules rules)
+    {
         var statuses = Enum.GetValues<NormalizeStatus>().Length;
-        _skipped = new long[rules.Types.Count][];
-        for (var t = 0; t < _skipped.Length; t++)
+        var counts = new long[rules.Types.Count][];
+        for (var t = 0; t < counts.Length; t++)
         {
-            _skipped[t] = new long[statuses];
+            counts[t] = new long[statuses];
         }
+        return counts;
     }
 
     public IdentityRules Rules => _rules;
@@ -89,7 +114,7 @@ public sealed class IdentityGraphBuilder
     public EdgeSet Edges => _edges;
 
     /// <summary>Rows given to <see cref="AddBatch(RecordBatch, IReadOnlyList{ValueTuple{int, IdentifierType}}, IReadOnlyList{ValueTuple{IReadOnlyList{int}, IdentifierType}}?)"/>.</summary>
-    public long Rows { get; private set; }
+    public long Rows => Interlocked.Read(ref _rows);
 
     /// <summary>
     /// Values that linked nothing, per type id and <see cref="NormalizeStatus"/>: <c>Skipped[type][(int)status]</c>
@@ -125,7 +150,7 @@ public sealed class IdentityGraphBuilder
         ArgumentNullException.ThrowIfNull(identifierColumns);
         _resolver ??= new BatchResolver(_rules);
         _resolver.Resolve(batch, identifierColumns, composites);
-        Apply(_resolver, Position(1, 0, Rows));
+        Apply(_resolver, Position(1, 0, Rows), _own);
     }
 
     /// <summary>
@@ -145,127 +170,391 @@ public sealed class IdentityGraphBuilder
     /// <summary>Per identifier id, the position where it was first met (<see cref="Position"/>).</summary>
     public ReadOnlySpan<long> FirstSeen => _firstSeen.AsSpan(0, _table.Count);
 
+    /// <summary>Lowers identifier <paramref name="id"/>'s first position to <paramref name="position"/> if earlier: atomically, as workers apply side by side.</summary>
     private void Seen(int id, long position)
     {
-        if (id >= _firstSeen.Length)
+        ref var first = ref _firstSeen[id];
+        var current = Volatile.Read(ref first);
+        while (position < current)
+        {
+            var found = Interlocked.CompareExchange(ref first, position, current);
+            if (found == current)
+            {
+                return;
+            }
+            current = found;
+        }
+    }
+
+    /// <summary>How many identifiers the table and the positions have room for without growing.</summary>
+    private long Room => Math.Min(_table.GrowAt, _firstSeen.Length);
+
+    /// <summary>
+    /// Grows the table and the positions until <paramref name="identifiers"/> fit. The caller has them to itself:
+    /// holds the write side of the growth lock, or is the one thread using the builder.
+    /// </summary>
+    private void GrowFor(long identifiers)
+    {
+        _table.GrowFor(checked((int)identifiers));
+        if (_firstSeen.Length < _table.GrowAt)
         {
             var old = _firstSeen.Length;
-            System.Array.Resize(ref _firstSeen, Math.Max(Math.Max(id + 1, 1024), old * 2));
+            System.Array.Resize(ref _firstSeen, _table.GrowAt);
             _firstSeen.AsSpan(old).Fill(long.MaxValue);
-        }
-        if (position < _firstSeen[id])
-        {
-            _firstSeen[id] = position;
         }
     }
 
     /// <summary>
-    /// The second half of adding a batch, the half that touches the graph: each distinct value of the batch gets its
-    /// identifier id (the blocklist is consulted only for a value not seen before: a known identifier passed it
-    /// already, and a blocked one is remembered by key, so the patterns run once per distinct value), skips are
-    /// counted, and each row's identifiers (once per run of equal rows) are linked as a star to its highest-priority one. One caller at a time.
-    /// With <paramref name="hubs"/>, each row's hub is recorded there, the batch's first row being file row <paramref name="fileRow"/>.
+    /// Reserves room for <paramref name="count"/> new identifiers, growing first (every worker held off) if there is
+    /// not enough. The caller holds the read side of the growth lock, and holds it again on return.
     /// </summary>
-    internal void Apply(BatchResolver resolved, long basePosition, FileHubs? hubs = null, long fileRow = 0)
+    private void Reserve(int count)
+    {
+        while (Interlocked.Add(ref _reserved, count) > Room)
+        {
+            Interlocked.Add(ref _reserved, -count);
+            _growth.ExitReadLock();
+            _growth.EnterWriteLock();
+            try
+            {
+                // Doubling, not to the exact need: a worker that finds room short grows once for many batches.
+                GrowFor(Math.Max(Interlocked.Read(ref _reserved) + count, Room + 1));
+            }
+            finally
+            {
+                _growth.ExitWriteLock();
+                _growth.EnterReadLock();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The second half of adding a batch, the half that touches the graph: each value of the batch gets its identifier
+    /// id (the blocklist is consulted only for a value not seen before: a known identifier passed it already, and a
+    /// blocked one is remembered by key, so the patterns run once per distinct value), skips are counted, and each
+    /// row's identifiers (once per run of equal rows) are linked as a star to its highest-priority one, into
+    /// <paramref name="applier"/>'s edges. With <paramref name="hubs"/>, each row's hub is recorded there, the batch's
+    /// first row being file row <paramref name="fileRow"/>.
+    /// </summary>
+    /// <remarks>
+    /// Workers apply side by side, each with its own applier. Known values are found without a lock; a new one takes a
+    /// slot of the table with a compare-and-swap, and the batch's new values are numbered and logged together under
+    /// one short lock, so that ids and the value log stay in step. Growing the table holds every worker off. Only the
+    /// ids depend on timing; what the graph says, and the canonical numbering built from it, does not.
+    /// </remarks>
+    internal void Apply(BatchResolver resolved, long basePosition, Applier applier, FileHubs? hubs = null, long fileRow = 0)
     {
         ThrowIfHandedOver();
         var values = resolved.Values;
-        if (_valueIds.Length < values)
-        {
-            _valueIds = new int[Math.Max(values, _valueIds.Length * 2)];
-        }
+        applier.Prepare(values);
+        var ids = applier.ValueIds;
         var keys = resolved.Keys;
-        const int Ahead = 16;
-        for (var v = 0; v < Math.Min(Ahead, values); v++)
+        _growth.EnterReadLock();
+        try
         {
-            _table.Prefetch(keys[v]);
-        }
-        for (var v = 0; v < values; v++)
-        {
-            if (v + Ahead < values)
+            // Known values first, without a lock: several cache misses in flight instead of one at a time.
+            const int Ahead = 16;
+            var missing = 0;
+            for (var v = 0; v < Math.Min(Ahead, values); v++)
             {
-                // Independent lookups: keep several cache misses in flight instead of one at a time.
-                _table.Prefetch(keys[v + Ahead]);
+                _table.Prefetch(keys[v]);
             }
-            ref readonly var key = ref keys[v];
-            if (_table.TryGet(key, out var known))
+            for (var v = 0; v < values; v++)
             {
-                _valueIds[v] = known;
-                Seen(known, basePosition + resolved.FirstRow[v]);
-                continue;
-            }
-            var typeId = resolved.ValueTypes[v];
-            if (_blocked.TryGet(key, out _))
-            {
-                _valueIds[v] = -1;
-                continue;
-            }
-            var canonical = resolved.Canonical(v);
-            if (_rules.Types[typeId].Blocklist.IsBlocked(canonical))
-            {
-                _blocked.GetOrAdd(key, typeId);
-                _valueIds[v] = -1;
-                continue;
-            }
-            _valueIds[v] = Add(key, typeId, canonical, basePosition + resolved.FirstRow[v]);
-        }
-
-        // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a small
-        // multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait for the
-        // end). Before the batch rather than after it: a batch crossing the threshold would double the buffer (16M links
-        // to 32M, 256 MB, at the first one) only for it to be compacted straight away.
-        if (_edges.Count > 0 && _edges.Count + ((long)resolved.Runs * Math.Max(0, resolved.Slots - 1)) > _compactAt)
-        {
-            var distinct = _edges.Deduplicate().Length;
-            _compactAt = Math.Max(MinCompactAt, 2L * distinct);
-        }
-        var order = resolved.Order;
-        var refs = resolved.Refs;
-        var slotTypes = resolved.SlotTypes;
-        for (var run = 0; run < resolved.Runs; run++)
-        {
-            var row = resolved.RunStarts[run];
-            var repeats = resolved.RunLengths[run];
-            var hub = -1;
-            var others = false;
-            for (var k = 0; k < resolved.Slots; k++)
-            {
-                var slot = order[k];
-                var reference = refs[slot][row];
-                if (reference == BatchResolver.Null)
+                if (v + Ahead < values)
                 {
-                    continue;
+                    _table.Prefetch(keys[v + Ahead]);
                 }
-                if (reference < BatchResolver.Null)
-                {
-                    _skipped[slotTypes[slot]][(int)BatchResolver.StatusOf(reference)] += repeats;
-                    continue;
-                }
-                var id = _valueIds[reference];
+                var id = _table.FindShared(keys[v]);
+                ids[v] = id;
                 if (id < 0)
                 {
-                    _skipped[slotTypes[slot]][(int)NormalizeStatus.Blocked] += repeats;
-                    continue;
-                }
-                if (hub < 0)
-                {
-                    hub = id;
-                }
-                else
-                {
-                    _edges.Add(hub, id);
-                    others = true;
+                    applier.Pending[missing++] = v;
                 }
             }
-            hubs?.Set(fileRow + row, repeats, hub, others);
+            if (missing > 0)
+            {
+                AddMissing(resolved, basePosition, applier, Screen(resolved, applier, missing));
+            }
+            for (var v = 0; v < values; v++)
+            {
+                if (ids[v] >= 0)
+                {
+                    Seen(ids[v], basePosition + resolved.FirstRow[v]);
+                }
+            }
         }
-        hubs?.Recorded(resolved.Rows);
-        Rows += resolved.Rows;
+        finally
+        {
+            _growth.ExitReadLock();
+        }
+        applier.Link(resolved, hubs, fileRow);
+        Interlocked.Add(ref _rows, resolved.Rows);
     }
+
+    /// <summary>Drops blocked values from the applier's pending ones (their id -1); returns how many are left.</summary>
+    private int Screen(BatchResolver resolved, Applier applier, int missing)
+    {
+        var pending = applier.Pending;
+        var left = 0;
+        for (var k = 0; k < missing; k++)
+        {
+            var v = pending[k];
+            ref readonly var key = ref resolved.Keys[v];
+            var blocked = _blocked.FindShared(key) >= 0;
+            if (!blocked && _rules.Types[resolved.ValueTypes[v]].Blocklist.IsBlocked(resolved.Canonical(v)))
+            {
+                lock (_blocking)
+                {
+                    _blocked.GetOrAdd(key, resolved.ValueTypes[v]);
+                }
+                blocked = true;
+            }
+            if (blocked)
+            {
+                applier.ValueIds[v] = -1;
+            }
+            else
+            {
+                pending[left++] = v;
+            }
+        }
+        return left;
+    }
+
+    /// <summary>
+    /// Adds the applier's <paramref name="count"/> pending values (not blocked, not found a moment ago): each is found
+    /// (another worker added it meanwhile) or claimed; the claimed are numbered and logged together, then published.
+    /// A value whose slot another worker holds waits for it, after the applier's own claims are published: a worker
+    /// holding slots never waits, so two never wait on each other.
+    /// </summary>
+    private void AddMissing(BatchResolver resolved, long basePosition, Applier applier, int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+        Reserve(count);
+        var ids = applier.ValueIds;
+        var pending = applier.Pending;
+        var claimed = 0;
+        var waiting = 0;
+        var taken = 0;
+        for (var k = 0; k < count; k++)
+        {
+            var v = pending[k];
+            var found = _table.FindOrClaim(resolved.Keys[v], applier.Owner, out var slot);
+            if (found >= 0)
+            {
+                ids[v] = found;
+            }
+            else if (found == IdentifierTable.Claimed)
+            {
+                applier.ClaimedSlots[claimed] = slot;
+                applier.ClaimedTypes[claimed] = resolved.ValueTypes[v];
+                pending[claimed++] = v; // never past k: the claimed are kept in place at the front
+            }
+            else
+            {
+                applier.Waiting[waiting++] = v;
+            }
+        }
+        if (claimed > 0)
+        {
+            taken += Number(resolved, applier, claimed);
+        }
+        for (var k = 0; k < waiting; k++)
+        {
+            var v = applier.Waiting[k];
+            var spin = default(SpinWait);
+            while (true)
+            {
+                var found = _table.FindOrClaim(resolved.Keys[v], applier.Owner, out var slot);
+                if (found >= 0)
+                {
+                    ids[v] = found;
+                    break;
+                }
+                if (found == IdentifierTable.Claimed)
+                {
+                    applier.ClaimedSlots[0] = slot;
+                    applier.ClaimedTypes[0] = resolved.ValueTypes[v];
+                    pending[0] = v;
+                    taken += Number(resolved, applier, 1);
+                    break;
+                }
+                if (_broken)
+                {
+                    // The holder failed (its error stops the scan and is the one reported) and will never publish.
+                    ids[v] = -1;
+                    break;
+                }
+                spin.SpinOnce();
+            }
+        }
+        Interlocked.Add(ref _reserved, taken - count); // what was reserved and not taken
+    }
+
+    /// <summary>Numbers the applier's first <paramref name="claimed"/> claims, logs their values in id order, and publishes them.</summary>
+    private int Number(BatchResolver resolved, Applier applier, int claimed)
+    {
+        int first;
+        try
+        {
+            lock (_numbering)
+            {
+                first = _table.TakeIds(applier.ClaimedTypes.AsSpan(0, claimed));
+                if (_values is not null)
+                {
+                    for (var k = 0; k < claimed; k++)
+                    {
+                        _values.Append(resolved.Canonical(applier.Pending[k]));
+                    }
+                }
+            }
+        }
+        catch
+        {
+            // The scratch disk full, say: the claims stay held, and a worker waiting on one must not wait forever.
+            _broken = true;
+            throw;
+        }
+        for (var k = 0; k < claimed; k++)
+        {
+            _table.Publish(applier.ClaimedSlots[k], first + k);
+            applier.ValueIds[applier.Pending[k]] = first + k;
+        }
+        return claimed;
+    }
+
+    /// <summary>
+    /// One worker's side of <see cref="Apply"/>: the batch's value ids and scratch, and the links and skip counts it
+    /// finds, kept apart from other workers' until the scan ends (<see cref="Absorb"/>).
+    /// </summary>
+    internal sealed class Applier
+    {
+        private readonly IdentityGraphBuilder _builder;
+        private long _compactAt = MinCompactAt;
+
+        public Applier(IdentityGraphBuilder builder, int owner, EdgeSet edges, long[][] skipped)
+        {
+            _builder = builder;
+            Owner = owner;
+            Edges = edges;
+            Skipped = skipped;
+        }
+
+        /// <summary>The owner number its table claims are made under.</summary>
+        public int Owner { get; }
+
+        public EdgeSet Edges { get; }
+
+        public long[][] Skipped { get; }
+
+        public int[] ValueIds { get; private set; } = new int[1024];
+
+        public int[] Pending { get; private set; } = new int[1024];
+
+        public int[] Waiting { get; private set; } = new int[1024];
+
+        public int[] ClaimedSlots { get; private set; } = new int[1024];
+
+        public byte[] ClaimedTypes { get; private set; } = new byte[1024];
+
+        public void Prepare(int values)
+        {
+            if (ValueIds.Length < values)
+            {
+                var length = Math.Max(values, ValueIds.Length * 2);
+                ValueIds = new int[length];
+                Pending = new int[length];
+                Waiting = new int[length];
+                ClaimedSlots = new int[length];
+                ClaimedTypes = new byte[length];
+            }
+        }
+
+        /// <summary>Links each run of the batch to its hub, counts skips, and records hubs, from the value ids just found.</summary>
+        public void Link(BatchResolver resolved, FileHubs? hubs, long fileRow)
+        {
+            // Every event row repeats its person's links: drop the repeats now and then, so the buffer stays within a
+            // small multiple of the distinct links (at 10M people, hundreds of millions of repeats would otherwise wait
+            // for the end). Before the batch rather than after it: a batch crossing the threshold would double the
+            // buffer (16M links to 32M, 256 MB, at the first one) only for it to be compacted straight away.
+            if (Edges.Count > 0 && Edges.Count + ((long)resolved.Runs * Math.Max(0, resolved.Slots - 1)) > _compactAt)
+            {
+                var distinct = Edges.Deduplicate().Length;
+                _compactAt = Math.Max(MinCompactAt, 2L * distinct);
+            }
+            var order = resolved.Order;
+            var refs = resolved.Refs;
+            var slotTypes = resolved.SlotTypes;
+            var ids = ValueIds;
+            for (var run = 0; run < resolved.Runs; run++)
+            {
+                var row = resolved.RunStarts[run];
+                var repeats = resolved.RunLengths[run];
+                var hub = -1;
+                var others = false;
+                for (var k = 0; k < resolved.Slots; k++)
+                {
+                    var slot = order[k];
+                    var reference = refs[slot][row];
+                    if (reference == BatchResolver.Null)
+                    {
+                        continue;
+                    }
+                    if (reference < BatchResolver.Null)
+                    {
+                        Skipped[slotTypes[slot]][(int)BatchResolver.StatusOf(reference)] += repeats;
+                        continue;
+                    }
+                    var id = ids[reference];
+                    if (id < 0)
+                    {
+                        Skipped[slotTypes[slot]][(int)NormalizeStatus.Blocked] += repeats;
+                        continue;
+                    }
+                    if (hub < 0)
+                    {
+                        hub = id;
+                    }
+                    else
+                    {
+                        Edges.Add(hub, id);
+                        others = true;
+                    }
+                }
+                hubs?.Set(fileRow + row, repeats, hub, others);
+            }
+            hubs?.Recorded(resolved.Rows);
+        }
+
+        /// <summary>Hands the applier's links and skip counts to the builder (a scan worker's, once the scan is over).</summary>
+        public void Absorb()
+        {
+            if (ReferenceEquals(this, _builder._own))
+            {
+                return;
+            }
+            _builder._edges.AddFrom(Edges);
+            for (var t = 0; t < Skipped.Length; t++)
+            {
+                for (var status = 0; status < Skipped[t].Length; status++)
+                {
+                    _builder._skipped[t][status] += Skipped[t][status];
+                }
+            }
+        }
+    }
+
+    /// <summary>A new applier for one scan worker, with an owner number of its own (0 is the builder's applier).</summary>
+    internal Applier NewApplier() => new(this, Interlocked.Increment(ref _owners), new EdgeSet(), NewSkipCounts(_rules));
+
+    private int _owners;
 
     // 16M edges (128 MB) before the first compaction: below that, one sort at the end is cheaper.
     private const long MinCompactAt = 1 << 24;
-    private long _compactAt = MinCompactAt;
 
     /// <summary>The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null.</summary>
     internal static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value)
@@ -309,11 +598,17 @@ public sealed class IdentityGraphBuilder
     /// <summary>The id of an identifier known not to be blocked, added (its value logged) if new; notes where it was met.</summary>
     private int Add(in IdentifierKey key, byte typeId, ReadOnlySpan<byte> canonical, long position)
     {
+        // One thread at a time here (an earlier run's identifiers, before any scan): grow like the workers do.
+        if (_table.Count + 1 > Room)
+        {
+            GrowFor(_table.Count + 1);
+        }
         var before = _table.Count;
         var id = _table.GetOrAdd(key, typeId);
         if (id == before)
         {
             _values?.Append(canonical);
+            _reserved++;
         }
         Seen(id, position);
         return id;
@@ -515,24 +810,30 @@ public sealed class IdentityGraphBuilder
         }
         long rows = 0;
         var gate = new Lock();
-        DatasetScan.Run(
+        var workers = DatasetScan.Run(
             dataset,
             specs,
-            () => new BatchResolver(rules),
-            (resolver, scan) =>
+            () => (Resolver: new BatchResolver(rules), Applier: target.NewApplier()),
+            (worker, scan) =>
             {
-                // The costly half (decoding, normalising, hashing) runs on every worker; applying is serialised.
-                resolver.Resolve(scan.Batch, identifierColumns, composites, regionColumns);
-                lock (gate)
+                worker.Resolver.Resolve(scan.Batch, identifierColumns, composites, regionColumns);
+                target.Apply(
+                    worker.Resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset), worker.Applier,
+                    hubs?.File(scan.FileIndex, scan.FileRows), scan.FileRowOffset);
+                if (rowsRead is not null)
                 {
-                    target.Apply(
-                        resolver, IdentityGraphBuilder.Position(sourceOrdinal, scan.FileIndex, scan.FileRowOffset),
-                        hubs?.File(scan.FileIndex, scan.FileRows), scan.FileRowOffset);
-                    rows += scan.Batch.Length;
-                    rowsRead?.Invoke(rows);
+                    lock (gate)
+                    {
+                        rows += scan.Batch.Length;
+                        rowsRead(rows);
+                    }
                 }
             },
             options,
             cancellationToken);
+        foreach (var worker in workers)
+        {
+            worker.Applier.Absorb();
+        }
     }
 }

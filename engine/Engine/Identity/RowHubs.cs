@@ -11,8 +11,8 @@ namespace Engine.Identity;
 /// profile with an array read instead of decoding, normalising, hashing and looking up its identifier columns again.
 /// </summary>
 /// <remarks>
-/// Four bytes and a bit per row: 2 GB at ten million people (half a billion events). Filled under the builder's lock,
-/// one batch at a time, so files need no locks of their own.
+/// Four bytes and a bit per row: 2 GB at ten million people (half a billion events). Filled by the scan's workers side
+/// by side: each batch writes its own rows, and the bits it shares a word with a neighbouring batch are set atomically.
 /// </remarks>
 internal sealed class RowHubs
 {
@@ -75,7 +75,16 @@ internal sealed class SourceHubs
     /// a Parquet footer); -1 when the count is not known up front (CSV, whose file one worker reads in order): the
     /// file's hubs then grow as its batches come.
     /// </summary>
-    public FileHubs File(int fileIndex, long fileRows) => Files[fileIndex] ??= new FileHubs(_dataFiles[fileIndex], fileRows);
+    public FileHubs File(int fileIndex, long fileRows) => Volatile.Read(ref Files[fileIndex]) ?? Make(fileIndex, fileRows);
+
+    private FileHubs Make(int fileIndex, long fileRows)
+    {
+        // Once per file, by the first worker to reach it: the others wait rather than allocate a second array.
+        lock (this)
+        {
+            return Files[fileIndex] ??= new FileHubs(_dataFiles[fileIndex], fileRows);
+        }
+    }
 }
 
 /// <summary>One file's hubs: per row, the hub's builder id or -1, and a bit set when another identifier follows the hub.</summary>
@@ -116,15 +125,20 @@ internal sealed class FileHubs
         _hubs.AsSpan((int)first, count).Fill(hub);
         if (others)
         {
-            for (var r = first; r < end; r++)
+            // Word by word, atomically: the first and last words may hold another batch's rows, set by another worker.
+            for (var r = first; r < end;)
             {
-                _others[r >> 6] |= 1UL << (int)(r & 63);
+                var word = (int)(r >> 6);
+                var to = Math.Min(end, ((long)word + 1) << 6);
+                var bits = to - r == 64 ? ulong.MaxValue : ((1UL << (int)(to - r)) - 1) << (int)(r & 63);
+                Interlocked.Or(ref _others[word], bits);
+                r = to;
             }
         }
     }
 
     /// <summary>Counts rows recorded, so that a file not read whole is never taken for one that was.</summary>
-    public void Recorded(int rows) => _recorded += rows;
+    public void Recorded(int rows) => Interlocked.Add(ref _recorded, rows);
 
     /// <summary>The rows' profile rows, written over the hubs; null when the file must be resolved from its identifiers (see <see cref="RowHubs.ToProfileRows"/>).</summary>
     public int[]? ToProfileRows(int[] rowOf)

@@ -284,6 +284,71 @@ public sealed class GraphBuilderTests
     }
 
     [Fact]
+    public async Task Workers_applying_side_by_side_build_what_one_worker_builds()
+    {
+        // Many small row groups drawing from small pools of values: workers meet the same new values at the same time,
+        // claim table slots side by side and grow the table under each other. The canonical graph, the values logged
+        // in id order and the counts must be exactly one worker's.
+        using var directory = new TempDirectory("graph-builder-parallel");
+        var random = new Random(7);
+        const int Rows = 30_000;
+        var customers = new StringArray.Builder();
+        var emails = new StringArray.Builder();
+        var anonymous = new StringArray.Builder();
+        for (var i = 0; i < Rows; i++)
+        {
+            var repeat = i > 0 && random.Next(3) == 0; // runs of equal rows, as an event stream has
+            var c = repeat ? null : random.Next(10) < 3 ? null : $"c{random.Next(3000)}";
+            var e = random.Next(20) switch { 0 => "test@example.com", < 5 => null, _ => $"U{random.Next(5000)}@Mail.co" };
+            var a = $"a{random.Next(20000)}";
+            customers.Append(c);
+            emails.Append(e);
+            anonymous.Append(a);
+            while (repeat && i + 1 < Rows && random.Next(2) == 0)
+            {
+                customers.Append(c);
+                emails.Append(e);
+                anonymous.Append(a);
+                i++;
+            }
+        }
+        var schema = new Schema([new Field("customer_id", StringType.Default, true), new Field("email", StringType.Default, true), new Field("anonymous_id", StringType.Default, true)], null);
+        using (var batch = new RecordBatch(schema, [customers.Build(), emails.Build(), anonymous.Build()], Rows))
+        {
+            var location = new StorageLocation(new LocalObjectStore(System.IO.Path.Combine(directory.Path, "data")), "");
+            await using var writer = await ParquetDatasetWriter.CreateAsync(location, schema, new ParquetWriteOptions { RowGroupRows = 97 }, TestContext.Current.CancellationToken);
+            writer.Write(batch);
+            await writer.CommitAsync(TestContext.Current.CancellationToken);
+        }
+        var dataset = await Dataset.OpenAsync(new StorageLocation(new LocalObjectStore(System.IO.Path.Combine(directory.Path, "data")), ""), cancellationToken: TestContext.Current.CancellationToken);
+        var source = new SourceDefinition
+        {
+            Name = "events",
+            File = "sources/events.yaml",
+            Location = "data",
+            Schema = new DataSchema([new ColumnSpec("customer_id", ColumnType.String), new ColumnSpec("email", ColumnType.String), new ColumnSpec("anonymous_id", ColumnType.String)]),
+            Identifiers = new Dictionary<string, string> { ["customer_id"] = "customer_id", ["email"] = "email", ["anonymous_id"] = "anonymous_id" },
+        };
+        string Build(int parallelism, int round)
+        {
+            using var values = new CanonicalValueLog(System.IO.Path.Combine(directory.Path, $"scratch-{parallelism}-{round}"));
+            var builder = new IdentityGraphBuilder(Rules, 0, values);
+            IdentityGraphBuilder.FromDataset(dataset, source, 1, Rules, builder, ScanOptions.Default with { Parallelism = parallelism }, null, TestContext.Current.CancellationToken);
+            var skipped = string.Join(",", builder.Skipped.SelectMany(t => t));
+            var graph = builder.BuildCanonical();
+            var nodes = new List<string>();
+            values.ReadInOrder(graph.Order, nodes, (list, _, value) => list.Add(System.Text.Encoding.UTF8.GetString(value)));
+            return $"{builder.Rows}|{skipped}|{string.Join(",", graph.NodeTypes.ToArray())}|{string.Join(",", nodes)}|{string.Join(",", graph.Edges)}";
+        }
+        var one = Build(1, 0);
+        Assert.Contains("u17@mail.co", one, StringComparison.Ordinal); // canonical values: lower-cased emails
+        for (var round = 0; round < 6; round++)
+        {
+            Assert.Equal(one, Build(4, round));
+        }
+    }
+
+    [Fact]
     public async Task FromDataset_scans_the_identifier_columns_of_a_source()
     {
         using var directory = new TempDirectory("graph-builder");

@@ -17,6 +17,9 @@ public sealed class IdentifierTable
 {
     private const int MinCapacity = 16;
 
+    // From this many slots (24 MB) on, a growth rehashes on every core.
+    private const int ParallelGrowSlots = 1 << 20;
+
     // Keys per batch chunk: enough loads in flight to hide memory latency, small enough for the scratch to stay in L1.
     private const int BatchChunk = 256;
 
@@ -30,7 +33,7 @@ public sealed class IdentifierTable
     /// One slot: the key, and the id plus one (so a zeroed array is an empty table). While a shared adder holds the slot,
     /// between <see cref="FindOrClaim"/> and <see cref="Publish"/>, it is negative: the adder's <c>-(owner + 1)</c>.
     /// </summary>
-    private struct Slot
+    internal struct Slot
     {
         public ulong Low;
         public ulong High;
@@ -179,7 +182,7 @@ public sealed class IdentifierTable
     /// Orders identifier ids by their keys (high half, then low). Keys are looked up through an id → slot index built
     /// once, 4 bytes per identifier, instead of being copied out at 16; the table must not change while it is in use.
     /// </summary>
-    public IComparer<int> KeyOrder()
+    public KeyComparer KeyOrder()
     {
         var slots = _slots;
         var slotOf = GC.AllocateUninitializedArray<int>(_count);
@@ -190,12 +193,30 @@ public sealed class IdentifierTable
                 slotOf[slots[i].IdPlusOne - 1] = i;
             }
         }
-        return Comparer<int>.Create((a, b) =>
+        return new KeyComparer(slots, slotOf);
+    }
+
+    /// <summary>Ids in the order of their keys (<see cref="KeyOrder"/>).</summary>
+    public sealed class KeyComparer : IComparer<int>
+    {
+        private readonly Slot[] _slots;
+        private readonly int[] _slotOf;
+
+        internal KeyComparer(Slot[] slots, int[] slotOf)
         {
-            ref readonly var x = ref slots[slotOf[a]];
-            ref readonly var y = ref slots[slotOf[b]];
-            return x.High != y.High ? x.High.CompareTo(y.High) : x.Low.CompareTo(y.Low);
-        });
+            _slots = slots;
+            _slotOf = slotOf;
+        }
+
+        // Optimised from the first call: the node order calls it tens of millions of times in one loop, which would
+        // otherwise run unoptimised code until tiering caught up.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public int Compare(int x, int y)
+        {
+            ref readonly var a = ref _slots[_slotOf[x]];
+            ref readonly var b = ref _slots[_slotOf[y]];
+            return a.High != b.High ? a.High.CompareTo(b.High) : a.Low.CompareTo(b.Low);
+        }
     }
 
     /// <summary>Prefetch hint: starts loading the slot where <paramref name="key"/>'s probe begins (a no-op where unsupported).</summary>
@@ -379,18 +400,50 @@ public sealed class IdentifierTable
         var capacity = checked(_slots.Length * 2);
         var slots = new Slot[capacity];
         var mask = capacity - 1;
-        foreach (ref readonly var slot in _slots.AsSpan())
+        var old = _slots;
+        if (old.Length >= ParallelGrowSlots && Environment.ProcessorCount > 1)
         {
-            if (slot.IdPlusOne == 0)
+            // On every core: a first night at ten million people doubles a table of gigabytes several times, each a pass
+            // of cache misses and page faults on fresh memory that would otherwise hold every scan worker off on one core.
+            // Keys are distinct and nobody reads meanwhile, so an entry only needs a free slot, taken by a
+            // compare-and-swap on its id.
+            var parts = Environment.ProcessorCount * 8;
+            Parallel.For(0, parts, part =>
             {
-                continue;
-            }
-            var i = (int)slot.Low & mask;
-            while (slots[i].IdPlusOne != 0)
+                var from = (int)((long)old.Length * part / parts);
+                var to = (int)((long)old.Length * (part + 1) / parts);
+                for (var k = from; k < to; k++)
+                {
+                    ref readonly var slot = ref old[k];
+                    if (slot.IdPlusOne == 0)
+                    {
+                        continue;
+                    }
+                    var i = (int)slot.Low & mask;
+                    while (Interlocked.CompareExchange(ref slots[i].IdPlusOne, slot.IdPlusOne, 0) != 0)
+                    {
+                        i = (i + 1) & mask;
+                    }
+                    slots[i].Low = slot.Low;
+                    slots[i].High = slot.High;
+                }
+            });
+        }
+        else
+        {
+            foreach (ref readonly var slot in old.AsSpan())
             {
-                i = (i + 1) & mask;
+                if (slot.IdPlusOne == 0)
+                {
+                    continue;
+                }
+                var i = (int)slot.Low & mask;
+                while (slots[i].IdPlusOne != 0)
+                {
+                    i = (i + 1) & mask;
+                }
+                slots[i] = slot;
             }
-            slots[i] = slot;
         }
         Volatile.Write(ref _slots, slots); // filled before it is seen: a shared reader of the new array finds everything
         _mask = mask;

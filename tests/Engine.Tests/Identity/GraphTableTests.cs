@@ -111,6 +111,27 @@ public sealed class GraphTableTests
     }
 
     [Fact]
+    public void A_table_grown_past_a_million_slots_on_every_core_keeps_every_id_and_type()
+    {
+        // 1.6M keys: the doublings from 1M slots on rehash in parallel.
+        const int N = 1_600_000;
+        var table = new IdentifierTable();
+        for (var i = 0; i < N; i++)
+        {
+            Assert.Equal(i, table.GetOrAdd(KeyOf(i), (byte)(i % 7)));
+        }
+        Assert.True(table.Capacity >= 1 << 21);
+        for (var i = 0; i < N; i++)
+        {
+            Assert.True(table.TryGet(KeyOf(i), out var id));
+            Assert.Equal(i, id);
+            Assert.Equal((byte)(i % 7), table.TypeOf(id));
+        }
+        Assert.False(table.TryGet(KeyOf(-1), out _));
+        Assert.Equal(N, table.Count);
+    }
+
+    [Fact]
     public void Table_records_each_identifiers_type()
     {
         var table = new IdentifierTable();

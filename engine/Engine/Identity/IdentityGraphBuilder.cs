@@ -113,7 +113,7 @@ public sealed class IdentityGraphBuilder
     /// <summary>The edges added so far (not yet deduplicated until <see cref="Build"/>).</summary>
     public EdgeSet Edges => _edges;
 
-    /// <summary>Rows given to <see cref="AddBatch(RecordBatch, IReadOnlyList{ValueTuple{int, IdentifierType}}, IReadOnlyList{ValueTuple{IReadOnlyList{int}, IdentifierType}}?)"/>.</summary>
+    /// <summary>Rows given so far (<see cref="AddBatch(RecordBatch, IReadOnlyList{ValueTuple{int, IdentifierType}}, IReadOnlyList{ValueTuple{IReadOnlyList{int}, IdentifierType}}?)"/> and scans).</summary>
     public long Rows => Interlocked.Read(ref _rows);
 
     /// <summary>
@@ -274,7 +274,7 @@ public sealed class IdentityGraphBuilder
             }
             if (missing > 0)
             {
-                AddMissing(resolved, basePosition, applier, Screen(resolved, applier, missing));
+                AddMissing(resolved, applier, Screen(resolved, applier, missing));
             }
             for (var v = 0; v < values; v++)
             {
@@ -328,7 +328,7 @@ public sealed class IdentityGraphBuilder
     /// A value whose slot another worker holds waits for it, after the applier's own claims are published: a worker
     /// holding slots never waits, so two never wait on each other.
     /// </summary>
-    private void AddMissing(BatchResolver resolved, long basePosition, Applier applier, int count)
+    private void AddMissing(BatchResolver resolved, Applier applier, int count)
     {
         if (count == 0)
         {

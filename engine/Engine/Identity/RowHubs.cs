@@ -77,10 +77,12 @@ internal sealed class SourceHubs
     /// </summary>
     public FileHubs File(int fileIndex, long fileRows) => Volatile.Read(ref Files[fileIndex]) ?? Make(fileIndex, fileRows);
 
+    private readonly Lock _making = new();
+
     private FileHubs Make(int fileIndex, long fileRows)
     {
         // Once per file, by the first worker to reach it: the others wait rather than allocate a second array.
-        lock (this)
+        lock (_making)
         {
             return Files[fileIndex] ??= new FileHubs(_dataFiles[fileIndex], fileRows);
         }

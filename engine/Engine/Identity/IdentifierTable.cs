@@ -49,7 +49,8 @@ public sealed class IdentifierTable
         {
             capacity = checked(capacity * 2);
         }
-        _slots = new Slot[capacity];
+        // Probed before it is written: its pages mapped writable now, not by a zero-page fault and a copy each.
+        _slots = FreshArrays.Zeroed<Slot>(capacity, Environment.ProcessorCount);
         _mask = capacity - 1;
         _growAt = GrowThreshold(capacity);
         _types = new byte[Math.Max(MinCapacity, _growAt)];
@@ -398,7 +399,7 @@ public sealed class IdentifierTable
     private void Grow()
     {
         var capacity = checked(_slots.Length * 2);
-        var slots = new Slot[capacity];
+        var slots = FreshArrays.Zeroed<Slot>(capacity, Environment.ProcessorCount);
         var mask = capacity - 1;
         var old = _slots;
         if (old.Length >= ParallelGrowSlots && Environment.ProcessorCount > 1)

@@ -566,9 +566,9 @@ public sealed class ProfilesStage
         // first / last: the value at the earliest / latest event; events at the same instant: the smaller / larger value.
         TraitFunction.First => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: -1, valueSign: -1),
         TraitFunction.Last => new BestAccumulator(profiles, trait.ColumnType!.Value, orderSign: 1, valueSign: 1),
-        TraitFunction.FirstSeen => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: -1, valueIsOrder: true),
-        TraitFunction.LastSeen => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: 1, valueIsOrder: true),
-        TraitFunction.RecencyDays => new BestAccumulator(profiles, ColumnType.Timestamp, orderSign: 0, valueSign: 1, valueIsOrder: true, recencyAsOf: asOf),
+        TraitFunction.FirstSeen => new SeenAccumulator(profiles, latest: false),
+        TraitFunction.LastSeen => new SeenAccumulator(profiles, latest: true),
+        TraitFunction.RecencyDays => new SeenAccumulator(profiles, latest: true, recencyAsOf: asOf),
         _ => throw new ArgumentOutOfRangeException(nameof(trait)),
     };
 

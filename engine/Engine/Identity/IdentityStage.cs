@@ -28,13 +28,6 @@ public sealed record IdentityOptions
     /// its read's (6.5 GiB).
     /// </summary>
     internal bool KeepLookup { get; init; }
-
-    /// <summary>
-    /// Called once the sources are read, as the stitch starts: from there to the write the stage runs on one core, which
-    /// a run fills with work of a later stage that needs only the sources (<see cref="Engine.Profiles.ProfilesStage"/>'s
-    /// <c>in_latest</c> values).
-    /// </summary>
-    internal Action? Stitching { get; init; }
 }
 
 /// <summary>The previous run's identity output, which this run continues (incremental) or takes its profile ids from (full).</summary>
@@ -195,7 +188,6 @@ public sealed class IdentityStage
             clock.Restart();
         }
 
-        options.Stitching?.Invoke();
         progress?.Report(new IdentityProgress("stitching", 0));
         var table = options.KeepLookup ? builder.Table : null;
         var graph = builder.BuildCanonical(keepTable: table is not null);

@@ -93,33 +93,6 @@ public sealed class ProfilesStage
     internal ProfileLookup? Lookup { get; init; }
 
     /// <summary>
-    /// The <c>in_latest</c> values of the workspace's profiles, being resolved since the identity stage's stitch
-    /// (<see cref="StartLatestValues"/>); null, or for another definition or as-of: resolved by this stage's own scan.
-    /// </summary>
-    internal LatestValuesAhead? LatestAhead { get; init; }
-
-    /// <summary>
-    /// Starts resolving the <c>in_latest</c> values of <paramref name="workspace"/>'s profiles as of
-    /// <paramref name="asOf"/> on one worker, for the stage to take later (<see cref="LatestAhead"/>); null when no
-    /// trait has one. They depend on the sources alone, so a run resolves them on the core the identity stage's stitch
-    /// leaves idle (and beside its write), instead of in a scan of their own on every core at this stage's start.
-    /// </summary>
-    internal LatestValuesAhead? StartLatestValues(Workspace workspace, DateTimeOffset asOf, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(workspace);
-        var definition = workspace.Profiles;
-        if (!definition.Traits.Any(t => t.Conditions.Any(c => c.Operator == FilterOperator.InLatest)))
-        {
-            return null;
-        }
-        var micros = Micros(asOf);
-        return new LatestValuesAhead(definition, micros, Task.Run(() => LatestValues.ResolveAsync(
-            definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, micros, parallelism: 1, cancellationToken), cancellationToken));
-    }
-
-    private static long Micros(DateTimeOffset instant) => (instant.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
-
-    /// <summary>
     /// Builds the profiles of <paramref name="workspace"/> from the run's <paramref name="identity"/> output as of
     /// <paramref name="asOf"/> and writes them to <paramref name="output"/> (atomically).
     /// </summary>
@@ -195,7 +168,7 @@ public sealed class ProfilesStage
         var definitions = new ProfilesDefinition[count];
         for (var c = 0; c < count; c++)
         {
-            asOf[c] = Micros(cutoffs[c].AsOf);
+            asOf[c] = (cutoffs[c].AsOf.ToUniversalTime() - DateTimeOffset.UnixEpoch).Ticks / 10;
             subsets[c] = cutoffs[c].Rows;
             sizes[c] = subsets[c]?.Count ?? profiles;
             reports[c] = new ProfilesReport { Profiles = sizes[c] };
@@ -209,10 +182,8 @@ public sealed class ProfilesStage
             progress?.Report(new ProfilesProgress("ranking latest values", 0));
             for (var c = 0; c < count; c++)
             {
-                (definitions[c], reports[c].LatestValues) = LatestAhead is { } ahead && ahead.Definition == definition && ahead.AsOf == asOf[c]
-                    ? await ahead.Resolved // the time waited for it, if any, is what latest_values reports
-                    : await LatestValues.ResolveAsync(
-                        definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, asOf[c], parallelism, cancellationToken);
+                (definitions[c], reports[c].LatestValues) = await LatestValues.ResolveAsync(
+                    definition, source => OpenAsync(source, workspace, cancellationToken), workspace.Sources, asOf[c], parallelism, cancellationToken);
             }
             Time("latest_values");
         }
@@ -1018,7 +989,3 @@ public sealed class ProfilesStage
         }
     }
 }
-
-/// <summary>The <c>in_latest</c> values of <paramref name="Definition"/> as of <paramref name="AsOf"/> (UTC microseconds), being resolved (<see cref="ProfilesStage.StartLatestValues"/>).</summary>
-internal sealed record LatestValuesAhead(
-    ProfilesDefinition Definition, long AsOf, Task<(ProfilesDefinition Definition, Dictionary<string, List<string>> Values)> Resolved);

@@ -157,9 +157,6 @@ public sealed partial class RunExecutor
         Engine.Profiles.ProfileLookup? lookup = null;
         ProfilesResult? profiles = null;
         SegmentsResult? segments = null;
-        // Started as the identity stage stitches, taken by the profiles stage (ProfilesStage.StartLatestValues); stopped if the run stops first.
-        using var aheadStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        LatestValuesAhead? latestAhead = null;
         try
         {
             // Segment conditions are checked against the declared profile columns first: a typo stops the run
@@ -222,11 +219,7 @@ public sealed partial class RunExecutor
                     var result = await stage.RunAsync(
                         workspace, runId, runLocation.Child(IdentityStage.Folder),
                         previous is null ? null : new PreviousIdentity(previous.RunId, runsLocation.Child(previous.RunId).Child(IdentityStage.Folder)),
-                        new IdentityOptions
-                        {
-                            FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism, KeepLookup = !completed.Contains("profiles"),
-                            Stitching = completed.Contains("profiles") ? null : () => latestAhead = new ProfilesStage(_storage, _logger).StartLatestValues(workspace, asOf, aheadStop.Token),
-                        },
+                        new IdentityOptions { FullRefresh = options.FullRefresh, ScratchDirectory = options.ScratchDirectory, Parallelism = options.Parallelism, KeepLookup = !completed.Contains("profiles") },
                         report, cancellationToken);
                     manifest.Identity = result.Report;
                     return (result, result.Report.RowsRead, result.Report.Identifiers, new Dictionary<string, long>
@@ -277,7 +270,7 @@ public sealed partial class RunExecutor
             {
                 profiles = await RunStageAsync(manifest, attempt, "profiles", async () =>
                 {
-                    var stage = new ProfilesStage(_storage, _logger) { Lookup = lookup, LatestAhead = latestAhead };
+                    var stage = new ProfilesStage(_storage, _logger) { Lookup = lookup };
                     // Each source is read whole, and ingest counted its rows.
                     var report = new Progress<ProfilesProgress>(p =>
                     {
@@ -364,15 +357,6 @@ public sealed partial class RunExecutor
             manifest.Error = e.Message;
             await WriteManifestAsync(manifest, manifestLocation, started, CancellationToken.None);
             throw;
-        }
-        finally
-        {
-            if (latestAhead is not null)
-            {
-                // Done and taken on a run that got to the profiles; otherwise stopped, and its outcome no longer matters.
-                await aheadStop.CancelAsync();
-                await ((Task)latestAhead.Resolved).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
         }
         await WriteManifestAsync(manifest, manifestLocation, started, cancellationToken);
         // After the manifest: killed in between, the next start finds the manifest and drops the stale checkpoint.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Text.Json.Serialization;
 using Apache.Arrow;
 using Apache.Arrow.Types;
@@ -323,19 +324,40 @@ public sealed class ProfilesStage
         var tables = new (ProfileTable, ProfilesReport)[count];
         for (var c = 0; c < count; c++)
         {
-            var columns = new List<ProfileColumn>(attributes.Count + definition.Traits.Count);
+            // Each column built on its own worker: a pass over every profile, and a distinct count's sort, apiece.
+            var built = new IArrowArray[attributes.Count + definition.Traits.Count];
+            try
+            {
+                Parallel.For(0, built.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = cancellationToken }, k =>
+                {
+                    Accumulator accumulator;
+                    if (k < attributes.Count)
+                    {
+                        accumulator = attributeResults[c, k] ?? AttributeAccumulator(attributes[k].Type, sizes[c]);
+                        attributeResults[c, k] = null;
+                    }
+                    else
+                    {
+                        var t = k - attributes.Count;
+                        accumulator = traitResults[c, t] ?? TraitAccumulator(definition.Traits[t], sizes[c], asOf[c]);
+                        traitResults[c, t] = null;
+                    }
+                    built[k] = accumulator.Build();
+                });
+            }
+            catch (AggregateException e)
+            {
+                ExceptionDispatchInfo.Throw(e.Flatten().InnerExceptions[0]);
+            }
+            var columns = new List<ProfileColumn>(built.Length);
             for (var a = 0; a < attributes.Count; a++)
             {
-                var accumulator = attributeResults[c, a] ?? AttributeAccumulator(attributes[a].Type, sizes[c]);
-                attributeResults[c, a] = null;
-                columns.Add(new ProfileColumn(attributes[a].Name, attributes[a].Type, accumulator.Build()));
+                columns.Add(new ProfileColumn(attributes[a].Name, attributes[a].Type, built[a]));
             }
             for (var t = 0; t < definition.Traits.Count; t++)
             {
                 var trait = definition.Traits[t];
-                var accumulator = traitResults[c, t] ?? TraitAccumulator(trait, sizes[c], asOf[c]);
-                traitResults[c, t] = null;
-                columns.Add(new ProfileColumn(trait.Name, trait.OutputType, accumulator.Build()));
+                columns.Add(new ProfileColumn(trait.Name, trait.OutputType, built[attributes.Count + t]));
             }
             var ids = lookup.ProfileIds;
             if (subsets[c] is { } subset)

@@ -429,8 +429,16 @@ public sealed class ProfilesStage
             {
                 write(batch.Slice((int)first, (int)count));
             }
-        }, parallelism, ParquetWriteOptions.Default with { FileRows = FileRows }, cancellationToken);
+        }, parallelism, ParquetWriteOptions.Default with { FileRows = FileRows, PlainColumns = PlainColumns(schema) }, cancellationToken);
     }
+
+    /// <summary>
+    /// The columns of <c>profiles/</c> written without a dictionary: the profile id, times and doubles (scores, sums),
+    /// nearly one value per profile, where the writer would build a dictionary of millions only to give it up. Counts,
+    /// days and strings repeat a few values and keep theirs.
+    /// </summary>
+    private static HashSet<string> PlainColumns(Schema schema) =>
+        [.. schema.FieldsList.Where(f => f.DataType is TimestampType or DoubleType || f.Name == ProfileTable.ProfileIdColumn).Select(f => f.Name)];
 
     /// <summary>Profiles per file of <c>profiles/</c>: the unit its write is spread over workers by.</summary>
     internal const int FileRows = 1 << 20;

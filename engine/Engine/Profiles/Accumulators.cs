@@ -259,7 +259,7 @@ internal sealed class SumAccumulator : Accumulator
 /// <summary>
 /// first_seen, last_seen and recency_days: the earliest or latest event time per profile, in one array. The events of a
 /// night arrive in time order, not by profile, so every add is a random access into the profiles: one array, not the
-/// presence, rank, order and value arrays of <see cref="BestAccumulator"/>, makes it one cache miss instead of three
+/// presence, rank and value arrays of <see cref="BestAccumulator"/>, makes it one cache miss instead of three
 /// (days_since_last_seen and first_seen_at each see every event: half a billion at ten million people).
 /// </summary>
 internal sealed class SeenAccumulator : Accumulator

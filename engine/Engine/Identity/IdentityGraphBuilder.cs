@@ -673,11 +673,11 @@ public sealed class IdentityGraphBuilder
         // The hash table and the positions are most of the heap (a few hundred MB at a million people, gigabytes at ten
         // million), on the large object heap, which only a full collection frees, and nothing would start one before
         // the stage ends: the edge sort, the stitch and the output would be allocated beside them, not in their place.
-        // Aggressive, so that the memory goes back to the system now instead of being decommitted bit by bit at later
-        // collections; its compaction moves what is live (mostly the edge buffer), tens of ms at a million people.
+        // Not aggressive: that would hand the space back to the system, for the stitch to map again page by page (on a
+        // virtual machine that returns freed pages to its host, about 0.6 s per GB); this leaves it to be reused.
         if (released >= CollectAfterBytes)
         {
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         }
         var rank = new int[n];
         for (var i = 0; i < n; i++)

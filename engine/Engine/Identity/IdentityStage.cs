@@ -196,6 +196,7 @@ public sealed class IdentityStage
         var stitched = Stitch(builder, graph, pinned, previousProfile, previousProfiles, previousState?.NextProfileId ?? 1, report, clock);
         previousProfile = []; // a long per identifier, not needed past the ids: not kept through the write
         Fill(report, builder, graph, stitched, previousIds);
+        report.TimingsMs["figures"] = clock.ElapsedMilliseconds;
         clock.Restart();
 
         // identity/ first: committing it replaces the folder (a re-run of this run id), so the datasets inside it
@@ -224,12 +225,16 @@ public sealed class IdentityStage
         var stateLocation = output.Child(IdentityState.FileName);
         await stateLocation.Store.PutAsync(stateLocation.Key, state.ToUtf8Json(), cancellationToken);
         report.TimingsMs["write"] = clock.ElapsedMilliseconds;
-        Log.IdentityFinished(_logger, report.Identifiers, report.Edges, report.Profiles, report.LargestProfile);
-        return new IdentityResult(report, output)
+        Engine.Profiles.ProfileLookup? lookup = null;
+        if (table is not null)
         {
-            Lookup = table is null ? null : Engine.Profiles.ProfileLookup.FromIdentity(
-                table, graph.Rank, stitched.Assignment.ProfileOf, hubs, everyFileRead: !plan.Incremental, (output, rules), options.Parallelism),
-        };
+            clock.Restart();
+            lookup = Engine.Profiles.ProfileLookup.FromIdentity(
+                table, graph.Rank, stitched.Assignment.ProfileOf, hubs, everyFileRead: !plan.Incremental, (output, rules), options.Parallelism);
+            report.TimingsMs["lookup"] = clock.ElapsedMilliseconds;
+        }
+        Log.IdentityFinished(_logger, report.Identifiers, report.Edges, report.Profiles, report.LargestProfile);
+        return new IdentityResult(report, output) { Lookup = lookup };
     }
 
     /// <summary>Which files to read, and whether the previous graph can be continued.</summary>
@@ -454,6 +459,7 @@ public sealed class IdentityStage
         clock.Restart();
         var assignment = ProfileIds.Assign(result.ClusterOf, result.Shared, previousProfile, previousProfiles, nextProfileId);
         report.TimingsMs["assign"] = clock.ElapsedMilliseconds;
+        clock.Restart();
         return new Stitched(result, links, assignment);
     }
 

@@ -616,16 +616,24 @@ public sealed class ProfilesStage
     {
         public AccumulatorSet(SourcePlan plan, int profiles, long asOf)
         {
-            Traits = new Accumulator[plan.Traits.Count];
-            for (var t = 0; t < Traits.Length; t++)
+            var traits = new Accumulator[plan.Traits.Count];
+            var attributes = new Accumulator[plan.Attributes.Count];
+            // Made on every core at once: each accumulator's arrays are fresh pages, mapped in as it is made
+            // (FreshArrays), and at ten million profiles a set is gigabytes, which one core took seconds to map while
+            // the scan's other workers waited for it.
+            Parallel.For(0, traits.Length + attributes.Length, k =>
             {
-                Traits[t] = TraitAccumulator(plan.Traits[t].Definition, profiles, asOf);
-            }
-            Attributes = new Accumulator[plan.Attributes.Count];
-            for (var a = 0; a < Attributes.Length; a++)
-            {
-                Attributes[a] = AttributeAccumulator(plan.Attributes[a].Spec.Type, profiles);
-            }
+                if (k < traits.Length)
+                {
+                    traits[k] = TraitAccumulator(plan.Traits[k].Definition, profiles, asOf);
+                }
+                else
+                {
+                    attributes[k - traits.Length] = AttributeAccumulator(plan.Attributes[k - traits.Length].Spec.Type, profiles);
+                }
+            });
+            Traits = traits;
+            Attributes = attributes;
             Gates = [.. Enumerable.Range(0, Traits.Length + Attributes.Length).Select(_ => new Lock())];
         }
 

@@ -1,3 +1,4 @@
+using CsCheck;
 using Engine.Identity;
 using Engine.Profiles;
 using Engine.Storage;
@@ -36,6 +37,41 @@ public sealed class ProfileLookupTests
             "2026-10-03T00:00:00Z,page_view,,c2,family@x.com,,,",
             "2026-10-04T00:00:00Z,order_completed,a5,,family@x.com,12,1,p1");
         return workspace;
+    }
+
+    /// <summary>
+    /// The lookup made from the stage's arrays (identifier → node → profile id) gives each identifier the row of its
+    /// profile among the distinct ids in ascending order, -1 for a shared value: with ids dense (a bitmap and a direct
+    /// array), sparse (a bitmap and a binary search) and far apart (a sort), on one worker and several.
+    /// </summary>
+    [Fact]
+    public void A_lookup_from_the_stage_rows_every_identifier_by_its_profile_among_the_ascending_ids()
+    {
+        var range = Gen.OneOf(Gen.Const(8L), Gen.Const(1_000L), Gen.Const(long.MaxValue / 2));
+        Gen.Select(Gen.Int[0, 300], range, Gen.Int[1, 3], Gen.UInt).Sample((n, spread, parallelism, seed) =>
+        {
+            var random = new Random((int)seed);
+            var table = new IdentifierTable();
+            for (var i = 0; i < n; i++)
+            {
+                Assert.Equal(i, table.GetOrAdd(IdentifierKey.Compute(0, $"id-{i}"), 0));
+            }
+            var rank = Enumerable.Range(0, n).OrderBy(_ => random.Next()).ToArray();
+            var profileOf = new long[n];
+            for (var node = 0; node < n; node++)
+            {
+                profileOf[node] = random.Next(6) == 0 ? -1 : random.NextInt64(spread);
+            }
+
+            var lookup = ProfileLookup.FromIdentity(table, rank, profileOf, null, false, null, parallelism);
+
+            Assert.Equal(profileOf.Where(p => p >= 0).Distinct().Order(), lookup.ProfileIds);
+            for (var i = 0; i < n; i++)
+            {
+                var row = lookup.RowOf(IdentifierKey.Compute(0, $"id-{i}"));
+                Assert.Equal(profileOf[rank[i]], row < 0 ? -1 : lookup.ProfileIds[row]);
+            }
+        }, iter: 300);
     }
 
     [Theory]

@@ -178,8 +178,9 @@ internal sealed class ProfileLookup
 
     /// <summary>
     /// <see cref="FromIdentity(IdentifierTable, int[], long[])"/>, with the rows the stage read given their profile
-    /// rows (<see cref="Rows"/>) from <paramref name="hubs"/>. When those cover every file of every source (<paramref name="everyFileRead"/>: not an incremental read), the table is let go — 3 GB at ten
-    /// million people — and read back from <paramref name="output"/> only if a row must be resolved after all.
+    /// rows (<see cref="Rows"/>) from <paramref name="hubs"/>. When those cover every file of every source
+    /// (<paramref name="everyFileRead"/>: not an incremental read), the table is let go — 3 GB at ten million people —
+    /// and read back from <paramref name="output"/> only if a row must be resolved after all.
     /// </summary>
     public static ProfileLookup FromIdentity(
         IdentifierTable table, int[] rank, long[] profileOf, RowHubs? hubs, bool everyFileRead,

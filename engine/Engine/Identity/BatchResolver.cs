@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Apache.Arrow;
 
 namespace Engine.Identity;
@@ -255,7 +256,7 @@ internal sealed class BatchResolver
     {
         var offsets = strings.ValueOffsets;
         var values = strings.ValueBuffer.Span;
-        var anyNull = strings.NullCount > 0;
+        var validity = Validity(strings, out var first);
         // Rows come grouped by person and session, so a value often repeats the row before: compare the bytes
         // (a few nanoseconds) before normalising and hashing again.
         ReadOnlySpan<byte> last = default;
@@ -263,7 +264,7 @@ internal sealed class BatchResolver
         for (var j = 0; j < rows.Length; j++)
         {
             var row = rows[j];
-            if (anyNull && strings.IsNull(row))
+            if (!IsValid(validity, first + row))
             {
                 refs[j] = Null;
                 continue;
@@ -354,13 +355,13 @@ internal sealed class BatchResolver
         where T : struct, IBinaryInteger<T>
     {
         var values = indices.Values;
-        var anyNull = indices.NullCount > 0;
+        var validity = Validity(indices, out var first);
         var offsets = entries.ValueOffsets;
         var bytes = entries.ValueBuffer.Span;
         for (var j = 0; j < rows.Length; j++)
         {
             var row = rows[j];
-            if (anyNull && indices.IsNull(row))
+            if (!IsValid(validity, first + row))
             {
                 refs[j] = Null;
                 continue;
@@ -424,6 +425,21 @@ internal sealed class BatchResolver
             refs[j] = Normalize(_scratch.AsSpan(0, w), typeId, type, row);
         }
     }
+
+    /// <summary>
+    /// The validity bitmap of <paramref name="array"/> and the bit of its first value, or an empty span when no value is
+    /// null: a test per row on a span, instead of <see cref="Apache.Arrow.Array.IsNull"/>, which fetches the array's
+    /// buffer again on every call (a few nanoseconds, on each of half a billion rows per identifier column).
+    /// </summary>
+    internal static ReadOnlySpan<byte> Validity(IArrowArray array, out int first)
+    {
+        first = array.Data.Offset;
+        return array.NullCount == 0 ? default : array.Data.Buffers[0].Span;
+    }
+
+    /// <summary>Whether bit <paramref name="bit"/> of <paramref name="validity"/> (from <see cref="Validity"/>) says the value is there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsValid(ReadOnlySpan<byte> validity, int bit) => validity.IsEmpty || (validity[bit >> 3] & (1 << (bit & 7))) != 0;
 
     // Phones: libphonenumber takes microseconds per value, and a CRM repeats a customer's number, in the same format,
     // on every version of the record. Remember each raw text's outcome (per worker, bounded).

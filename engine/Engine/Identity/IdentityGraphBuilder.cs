@@ -595,6 +595,71 @@ public sealed class IdentityGraphBuilder
         return true;
     }
 
+    /// <summary>
+    /// A string (or dictionary-of-string) column's buffers, fetched once for a batch: <see cref="TryGet"/> is
+    /// <see cref="TryGetBytes"/> without fetching the array's buffers again on every row. Dictionaries with other than
+    /// 32-bit indices take <see cref="TryGetBytes"/>'s path.
+    /// </summary>
+    internal readonly ref struct Utf8Column
+    {
+        private readonly IArrowArray _array;
+        private readonly ReadOnlySpan<byte> _validity;
+        private readonly int _first;
+        private readonly ReadOnlySpan<int> _indices;
+        private readonly ReadOnlySpan<byte> _entryValidity;
+        private readonly int _entryFirst;
+        private readonly ReadOnlySpan<int> _offsets;
+        private readonly ReadOnlySpan<byte> _bytes;
+        private readonly bool _fast;
+
+        public Utf8Column(IArrowArray array)
+        {
+            _array = array;
+            switch (array)
+            {
+                case StringArray strings:
+                    _validity = BatchResolver.Validity(strings, out _first);
+                    _offsets = strings.ValueOffsets;
+                    _bytes = strings.ValueBuffer.Span;
+                    _fast = true;
+                    break;
+                case DictionaryArray { Indices: Int32Array indices, Dictionary: StringArray entries }:
+                    _validity = BatchResolver.Validity(indices, out _first);
+                    _indices = indices.Values;
+                    _entryValidity = BatchResolver.Validity(entries, out _entryFirst);
+                    _offsets = entries.ValueOffsets;
+                    _bytes = entries.ValueBuffer.Span;
+                    _fast = true;
+                    break;
+            }
+        }
+
+        /// <summary>The UTF-8 bytes of row <paramref name="row"/>; false when it is null.</summary>
+        public bool TryGet(int row, out ReadOnlySpan<byte> value)
+        {
+            if (!_fast)
+            {
+                return TryGetBytes(_array, row, out value);
+            }
+            value = default;
+            if (!BatchResolver.IsValid(_validity, _first + row))
+            {
+                return false;
+            }
+            var index = row;
+            if (!_indices.IsEmpty)
+            {
+                index = _indices[row];
+                if (!BatchResolver.IsValid(_entryValidity, _entryFirst + index))
+                {
+                    return false;
+                }
+            }
+            value = _bytes[_offsets[index].._offsets[index + 1]];
+            return true;
+        }
+    }
+
     /// <summary>The id of an identifier known not to be blocked, added (its value logged) if new; notes where it was met.</summary>
     private int Add(in IdentifierKey key, byte typeId, ReadOnlySpan<byte> canonical, long position)
     {

@@ -429,7 +429,13 @@ public sealed class ProfilesStage
             {
                 write(batch.Slice((int)first, (int)count));
             }
-        }, parallelism, ParquetWriteOptions.Default with { FileRows = FileRows, PlainColumns = PlainColumns(schema) }, cancellationToken);
+        }, parallelism, ParquetWriteOptions.Default with
+        {
+            FileRows = FileRows,
+            PlainColumns = PlainColumns(schema),
+            // Times (seconds or microseconds apart from one profile to the next) that Snappy could not shrink at all.
+            UncompressedColumns = schema.FieldsList.Where(f => f.DataType is TimestampType).Select(f => f.Name).ToHashSet(),
+        }, cancellationToken);
     }
 
     /// <summary>

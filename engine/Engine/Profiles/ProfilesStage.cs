@@ -213,7 +213,7 @@ public sealed class ProfilesStage
                     lock (gate)
                     {
                         var ordinal = workersMade++;
-                        var set = sets[ordinal % sets.Length] ??= [.. Enumerable.Range(0, count).Select(c => new AccumulatorSet(plan, sizes[c], asOf[c]))];
+                        var set = sets[ordinal % sets.Length] ??= [.. Enumerable.Range(0, count).Select(c => new AccumulatorSet(plan, sizes[c], asOf[c], parallelism))];
                         return new Worker(plan, workspace.Identity, resolving, asOf, subsets, set, fileProfiles, member: ordinal / sets.Length);
                     }
                 },
@@ -620,14 +620,14 @@ public sealed class ProfilesStage
     /// </summary>
     private sealed class AccumulatorSet
     {
-        public AccumulatorSet(SourcePlan plan, int profiles, long asOf)
+        public AccumulatorSet(SourcePlan plan, int profiles, long asOf, int parallelism)
         {
             var traits = new Accumulator[plan.Traits.Count];
             var attributes = new Accumulator[plan.Attributes.Count];
             // Made on every core at once: each accumulator's arrays are fresh pages, mapped in as it is made
             // (FreshArrays), and at ten million profiles a set is gigabytes, which one core took seconds to map while
             // the scan's other workers waited for it.
-            Parallel.For(0, traits.Length + attributes.Length, k =>
+            Parallel.For(0, traits.Length + attributes.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, k =>
             {
                 if (k < traits.Length)
                 {

@@ -349,7 +349,8 @@ public static class IdentityOutput
                         }
                     }
                 }
-                var isShared = BatchResolver.IsValid(sharedValidity, sharedFirst + row) && BatchResolver.IsValid(sharedBits, sharedFirst + row);
+                var bit = sharedFirst + row;
+                var isShared = BatchResolver.IsValid(sharedValidity, bit) && (sharedBits[bit >> 3] & (1 << (bit & 7))) != 0;
                 visit(state, typeId, value, BatchResolver.IsValid(profileValidity, profileFirst + row) ? profileIds[row] : -1, isShared);
             }
         }, options, cancellationToken);

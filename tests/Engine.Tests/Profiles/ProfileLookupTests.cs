@@ -108,12 +108,14 @@ public sealed class ProfileLookupTests
         Assert.Equal(read.Identifiers, kept.Identifiers);
         var identifiers = 0;
         var shared = 0;
-        IdentityOutput.ReadIdentifiers(await Dataset.OpenAsync(result.Location, DataFormat.Parquet, cancellationToken), rules, (_, type, value, profile, _) =>
+        IdentityOutput.ReadIdentifiers(await Dataset.OpenAsync(result.Location, DataFormat.Parquet, cancellationToken), rules, (_, type, value, profile, isShared) =>
         {
             var key = IdentifierKey.Compute((byte)type, value);
             var row = kept.RowOf(key);
             Assert.Equal(read.RowOf(key), row);
             Assert.Equal(profile, row < 0 ? -1 : kept.ProfileIds[row]);
+            // The output's shared flag and its NULL profile say the same thing.
+            Assert.Equal(profile < 0, isShared);
             identifiers++;
             shared += profile < 0 ? 1 : 0;
         }, cancellationToken);

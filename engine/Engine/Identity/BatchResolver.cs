@@ -286,18 +286,20 @@ internal sealed class BatchResolver
         {
             throw new NotSupportedException($"identifier type '{type.Name}': column type {phones.Data.DataType.Name} is not supported (a string column is expected)");
         }
+        var phoneColumn = new IdentityGraphBuilder.Utf8Column(phones);
+        var regionColumn = new IdentityGraphBuilder.Utf8Column(regions);
         ReadOnlySpan<byte> last = default;
         string? lastRegion = null;
         var lastRef = Unresolved;
         for (var j = 0; j < rows.Length; j++)
         {
             var row = rows[j];
-            if (!IdentityGraphBuilder.TryGetBytes(phones, row, out var raw))
+            if (!phoneColumn.TryGet(row, out var raw))
             {
                 refs[j] = Null;
                 continue;
             }
-            var region = IdentityGraphBuilder.TryGetBytes(regions, row, out var code) ? Region(code) : null;
+            var region = regionColumn.TryGet(row, out var code) ? Region(code) : null;
             if (lastRef == Unresolved || !raw.SequenceEqual(last) || !ReferenceEquals(region, lastRegion))
             {
                 last = raw;
@@ -439,7 +441,11 @@ internal sealed class BatchResolver
 
     /// <summary>Whether bit <paramref name="bit"/> of <paramref name="validity"/> (from <see cref="Validity"/>) says the value is there.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsValid(ReadOnlySpan<byte> validity, int bit) => validity.IsEmpty || (validity[bit >> 3] & (1 << (bit & 7))) != 0;
+    internal static bool IsValid(ReadOnlySpan<byte> validity, int bit) => validity.IsEmpty || IsSet(validity, bit);
+
+    /// <summary>Bit <paramref name="bit"/> of an Arrow bitmap (least significant bit first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IsSet(ReadOnlySpan<byte> bits, int bit) => (bits[bit >> 3] & (1 << (bit & 7))) != 0;
 
     // Phones: libphonenumber takes microseconds per value, and a CRM repeats a customer's number, in the same format,
     // on every version of the record. Remember each raw text's outcome (per worker, bounded).

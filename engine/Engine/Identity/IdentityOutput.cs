@@ -349,8 +349,7 @@ public static class IdentityOutput
                         }
                     }
                 }
-                var bit = sharedFirst + row;
-                var isShared = BatchResolver.IsValid(sharedValidity, bit) && (sharedBits[bit >> 3] & (1 << (bit & 7))) != 0;
+                var isShared = BatchResolver.IsValid(sharedValidity, sharedFirst + row) && BatchResolver.IsSet(sharedBits, sharedFirst + row);
                 visit(state, typeId, value, BatchResolver.IsValid(profileValidity, profileFirst + row) ? profileIds[row] : -1, isShared);
             }
         }, options, cancellationToken);

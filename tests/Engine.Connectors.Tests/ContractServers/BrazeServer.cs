@@ -41,7 +41,6 @@ public sealed class BrazeServer : ContractServer
     private long _window = -1;
     private int _windowCount;
     private int _rateLimited;
-    private int _applied;
 
     /// <param name="apiKey">The only REST API key the server knows.</param>
     /// <param name="faults">Faults injected before handlers run (see <see cref="FaultPlan"/>).</param>
@@ -76,12 +75,6 @@ public sealed class BrazeServer : ContractServer
 
     /// <summary>429 answers of the rate limiter (the fault plan's are counted by the plan).</summary>
     public int RateLimited => Volatile.Read(ref _rateLimited);
-
-    /// <summary>
-    /// Applied requests whose answer is dropped besides the fault plan's random drops, counted among those the plan
-    /// let through (1 for the first, 2 for the second…): lost answers that do not depend on timing.
-    /// </summary>
-    public IReadOnlySet<int> DropAnswersOf { get; init; } = new HashSet<int>();
 
     /// <summary>Creates a user with an array attribute, as if an earlier sync had set it; <paramref name="user"/> is <c>external_id:42</c>, <c>email:a@b.c</c>…</summary>
     public void Seed(string user, string attribute, params string[] values)
@@ -204,11 +197,6 @@ public sealed class BrazeServer : ContractServer
             }
         }
         var lost = LoseAnswer(context);
-        if (!lost && DropAnswersOf.Contains(Interlocked.Increment(ref _applied)))
-        {
-            context.Abort();
-            lost = true;
-        }
         Receipts.Record(applied, lost);
         Refusals.Record(refused, lost);
         if (lost)

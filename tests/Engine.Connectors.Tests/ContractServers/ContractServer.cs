@@ -123,11 +123,20 @@ public abstract class ContractServer : IAsyncDisposable
     /// <summary>Adds the API's routes.</summary>
     protected abstract void Map(WebApplication app);
 
+    /// <summary>
+    /// Applied requests whose answer is dropped besides the fault plan's random drops, counted among those the plan
+    /// let through (1 for the first, 2 for the second…): lost answers that do not depend on timing. A test that
+    /// asserts an answer was lost names them here; the plan's random drops shift with the order requests arrive in.
+    /// </summary>
+    public IReadOnlySet<int> DropAnswersOf { get; set; } = new HashSet<int>();
+
+    private int _applied;
+
     /// <summary>Called by handlers once a request is applied: may drop the connection so the answer is lost.</summary>
     protected bool LoseAnswer(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (Faults.DropAfter())
+        if (Faults.DropAfter() || DropAnswersOf.Contains(Interlocked.Increment(ref _applied)))
         {
             context.Abort();
             return true;

@@ -49,7 +49,6 @@ public sealed partial class CrmServer : ContractServer
     private long _nextId = 1000;
     private int _today;
     private int _rateLimited;
-    private int _applied;
 
     /// <param name="accessToken">The only token the server accepts.</param>
     /// <param name="properties">The portal's properties of the object (name → type), the id property included.</param>
@@ -92,12 +91,6 @@ public sealed partial class CrmServer : ContractServer
 
     /// <summary>429 answers of the rate limiter (the fault plan's are counted by the plan).</summary>
     public int RateLimited => Volatile.Read(ref _rateLimited);
-
-    /// <summary>
-    /// Applied requests whose answer is dropped besides the fault plan's random drops, counted among those the plan
-    /// let through (1 for the first, 2 for the second…): lost answers that do not depend on timing.
-    /// </summary>
-    public IReadOnlySet<int> DropAnswersOf { get; init; } = new HashSet<int>();
 
     /// <summary>The next <paramref name="times"/> inputs for <paramref name="id"/> fail with category CONFLICT (a concurrent write), in multi-status mode.</summary>
     public void FailNext(string id, int times)
@@ -274,11 +267,6 @@ public sealed partial class CrmServer : ContractServer
         }
         var refused = problems.SelectMany(p => Counted(inputs[p.Index])).ToList();
         var lost = LoseAnswer(context);
-        if (!lost && DropAnswersOf.Contains(Interlocked.Increment(ref _applied)))
-        {
-            context.Abort();
-            lost = true;
-        }
         Receipts.Record(applied, lost);
         Refusals.Record(refused, lost);
         if (lost)

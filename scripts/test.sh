@@ -43,6 +43,13 @@ done
 
 passed=$((passed + bench_passed)); failed=$((failed + bench_failed))
 
+# The failed tests' names, last before the closing line: CI keeps only the end of the output.
+for report in "$results"/*.xml; do
+    [ -e "$report" ] || continue
+    grep -o '<test [^>]*result="Fail"' "$report" | sed -E 's/.* name="([^"]*)".*/failed: \1/'
+done
+[ "$bench_failed" -eq 1 ] && echo "failed: the benchmark check (its output is above)"
+
 if [ "$reports" -eq 0 ]; then
     echo "no test reports were written"
     failed=$((failed + 1))

@@ -441,11 +441,7 @@ internal sealed class BatchResolver
 
     /// <summary>Whether bit <paramref name="bit"/> of <paramref name="validity"/> (from <see cref="Validity"/>) says the value is there.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsValid(ReadOnlySpan<byte> validity, int bit) => validity.IsEmpty || IsSet(validity, bit);
-
-    /// <summary>Bit <paramref name="bit"/> of an Arrow bitmap (least significant bit first).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsSet(ReadOnlySpan<byte> bits, int bit) => (bits[bit >> 3] & (1 << (bit & 7))) != 0;
+    internal static bool IsValid(ReadOnlySpan<byte> validity, int bit) => validity.IsEmpty || BitUtility.GetBit(validity, bit);
 
     // Phones: libphonenumber takes microseconds per value, and a CRM repeats a customer's number, in the same format,
     // on every version of the record. Remember each raw text's outcome (per worker, bounded).

@@ -556,80 +556,56 @@ public sealed class IdentityGraphBuilder
     // 16M edges (128 MB) before the first compaction: below that, one sort at the end is cheaper.
     private const long MinCompactAt = 1 << 24;
 
-    /// <summary>The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null.</summary>
-    internal static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value)
-    {
-        value = default;
-        if (array.IsNull(row))
-        {
-            return false;
-        }
-        StringArray strings;
-        int index;
-        if (array is DictionaryArray dictionary)
-        {
-            strings = (StringArray)dictionary.Dictionary;
-            index = dictionary.Indices switch
-            {
-                Int32Array a => a.Values[row],
-                Int16Array a => a.Values[row],
-                Int8Array a => a.Values[row],
-                Int64Array a => checked((int)a.Values[row]),
-                UInt32Array a => checked((int)a.Values[row]),
-                UInt16Array a => a.Values[row],
-                UInt8Array a => a.Values[row],
-                _ => throw new NotSupportedException($"dictionary index type {dictionary.Indices.Data.DataType.Name} is not supported"),
-            };
-            if (strings.IsNull(index))
-            {
-                return false;
-            }
-        }
-        else
-        {
-            strings = (StringArray)array;
-            index = row;
-        }
-        var offsets = strings.ValueOffsets;
-        value = strings.ValueBuffer.Span[offsets[index]..offsets[index + 1]];
-        return true;
-    }
+    /// <summary>
+    /// The UTF-8 bytes of a string (or dictionary-of-string) value; false when it is null. For one value; a loop over a
+    /// batch's rows makes one <see cref="Utf8Column"/> instead, so the buffers are fetched once.
+    /// </summary>
+    internal static bool TryGetBytes(IArrowArray array, int row, out ReadOnlySpan<byte> value) => new Utf8Column(array).TryGet(row, out value);
 
     /// <summary>
-    /// A string (or dictionary-of-string) column's buffers, fetched once for a batch: <see cref="TryGet"/> is
-    /// <see cref="TryGetBytes"/> without fetching the array's buffers again on every row. Dictionaries with other than
-    /// 32-bit indices take <see cref="TryGetBytes"/>'s path.
+    /// A string (or dictionary-of-string) column's buffers, fetched once for a batch: Arrow's <c>IsNull</c> and
+    /// <c>ValueOffsets</c> fetch the array's buffers again on every call, on half a billion rows per identifier column.
     /// </summary>
     internal readonly ref struct Utf8Column
     {
-        private readonly IArrowArray _array;
         private readonly ReadOnlySpan<byte> _validity;
         private readonly int _first;
+        private readonly bool _dictionary;
         private readonly ReadOnlySpan<int> _indices;
+        private readonly IArrowArray? _otherIndices;
         private readonly ReadOnlySpan<byte> _entryValidity;
         private readonly int _entryFirst;
         private readonly ReadOnlySpan<int> _offsets;
         private readonly ReadOnlySpan<byte> _bytes;
-        private readonly bool _fast;
+        private readonly IArrowArray? _notStrings;
 
         public Utf8Column(IArrowArray array)
         {
-            _array = array;
+            // A dictionary array's validity is its indices'.
+            _validity = BatchResolver.Validity(array, out _first);
             switch (array)
             {
                 case StringArray strings:
-                    _validity = BatchResolver.Validity(strings, out _first);
                     _offsets = strings.ValueOffsets;
                     _bytes = strings.ValueBuffer.Span;
-                    _fast = true;
                     break;
-                case DictionaryArray { Indices: Int32Array indices, Dictionary: StringArray entries }:
-                    _validity = BatchResolver.Validity(indices, out _first);
-                    _indices = indices.Values;
+                case DictionaryArray { Dictionary: StringArray entries } dictionary:
+                    _dictionary = true;
+                    if (dictionary.Indices is Int32Array indices)
+                    {
+                        _indices = indices.Values;
+                    }
+                    else
+                    {
+                        _otherIndices = dictionary.Indices;
+                    }
                     _entryValidity = BatchResolver.Validity(entries, out _entryFirst);
                     _offsets = entries.ValueOffsets;
                     _bytes = entries.ValueBuffer.Span;
-                    _fast = true;
+                    break;
+                default:
+                    // Not strings: an error at the first value that is there, as a cast of it would be.
+                    _notStrings = array;
                     break;
             }
         }
@@ -637,27 +613,38 @@ public sealed class IdentityGraphBuilder
         /// <summary>The UTF-8 bytes of row <paramref name="row"/>; false when it is null.</summary>
         public bool TryGet(int row, out ReadOnlySpan<byte> value)
         {
-            if (!_fast)
-            {
-                return TryGetBytes(_array, row, out value);
-            }
             value = default;
             if (!BatchResolver.IsValid(_validity, _first + row))
             {
                 return false;
             }
             var index = row;
-            if (!_indices.IsEmpty)
+            if (_dictionary)
             {
-                index = _indices[row];
+                index = _otherIndices is null ? _indices[row] : Index(_otherIndices, row);
                 if (!BatchResolver.IsValid(_entryValidity, _entryFirst + index))
                 {
                     return false;
                 }
             }
+            else if (_notStrings is not null)
+            {
+                throw new InvalidCastException($"a {_notStrings.Data.DataType.Name} column is not a string column");
+            }
             value = _bytes[_offsets[index].._offsets[index + 1]];
             return true;
         }
+
+        private static int Index(IArrowArray indices, int row) => indices switch
+        {
+            Int16Array a => a.Values[row],
+            Int8Array a => a.Values[row],
+            Int64Array a => checked((int)a.Values[row]),
+            UInt32Array a => checked((int)a.Values[row]),
+            UInt16Array a => a.Values[row],
+            UInt8Array a => a.Values[row],
+            _ => throw new NotSupportedException($"dictionary index type {indices.Data.DataType.Name} is not supported"),
+        };
     }
 
     /// <summary>The id of an identifier known not to be blocked, added (its value logged) if new; notes where it was met.</summary>

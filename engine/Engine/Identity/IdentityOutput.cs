@@ -349,7 +349,7 @@ public static class IdentityOutput
                         }
                     }
                 }
-                var isShared = BatchResolver.IsValid(sharedValidity, sharedFirst + row) && BatchResolver.IsSet(sharedBits, sharedFirst + row);
+                var isShared = BatchResolver.IsValid(sharedValidity, sharedFirst + row) && BitUtility.GetBit(sharedBits, sharedFirst + row);
                 visit(state, typeId, value, BatchResolver.IsValid(profileValidity, profileFirst + row) ? profileIds[row] : -1, isShared);
             }
         }, options, cancellationToken);

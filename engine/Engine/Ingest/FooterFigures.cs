@@ -49,6 +49,11 @@ internal static class FooterFigures
         for (var g = 0; g < file.RowGroupCount; g++)
         {
             var rows = file.RowGroupRows(g);
+            if (rows == 0)
+            {
+                // Nothing to count, and writers leave an empty group's statistics unset (Arrow does).
+                continue;
+            }
             for (var i = 0; i < leaves.Length; i++)
             {
                 if (file.FooterNullCount(g, leaves[i]) is not { } nulls)

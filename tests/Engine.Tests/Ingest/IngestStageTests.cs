@@ -179,9 +179,36 @@ public sealed class IngestStageTests
             var scan = await Ingest(workspace, footers: false, parallelism: 1);
 
             AssertSameFigures(scan, footers);
-            // Arrow writes a null count with every chunk's statistics, and min/max wherever the chunk has values.
-            Assert.Equal(files.Count(f => f.Statistics), footers.Sources[0].FilesFromFooter);
+            // Arrow writes a null count with every chunk's statistics, and min/max wherever the chunk has values; an
+            // empty file needs neither.
+            Assert.Equal(files.Count(f => f.Statistics || f.Rows == 0), footers.Sources[0].FilesFromFooter);
         }, iter: 40);
+    }
+
+    [Fact]
+    public async Task An_empty_file_is_taken_from_its_footer_though_its_empty_row_group_has_no_statistics()
+    {
+        // Found by the property above: Arrow writes a 0-row file as one empty row group whose chunks carry no null count.
+        using var dir = new TempDirectory("ingest-empty");
+        var files = new[] { new RandomFile(0, 100, TimeUnit.Nanosecond, [2, 3, 3, 1], Statistics: true, Seed: 1), new RandomFile(500, 120, TimeUnit.Second, [0, 1, 0, 0], Statistics: true, Seed: 2) };
+        for (var f = 0; f < files.Length; f++)
+        {
+            using var batch = Batch(files[f]);
+            WriteParquet(dir.Combine("events", $"part-{f}.parquet"), batch, files[f].RowGroupRows);
+        }
+        using (var reader = new ParquetFileReader(dir.Combine("events", "part-0.parquet")))
+        {
+            Assert.Equal(0, reader.FileMetaData.NumRows);
+        }
+        var columns = new ColumnSpec[] { new("id", ColumnType.String, Required: true), new("n", ColumnType.Int64), new("x", ColumnType.Double), new("ts", ColumnType.Timestamp, Required: true) };
+        var workspace = WorkspaceOf(dir.Path, Source(dir.Combine("events"), columns));
+
+        var footers = await Ingest(workspace);
+
+        AssertSameFigures(await Ingest(workspace, footers: false), footers);
+        Assert.Equal((2, 0), (footers.Sources[0].FilesFromFooter, footers.Sources[0].FilesScanned));
+        Assert.Equal((0L, 500L), (footers.Sources[0].Files[0].Rows, footers.Sources[0].Rows));
+        Assert.Equal(0, footers.Sources[0].Files[0].NullCounts.Sum());
     }
 
     [Fact]

@@ -135,7 +135,8 @@ internal static class ModelsCommand
         summary.AddRow("trainer", Markup.Escape($"{record.Algorithm}: {record.Trainer.Trees} trees, {record.Trainer.Leaves} leaves, learning rate {record.Trainer.LearningRate.ToString(CultureInfo.InvariantCulture)}, min {record.Trainer.MinimumExamplesPerLeaf} per leaf"));
         summary.AddRow("features", Markup.Escape(record.Features.ToString()));
         summary.AddRow("validation", Markup.Escape(m.Method));
-        summary.AddRow("examples", Markup.Escape($"training {N(m.TrainingExamples)} ({N(m.TrainingPositives)} positive), validation {N(m.ValidationExamples)} ({N(m.ValidationPositives)} positive)"));
+        var sampled = m.TrainingExamplesAvailable > m.TrainingExamples ? $", a sample of {N(m.TrainingExamplesAvailable)} (max_examples {N(record.Trainer.MaxExamples ?? 0)})" : "";
+        summary.AddRow("examples", Markup.Escape($"training {N(m.TrainingExamples)} ({N(m.TrainingPositives)} positive){sampled}, validation {N(m.ValidationExamples)} ({N(m.ValidationPositives)} positive)"));
         summary.AddRow("ROC AUC", F(m.RocAuc) + (m.FoldRocAuc.Count > 0 ? Markup.Escape($" (folds {string.Join(", ", m.FoldRocAuc.Select(F))})") : ""));
         summary.AddRow("PR AUC", F(m.PrAuc));
         summary.AddRow("log-loss", F(m.LogLoss));

@@ -354,7 +354,9 @@ internal static class WorkspaceTemplate
                            page_views_previous_30d, page_views_180d, email_opens_30d, email_opens_previous_30d, support_tickets_90d,
                            tickets_resolved_90d, days_since_last_seen, last_purchase_at, first_seen_at, created_at,
                            loyalty_tier, country]
-                trainer: { algorithm: lightgbm, trees: 300, leaves: 8, learning_rate: 0.03, min_examples_per_leaf: 50 }
+                # Beyond a million training examples, a uniform sample of about that many (at 10M people there are 7.4M:
+                # the fit takes 15 s instead of 117 s, for a validation ROC AUC 0.001 lower).
+                trainer: { algorithm: lightgbm, trees: 300, leaves: 8, learning_rate: 0.03, min_examples_per_leaf: 50, max_examples: 1000000 }
                 # Train on the five 30-day windows before the validation window (five times the examples).
                 validation: { training_windows: 5 }
                 # A new version replaces the one scoring only if its validation ROC AUC is not worse by more than this.

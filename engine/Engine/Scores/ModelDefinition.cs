@@ -133,7 +133,14 @@ public sealed record TrainerOptions
 
     public int MinimumExamplesPerLeaf { get; init; } = 20;
 
-    /// <summary>Seeds the trainer and the fold assignment, so that the same data trains the same model.</summary>
+    /// <summary>
+    /// At most about this many training examples (null: all). Beyond it a uniform sample is trained on, chosen by a hash
+    /// of profile id and cutoff (<see cref="ExampleSample"/>): the fit's time grows with the examples, its accuracy
+    /// far less once there are a million or so. Validation examples are never sampled.
+    /// </summary>
+    public int? MaxExamples { get; init; }
+
+    /// <summary>Seeds the trainer, the fold assignment and the sample, so that the same data trains the same model.</summary>
     public int Seed { get; init; } = 1;
 }
 

@@ -33,6 +33,8 @@ public sealed class ModelMetrics
 
     [JsonPropertyName("training_examples")] public long TrainingExamples { get; set; }
     [JsonPropertyName("training_positives")] public long TrainingPositives { get; set; }
+    /// <summary>The training examples there were: more than <see cref="TrainingExamples"/> when the trainer's max_examples sampled them.</summary>
+    [JsonPropertyName("training_examples_available")] public long TrainingExamplesAvailable { get; set; }
     [JsonPropertyName("validation_examples")] public long ValidationExamples { get; set; }
     [JsonPropertyName("validation_positives")] public long ValidationPositives { get; set; }
 

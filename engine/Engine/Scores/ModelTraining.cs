@@ -10,9 +10,13 @@ using Engine.Diagnostics;
 
 namespace Engine.Scores;
 
-/// <summary>A forecast model's examples: training at one cutoff, validation at the next, and the validation window's profile table.</summary>
+/// <summary>
+/// A forecast model's examples: training at one cutoff, validation at the next, and the validation window's profile
+/// table; <c>Available</c>, the training examples there were before the trainer's <c>max_examples</c> sampled them.
+/// </summary>
 internal sealed record ForecastExamples(
-    TrainingExamples Training, TrainingExamples Validation, DateTimeOffset TrainingCutoff, DateTimeOffset ValidationCutoff, ProfileTable AtValidation, int[] ValidationRows);
+    TrainingExamples Training, TrainingExamples Validation, DateTimeOffset TrainingCutoff, DateTimeOffset ValidationCutoff, ProfileTable AtValidation, int[] ValidationRows,
+    long Available);
 
 /// <summary>What training a model produced and what became of it.</summary>
 /// <param name="Record">The new version as the registry stored it (promoted or not, and why).</param>
@@ -103,8 +107,9 @@ public sealed partial class ModelTraining
             var (training, validation) = (examples.Training, examples.Validation);
             record.TrainingCutoff = examples.TrainingCutoff;
             record.ValidationCutoff = examples.ValidationCutoff;
-            progress?.Report($"{model.Name}: training on {training.Count:N0} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
+            progress?.Report($"{model.Name}: training on {training.Count:N0}{Of(training.Count, examples.Available)} examples ({training.Positives:N0} positive), validating on {validation.Count:N0}");
             trained = ModelTrainer.TrainAndValidate(model, training, validation, threads, plugin, timings);
+            trained.Metrics.TrainingExamplesAvailable = examples.Available;
             clock.Restart();
 
             if (previous is not null && await ScoreOnAsync(registry, previous, examples.AtValidation, examples.ValidationRows, validation.Labels.ToArray(), examples.ValidationCutoff, cancellationToken) is { } previousAuc)
@@ -124,11 +129,18 @@ public sealed partial class ModelTraining
             var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), profiles, rows);
             CheckFinite(model, schema, profiles, rows, asOf);
             var labels = Labels(model, profiles, asOf, rows, parallelism);
+            var available = rows.Length;
+            var sample = ExampleSample.For(available, model.Trainer);
+            if (!sample.All)
+            {
+                (rows, labels) = Kept(rows, labels, sample, profiles, asOf);
+            }
             var examples = TrainingExamples.From(schema, profiles, rows, labels, asOf, $"the profiles as of {Day(asOf)}");
             timings["examples"] = clock.ElapsedMilliseconds;
-            progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0} examples ({examples.Positives:N0} positive)");
+            progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0}{Of(examples.Count, available)} examples ({examples.Positives:N0} positive)");
             clock.Restart();
             trained = ModelTrainer.CrossValidate(model, examples, threads, plugin);
+            trained.Metrics.TrainingExamplesAvailable = available;
             timings["cross_validation"] = clock.ElapsedMilliseconds;
         }
         record.Features = trained.Features;
@@ -233,6 +245,31 @@ public sealed partial class ModelTraining
             }
         }
 
+        // The trainer's max_examples: each training window keeps about its share, chosen here, before the events are
+        // read, where the population comes from the attributes (only the sampled profiles are built then); otherwise
+        // once the window's population is known. The same examples either way: the sample is a hash of profile and
+        // cutoff, its rate the window's population's size.
+        var samples = new ExampleSample?[windows];
+        if (populationByAttributes && model.Trainer.MaxExamples is not null)
+        {
+            for (var k = 0; k < windows; k++)
+            {
+                var bits = populationBits[k]!;
+                var sample = ExampleSample.For(bits.Sum(w => (long)System.Numerics.BitOperations.PopCount(w)), model.Trainer, windows);
+                samples[k] = sample;
+                if (!sample.All)
+                {
+                    foreach (var row in RowSubset.RowsOf(bits))
+                    {
+                        if (!sample.Keeps(lookup.ProfileIds[row], cutoffs[k]))
+                        {
+                            bits[row >> 6] &= ~(1UL << (row & 63));
+                        }
+                    }
+                }
+            }
+        }
+
         // The cutoffs the events build, newest first, each over the rows it needs (null: every profile).
         var builds = new List<(int Cutoff, RowSubset? Rows)>();
         for (var k = labelByAttributes ? windows : windows + 1; k >= 0; k--)
@@ -279,6 +316,14 @@ public sealed partial class ModelTraining
                     if (k <= windows)
                     {
                         var members = Population(model, table, cutoffs[k], parallelism);
+                        if (k < windows)
+                        {
+                            var sample = samples[k] ??= ExampleSample.For(members.Length, model.Trainer, windows);
+                            if (!sample.All)
+                            {
+                                members = [.. members.Where(r => sample.Keeps(table.ProfileIds.Values[r], cutoffs[k]))];
+                            }
+                        }
                         var labels = Pick(later!, members, subset);
                         if (k == windows)
                         {
@@ -304,7 +349,7 @@ public sealed partial class ModelTraining
             CheckFinite(model, schema!, atValidation!, validationRows, validationCutoff);
             var validation = TrainingExamples.From(schema!, atValidation!, validationRows, validationLabels, validationCutoff,
                 $"cutoff {Day(validationCutoff)} (label {Day(validationCutoff)} to {Day(asOf)})");
-            return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation!, validationRows);
+            return new ForecastExamples(training, validation, trainingCutoff, validationCutoff, atValidation!, validationRows, samples.Sum(s => s!.Value.Available));
         }
         finally
         {
@@ -314,6 +359,25 @@ public sealed partial class ModelTraining
             }
         }
     }
+
+    /// <summary>The rows (and their labels) of <paramref name="table"/> that <paramref name="sample"/> keeps.</summary>
+    private static (int[] Rows, bool[] Labels) Kept(int[] rows, bool[] labels, ExampleSample sample, ProfileTable table, DateTimeOffset cutoff)
+    {
+        var ids = table.ProfileIds.Values;
+        var keep = new List<int>();
+        for (var i = 0; i < rows.Length; i++)
+        {
+            if (sample.Keeps(ids[rows[i]], cutoff))
+            {
+                keep.Add(i);
+            }
+        }
+        return ([.. keep.Select(i => rows[i])], [.. keep.Select(i => labels[i])]);
+    }
+
+    /// <summary>" of N" when the examples are a sample of N, for progress lines.</summary>
+    private static string Of(long count, long available)
+        => count < available ? string.Create(CultureInfo.InvariantCulture, $" of {available:N0}") : "";
 
     /// <summary>Every name-like word of a condition (quoted or not): which columns it can read.</summary>
     private static HashSet<string> NamesIn(ConditionText condition)

@@ -14,7 +14,7 @@ public static partial class WorkspaceLoader
     private static readonly string[] TrainingOnlyKeys = ["label", "trainer", "plugin", "validation", "promotion", "min_positives"];
     private static readonly string[] PluginKeys = ["assembly", "type"];
     private static readonly string[] LabelKeys = ["condition", "horizon_days", "traits"];
-    private static readonly string[] TrainerKeys = ["algorithm", "trees", "leaves", "learning_rate", "min_examples_per_leaf", "seed"];
+    private static readonly string[] TrainerKeys = ["algorithm", "trees", "leaves", "learning_rate", "min_examples_per_leaf", "max_examples", "seed"];
     private static readonly string[] ValidationKeys = ["folds", "training_windows"];
     private static readonly string[] PromotionKeys = ["auc_tolerance"];
     private static readonly string[] OutputKeys = ["score", "decile"];
@@ -269,6 +269,10 @@ public static partial class WorkspaceLoader
         if (PositiveInt(reader.Scalar("min_examples_per_leaf"), "min_examples_per_leaf", "the fewest examples a leaf holds", file, errors) is { } minimum)
         {
             options = options with { MinimumExamplesPerLeaf = minimum };
+        }
+        if (PositiveInt(reader.Scalar("max_examples"), "max_examples", "the most training examples, beyond which a sample is trained on", file, errors) is { } most)
+        {
+            options = options with { MaxExamples = most };
         }
         if (reader.Scalar("seed") is { } seedNode)
         {

@@ -197,12 +197,13 @@ public sealed class ModelChecksTests : IDisposable
               horizon_days: 0
               condition: subscription_status = 'cancelled'
             features: [orders_90d]
-            trainer: { algorithm: xgboost, leaves: 1 }
+            trainer: { algorithm: xgboost, leaves: 1, max_examples: 1e6 }
 
             """));
         var messages = e.Errors.Select(x => x.ToString()).ToList();
         Assert.Contains(messages, m => m.StartsWith("models/churn.yaml:3:17: 'horizon_days' must be a whole number of at least 1", StringComparison.Ordinal));
         Assert.Contains(messages, m => m.StartsWith("models/churn.yaml:6:23: unknown algorithm 'xgboost'", StringComparison.Ordinal));
         Assert.Contains(messages, m => m.StartsWith("models/churn.yaml:6:40: 'leaves' must be at least 2", StringComparison.Ordinal));
+        Assert.Contains("models/churn.yaml:6:57: 'max_examples' must be a whole number of at least 1 (the most training examples, beyond which a sample is trained on), not '1e6'", messages);
     }
 }

@@ -48,4 +48,30 @@ public sealed class ModelsRealDataTests
         Assert.Equal(1, again.Manifest.Scores.Models["churn"].Version);
         Assert.Equal(0.0, again.Manifest.Scores.Models["churn"].Psi!.Value, 12);
     }
+
+    /// <summary>
+    /// With <c>max_examples</c> below the customers, the model trains on a sample near that size (a hash of profile
+    /// and as-of picks it, the same on every run), cross-validates over it, records how many there were, and still
+    /// scores every customer.
+    /// </summary>
+    [Fact]
+    public async Task A_model_with_more_examples_than_its_limit_trains_on_a_sample_and_scores_everyone()
+    {
+        using var ws = new RealWorkspace("telco-churn");
+        var file = Path.Combine(ws.Folder, "models", "churn.yaml");
+        File.WriteAllText(file, File.ReadAllText(file).Replace("  min_examples_per_leaf: 50\n", "  min_examples_per_leaf: 50\n  max_examples: 3000\n", StringComparison.Ordinal));
+        var (_, result) = await ws.RunAllAsync("night-1");
+
+        var scores = result.Manifest.Scores!.Models["churn"];
+        Assert.Null(scores.Error);
+        Assert.Equal(7_043, scores.Scored);
+        using var storage = new StorageResolver();
+        var registry = new ModelRegistry(storage.Resolve(Path.Combine(ws.Output, ModelRegistry.Folder)));
+        var metrics = (await registry.CurrentAsync("churn", TestContext.Current.CancellationToken))!.Metrics;
+        TestContext.Current.SendDiagnosticMessage($"telco-churn, max_examples 3000: {metrics.TrainingExamples} of {metrics.TrainingExamplesAvailable} examples, ROC AUC {metrics.RocAuc:F4}");
+        Assert.Equal(7_043, metrics.TrainingExamplesAvailable);
+        Assert.InRange(metrics.TrainingExamples, 2_700, 3_300);
+        Assert.Equal(metrics.TrainingExamples, metrics.Calibration.Sum(b => b.Examples));
+        Assert.True(metrics.RocAuc >= 0.8, $"ROC AUC {metrics.RocAuc:F4} on a sample of {metrics.TrainingExamples}");
+    }
 }

@@ -117,14 +117,19 @@ public sealed class PointInTimeTests
     /// attributes: the examples must be those of a full profile table built at each cutoff on its own, row for row.
     /// The model's label reads only attributes, or a label trait (so the later cutoff also builds the earlier one's
     /// population); the population is an attribute condition or absent (every profile); one feature ranks the latest
-    /// campaigns, which differ by cutoff.
+    /// campaigns, which differ by cutoff. With <c>max_examples</c>, the sample is chosen before the events are read
+    /// (population by attributes) or after (no population): either way it must be the reference's rows that the
+    /// sample keeps, a window's share of the limit each.
     /// </summary>
     [Theory]
-    [InlineData("subscription_status = 'cancelled'", "subscription_status = 'active'")]
-    [InlineData("subscription_status = 'cancelled' OR orders_next = 0", "subscription_status = 'active'")]
-    [InlineData("subscription_status = 'cancelled'", null)]
-    [InlineData("orders_next = 0", "subscription_status IN ('active', 'cancelled') AND country <> 'DE'")]
-    public async Task Training_examples_are_those_of_a_full_profile_table_at_each_cutoff(string label, string? population)
+    [InlineData("subscription_status = 'cancelled'", "subscription_status = 'active'", null)]
+    [InlineData("subscription_status = 'cancelled' OR orders_next = 0", "subscription_status = 'active'", null)]
+    [InlineData("subscription_status = 'cancelled'", null, null)]
+    [InlineData("orders_next = 0", "subscription_status IN ('active', 'cancelled') AND country <> 'DE'", null)]
+    [InlineData("subscription_status = 'cancelled' OR orders_next = 0", "subscription_status = 'active'", 250)]
+    [InlineData("orders_next = 0", "subscription_status IN ('active', 'cancelled') AND country <> 'DE'", 250)]
+    [InlineData("subscription_status = 'cancelled'", null, 1000)]
+    public async Task Training_examples_are_those_of_a_full_profile_table_at_each_cutoff(string label, string? population, int? maxExamples)
     {
         using var dir = new TempDirectory("forecast-subsets");
         var data = dir.Combine("data");
@@ -132,7 +137,8 @@ public sealed class PointInTimeTests
         var model = ModelYaml
             .Replace("condition: subscription_status = 'cancelled' OR orders_next = 0", $"condition: {label}", StringComparison.Ordinal)
             .Replace("population: subscription_status = 'active'\n", population is null ? "" : $"population: {population}\n", StringComparison.Ordinal)
-            .Replace("features: [orders_90d,", "features: [opened_last_campaign, orders_90d,", StringComparison.Ordinal);
+            .Replace("features: [orders_90d,", "features: [opened_last_campaign, orders_90d,", StringComparison.Ordinal)
+            + (maxExamples is { } max ? $"\ntrainer: {{ max_examples: {max} }}\n" : "");
         var profiles = ProfilesYaml + """
 
               - { name: opened_last_campaign, source: events, function: distinct_count, column: campaign_id, filter: { type: email_open, where: [{ column: campaign_id, op: in_latest, value: 1 }] } }
@@ -162,6 +168,11 @@ public sealed class PointInTimeTests
         {
             var cutoff = AsOf.AddDays(-(windows + 1 - k) * horizon);
             var rows = ModelTraining.Population(definition, tables[k], cutoff, 2);
+            if (k < windows)
+            {
+                var sample = ExampleSample.For(rows.Length, definition.Trainer, windows);
+                rows = [.. rows.Where(r => sample.Keeps(tables[k].ProfileIds.Values[r], cutoff))];
+            }
             var labels = ModelTraining.Evaluate(definition, definition.Label.Condition, tables[k + 1], cutoff.AddDays(horizon), 2, "label");
             schema ??= FeatureSchema.Learn(definition.Name, definition.Features.Select(f => f.Column).ToList(), tables[k], rows);
             return TrainingExamples.From(schema, tables[k], rows, [.. rows.Select(r => (labels[r >> 6] & (1UL << (r & 63))) != 0)], cutoff, "");
@@ -177,6 +188,16 @@ public sealed class PointInTimeTests
         using var expectedValidation = Reference(windows, newest.Schema);
 
         Assert.True(expected.Positives > 0 && expected.Positives < expected.Count, $"{expected.Positives} of {expected.Count} positive");
+        if (maxExamples is { } most)
+        {
+            // A sample, near the limit (a hash decides each example, so the count is near it, not at it).
+            Assert.InRange(examples.Count, most * 0.8, most * 1.2);
+            Assert.True(built.Available > 2 * examples.Count, $"{built.Available} examples available, {examples.Count} kept");
+        }
+        else
+        {
+            Assert.Equal(examples.Count, built.Available);
+        }
         Assert.Equal(expected.Schema.Slots, examples.Schema.Slots);
         foreach (var (want, got) in new[] { (expected, examples), (expectedValidation, validation) })
         {

@@ -1,0 +1,63 @@
+namespace Engine.Scores;
+
+/// <summary>
+/// The training examples a model keeps when more are available than its trainer's <c>max_examples</c>: each example
+/// (a profile at a cutoff) is kept with probability max / available, decided by a hash of the profile id, the cutoff's
+/// day and the trainer's seed. Uniform, so the label's rate and the calibration stay those of all the examples; a
+/// hash, not a random draw, so the same data trains on the same sample, and whether the examples are chosen before
+/// the profiles are built or after changes nothing.
+/// </summary>
+internal readonly struct ExampleSample
+{
+    private readonly ulong _threshold;
+    private readonly int _seed;
+
+    private ExampleSample(ulong threshold, int seed, long available)
+    {
+        _threshold = threshold;
+        _seed = seed;
+        Available = available;
+    }
+
+    /// <summary>The examples there were to choose from.</summary>
+    public long Available { get; }
+
+    /// <summary>Every example is kept: no more were available than the limit (or there is none).</summary>
+    public bool All => _threshold == ulong.MaxValue;
+
+    /// <summary>
+    /// The sample of one window's <paramref name="available"/> examples when the trainer's limit is shared by
+    /// <paramref name="windows"/> windows (each keeps about its share, so every window weighs as it did).
+    /// </summary>
+    public static ExampleSample For(long available, TrainerOptions options, int windows = 1)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.MaxExamples is not { } limit || available <= (limit + windows - 1) / windows)
+        {
+            return new ExampleSample(ulong.MaxValue, options.Seed, available);
+        }
+        var max = (limit + windows - 1) / windows;
+        // max / available of the 64-bit hash range, in 128-bit arithmetic so that no rate rounds away.
+        var threshold = (ulong)(((UInt128)max << 64) / (UInt128)(ulong)available);
+        return new ExampleSample(threshold, options.Seed, available);
+    }
+
+    /// <summary>Whether the example of <paramref name="profileId"/> at <paramref name="cutoff"/> is kept.</summary>
+    public bool Keeps(long profileId, DateTimeOffset cutoff)
+    {
+        if (All)
+        {
+            return true;
+        }
+        // A SplitMix64 finaliser over the three inputs; other constants than the folds' hash, so the sample and the
+        // cross-validation folds are independent.
+        var day = (ulong)(cutoff.UtcTicks / TimeSpan.TicksPerDay);
+        var x = (ulong)profileId * 0xD6E8FEB86659FD93UL ^ day * 0xA0761D6478BD642FUL ^ (ulong)(uint)_seed * 0xE7037ED1A0B428DBUL;
+        x ^= x >> 32;
+        x *= 0xD6E8FEB86659FD93UL;
+        x ^= x >> 32;
+        x *= 0xD6E8FEB86659FD93UL;
+        x ^= x >> 32;
+        return x < _threshold;
+    }
+}

@@ -2,10 +2,10 @@ namespace Engine.Scores;
 
 /// <summary>
 /// The training examples a model keeps when more are available than its trainer's <c>max_examples</c>: each example
-/// (a profile at a cutoff) is kept with probability max / available, decided by a hash of the profile id, the cutoff's
-/// day and the trainer's seed. Uniform, so the label's rate and the calibration stay those of all the examples; a
-/// hash, not a random draw, so the same data trains on the same sample, and whether the examples are chosen before
-/// the profiles are built or after changes nothing.
+/// (a profile at a cutoff) is kept with probability share / available (the window's share of the limit), decided by
+/// a hash of the profile id, the cutoff's day and the trainer's seed. Uniform, so the label's rate and the calibration
+/// stay those of all the examples; a hash, not a random draw, so the same data trains on the same sample, and whether
+/// the examples are chosen before the profiles are built or after changes nothing.
 /// </summary>
 internal readonly struct ExampleSample
 {
@@ -27,18 +27,19 @@ internal readonly struct ExampleSample
 
     /// <summary>
     /// The sample of one window's <paramref name="available"/> examples when the trainer's limit is shared by
-    /// <paramref name="windows"/> windows (each keeps about its share, so every window weighs as it did).
+    /// <paramref name="windows"/> windows: each keeps about limit / windows (all of its own when it has no more).
     /// </summary>
     public static ExampleSample For(long available, TrainerOptions options, int windows = 1)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.MaxExamples is not { } limit || available <= (limit + windows - 1) / windows)
+        ArgumentOutOfRangeException.ThrowIfLessThan(windows, 1);
+        var share = options.MaxExamples is { } limit ? ((long)limit + windows - 1) / windows : long.MaxValue;
+        if (available <= share)
         {
             return new ExampleSample(ulong.MaxValue, options.Seed, available);
         }
-        var max = (limit + windows - 1) / windows;
-        // max / available of the 64-bit hash range, in 128-bit arithmetic so that no rate rounds away.
-        var threshold = (ulong)(((UInt128)max << 64) / (UInt128)(ulong)available);
+        // share / available of the 64-bit hash range, in 128-bit arithmetic so that no rate rounds away.
+        var threshold = (ulong)(((UInt128)(ulong)share << 64) / (ulong)available);
         return new ExampleSample(threshold, options.Seed, available);
     }
 

@@ -61,4 +61,25 @@ internal readonly struct ExampleSample
         x ^= x >> 32;
         return x < _threshold;
     }
+
+    /// <summary>The rows of <paramref name="table"/> among <paramref name="rows"/> whose examples at <paramref name="cutoff"/> are kept, in order.</summary>
+    public int[] Keep(int[] rows, Engine.Profiles.ProfileTable table, DateTimeOffset cutoff)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(table);
+        if (All)
+        {
+            return rows;
+        }
+        var ids = table.ProfileIds.Values;
+        var kept = new List<int>();
+        foreach (var row in rows)
+        {
+            if (Keeps(ids[row], cutoff))
+            {
+                kept.Add(row);
+            }
+        }
+        return [.. kept];
+    }
 }

@@ -128,13 +128,9 @@ public sealed partial class ModelTraining
             var rows = Population(model, profiles, asOf, parallelism);
             var schema = FeatureSchema.Learn(model.Name, model.Features.Select(f => f.Column).ToList(), profiles, rows);
             CheckFinite(model, schema, profiles, rows, asOf);
-            var labels = Labels(model, profiles, asOf, rows, parallelism);
             var available = rows.Length;
-            var sample = ExampleSample.For(available, model.Trainer);
-            if (!sample.All)
-            {
-                (rows, labels) = Kept(rows, labels, sample, profiles, asOf);
-            }
+            rows = ExampleSample.For(available, model.Trainer).Keep(rows, profiles, asOf);
+            var labels = Labels(model, profiles, asOf, rows, parallelism);
             var examples = TrainingExamples.From(schema, profiles, rows, labels, asOf, $"the profiles as of {Day(asOf)}");
             timings["examples"] = clock.ElapsedMilliseconds;
             progress?.Report($"{model.Name}: {model.Validation.Folds}-fold cross-validation over {examples.Count:N0}{Of(examples.Count, available)} examples ({examples.Positives:N0} positive)");
@@ -318,11 +314,11 @@ public sealed partial class ModelTraining
                         var members = Population(model, table, cutoffs[k], parallelism);
                         if (k < windows)
                         {
+                            // Sampled from the window's whole population when not sampled before the read. When it was,
+                            // the table still holds the earlier window's sampled rows (whose labels it gives), some of
+                            // them in this window's population but not in its sample: the same sample leaves them out.
                             var sample = samples[k] ??= ExampleSample.For(members.Length, model.Trainer, windows);
-                            if (!sample.All)
-                            {
-                                members = [.. members.Where(r => sample.Keeps(table.ProfileIds.Values[r], cutoffs[k]))];
-                            }
+                            members = sample.Keep(members, table, cutoffs[k]);
                         }
                         var labels = Pick(later!, members, subset);
                         if (k == windows)
@@ -358,21 +354,6 @@ public sealed partial class ModelTraining
                 part?.Dispose();
             }
         }
-    }
-
-    /// <summary>The rows (and their labels) of <paramref name="table"/> that <paramref name="sample"/> keeps.</summary>
-    private static (int[] Rows, bool[] Labels) Kept(int[] rows, bool[] labels, ExampleSample sample, ProfileTable table, DateTimeOffset cutoff)
-    {
-        var ids = table.ProfileIds.Values;
-        var keep = new List<int>();
-        for (var i = 0; i < rows.Length; i++)
-        {
-            if (sample.Keeps(ids[rows[i]], cutoff))
-            {
-                keep.Add(i);
-            }
-        }
-        return ([.. keep.Select(i => rows[i])], [.. keep.Select(i => labels[i])]);
     }
 
     /// <summary>" of N" when the examples are a sample of N, for progress lines.</summary>
